@@ -1,0 +1,59 @@
+# The kit's stable interface. Every target creates or reuses .venv by itself.
+PYTHON_BOOT ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+SYNTH       ?= data/synthetic
+DATA        ?= $(SYNTH)
+KERNEL      ?= naive
+REPORT      ?= runs/gateway/report.json
+SEED        ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo data download gateway lint lock clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,dist]"
+	@touch $(STAMP)
+
+## test: the whole test suite (installs what it needs first)
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## demo: synthetic default data -> gateway runs (naive, oracle) -> score and latency table
+demo: $(STAMP)
+	$(PY) -m offline demo --out runs/demo --seed $(SEED)
+
+## data: build the built-in synthetic competition directory in $(SYNTH) and verify its labels
+data: $(STAMP)
+	$(PY) -m offline data synth $(SYNTH) --seed $(SEED)
+	$(PY) -m offline data verify $(SYNTH)
+
+## download: fetch the real competition data with the kaggle CLI into data/mitsui and verify it
+download: $(STAMP)
+	$(VENV)/bin/kaggle competitions download -c mitsui-commodity-prediction-challenge -p data
+	cd data && rm -rf mitsui && mkdir mitsui && cd mitsui && unzip -q ../mitsui-commodity-prediction-challenge.zip
+	$(PY) -m offline data verify data/mitsui
+
+## gateway: run KERNEL (naive, oracle or a script path) through the local evaluation gateway on DATA
+gateway: $(STAMP)
+	$(PY) -m offline gateway --data $(DATA) --kernel $(KERNEL) --report $(REPORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check offline kaggle_kernel tests bench
+	$(VENV)/bin/ruff format --check offline kaggle_kernel tests bench
+
+## lock: re-pin constraints.txt from a fresh resolve of pyproject.toml
+lock:
+	rm -rf /tmp/kit-lock && $(PYTHON_BOOT) -m venv /tmp/kit-lock
+	/tmp/kit-lock/bin/pip install -q ".[dev,dist]"
+	(echo "# Exact versions of every package installed by make venv (pip install -c constraints.txt)."; \
+	 echo "# Regenerate with make lock after changing dependencies in pyproject.toml."; \
+	 /tmp/kit-lock/bin/pip freeze | grep -vi '^mitsui-kit') > constraints.txt
+
+clean:
+	rm -rf runs artifacts/* .pytest_cache
