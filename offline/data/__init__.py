@@ -1,0 +1,1 @@
+"""Competition directory I/O: loading and validation, the exact targets, label verification, synthetic data."""
