@@ -32,8 +32,25 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Spearman per row over the cells where truth is not NaN; NaN for a row that is empty or constant."""
+    pred = np.asarray(pred, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} != solution shape {truth.shape}")
+    mask = ~np.isnan(truth)
+    rp = average_ranks(np.where(mask, pred, np.nan))
+    rt = average_ranks(truth)
+    n = np.maximum(mask.sum(axis=1), 1)
+    dp = np.where(mask, rp - np.nansum(rp, axis=1, keepdims=True) / n[:, None], 0.0)
+    dt = np.where(mask, rt - np.nansum(rt, axis=1, keepdims=True) / n[:, None], 0.0)
+    denom = np.sqrt((dp * dp).sum(axis=1) * (dt * dt).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (dp * dt).sum(axis=1) / denom, np.nan)
+
+
 def daily_rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Spearman correlation per row between `pred` and the non-NaN cells of `truth`."""
+    """Spearman per day like the official metric: raises on a day without labels or a constant day."""
     pred = np.asarray(pred, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     if pred.shape != truth.shape:
@@ -46,17 +63,11 @@ def daily_rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     if bad.any():
         row = int(np.argmax(bad.any(axis=1)))
         raise ValueError(f"day (row {row}) has a non-finite prediction for a scored target")
-    rp = average_ranks(np.where(mask, pred, np.nan))
-    rt = average_ranks(truth)
-    n = mask.sum(axis=1)
-    dp = np.where(mask, rp - np.nansum(rp, axis=1, keepdims=True) / n[:, None], 0.0)
-    dt = np.where(mask, rt - np.nansum(rt, axis=1, keepdims=True) / n[:, None], 0.0)
-    sp = np.sqrt((dp * dp).sum(axis=1))
-    st = np.sqrt((dt * dt).sum(axis=1))
-    zero = (sp == 0) | (st == 0)
+    corr = rank_correlations(pred, truth)
+    zero = np.isnan(corr)
     if zero.any():
         raise ZeroDivisionError(f"Denominator is zero, unable to compute rank correlation (row {int(np.argmax(zero))}).")
-    return (dp * dt).sum(axis=1) / (sp * st)
+    return corr
 
 
 def sharpe_of_daily(corrs: np.ndarray) -> float:

@@ -1,0 +1,85 @@
+"""`python -m offline train` and `python -m offline tune`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from offline.errors import UserError
+
+
+def _targets(text: str | None) -> list[int] | None:
+    """'0-9,40,100-105' -> [0..9, 40, 100..105]."""
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            out += list(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise UserError(f"--targets: {part!r} is not a number or a range like 10-19") from None
+    bad = [i for i in out if not 0 <= i < 424]
+    if bad:
+        raise UserError(f"--targets: {bad[0]} is outside 0..423")
+    return sorted(set(out))
+
+
+def _load_params(path: str | None) -> dict:
+    if not path:
+        return {}
+    p = Path(path)
+    if not p.exists():
+        return {}
+    try:
+        payload = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{p}: not valid JSON ({exc})") from None
+    return payload.get("params", payload)
+
+
+def _add_execution(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local: joblib processes on this machine; dask: a dask.distributed cluster")
+    p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--jobs", type=int, default=None, help="local processes (default: all cores)")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from offline.train.engine import TrainConfig, train
+
+    params_file = args.params or str(Path(args.out).parent / "tune" / "best_params.json")
+    cfg = TrainConfig(
+        n_folds=args.folds, gap=args.gap, seed=args.seed, targets=_targets(args.targets),
+        params=_load_params(params_file), target_mode=args.target_mode, min_labels=args.min_labels,
+        ablation=not args.no_ablation, baselines=not args.no_baselines, use_etf=args.etf,
+    )
+    report = train(args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
+    b = report.get("baselines", {})
+    print(f"OOF score {report['oof_score']:.4f}  (naive {b.get('naive', float('nan')):.4f}, mean "
+          f"{b.get('mean', float('nan')):.4f}, pooled {b.get('pooled', float('nan')):.4f}"
+          + (f", oracle {report['oracle_score']:.4f} -> {100 * report['oracle_fraction']:.1f}%" if "oracle_score" in report else "")
+          + ")")
+    print(f"regime ROC AUC {report['regime']['roc_auc']:.3f}  PR AUC {report['regime']['pr_auc']:.3f} "
+          f"(base rate {report['regime']['base_rate']:.3f});  {report['train_seconds']:.0f} s;  report: {args.out}/report.md")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train the regime classifier and the 424 regressors (walk-forward CV)")
+    t.add_argument("--data", required=True, help="competition directory")
+    t.add_argument("--out", default="runs/train", help="output directory (default runs/train)")
+    t.add_argument("--folds", type=int, default=4, help="walk-forward folds (default 4)")
+    t.add_argument("--gap", type=int, default=5, help="purge gap in days, >= the longest label horizon (default 5)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--targets", help="subset, e.g. 0-49,100 (default: all 424)")
+    t.add_argument("--params", help="JSON of regressor parameters (default: <out>/../tune/best_params.json if present)")
+    t.add_argument("--target-mode", choices=("auto", "raw", "rank"), default="auto",
+                   help="fit raw targets or per-day ranks; auto decides by CV score (default)")
+    t.add_argument("--min-labels", type=int, default=200, help="fewer training labels -> naive fallback (default 200)")
+    t.add_argument("--no-ablation", action="store_true", help="skip the ablation runs")
+    t.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    t.add_argument("--etf", action="store_true", help="offer the ETF crash probability as a feature")
+    _add_execution(t)
+    t.set_defaults(func=_train)

@@ -1,0 +1,320 @@
+"""`make train`: features -> regime classifier (OOF) -> 424 regressors (OOF + final) -> report.
+
+Everything a number in the report rests on is out of fold: the regressors train on the regime
+model's out-of-fold probability, and every score is computed on the walk-forward test blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from kaggle_kernel.features import ETF_CRASH_PROB, PROBABILITIES, REGIME_PROB, FeatureSpec, batch_features, consecutive
+from kaggle_kernel.schema import TargetDef
+from offline.data.competition import Competition, load_competition
+from offline.data.targets import labels_from_lag_files
+from offline.errors import UserError
+from offline.train import baselines
+from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
+from offline.train.cv import Fold, oof_mask, walk_forward
+from offline.train.evaluate import score_block, target_ics
+from offline.train.executors import run_tasks
+from offline.train.regime import train_regime
+from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
+
+MODES = ("raw", "rank")
+ABLATIONS = {
+    "no_regime": lambda spec, t: [REGIME_PROB],
+    "no_cross_asset": lambda spec, t: list(spec.key_features),
+    "no_own_lags": lambda spec, t: [f"{t.name}_lab{k}" for k in (1, 2, 3)],
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that changes a model. Fingerprinted: a changed field retrains the targets."""
+
+    n_folds: int = 4
+    gap: int = 5
+    min_train: float = 0.4
+    seed: int = 0
+    params: dict = field(default_factory=dict)
+    regime_params: dict = field(default_factory=dict)
+    target_mode: str = "auto"
+    targets: list[int] | None = None
+    min_labels: int = 200
+    analysis_every: int = 4
+    ablation: bool = True
+    baselines: bool = True
+    use_etf: bool = False
+    etf_dir: str | None = None
+
+    def model_part(self) -> dict:
+        """The fields that change a single target's model (not which analyses run)."""
+        return {k: getattr(self, k) for k in ("n_folds", "gap", "min_train", "seed", "params", "min_labels")}
+
+
+@dataclass
+class Dataset:
+    date_ids: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    names: list[str]
+    spec: FeatureSpec
+    price_columns: set[str]
+
+    @property
+    def col(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.names)}
+
+
+def training_frames(comp: Competition) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Prices and labels to train on: train.csv/train_labels.csv, else the test window and lag files."""
+    prices = comp.prices()
+    if comp.train_labels is not None:
+        labels = comp.train_labels
+    elif comp.lagged:
+        labels = labels_from_lag_files(comp.lagged)
+    else:
+        raise UserError(f"{comp.path}: no train_labels.csv and no lagged label files to train on")
+    return prices, labels
+
+
+def build_dataset(comp: Competition, spec: FeatureSpec) -> Dataset:
+    prices, labels = training_frames(comp)
+    days, X = batch_features(spec, prices, labels)
+    names = [t.name for t in spec.targets]
+    wide = consecutive(labels, int(days[0]), int(days[-1]))
+    wide = wide.with_columns([pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns])
+    Y = wide.select(names).cast(pl.Float64).to_numpy()
+    return Dataset(days, X, Y, spec.all_features(), spec, set(prices.columns))
+
+
+def _make_tasks(
+    data: Dataset, targets: list[TargetDef], folds: list[Fold], cfg: TrainConfig, drop=None
+) -> list[TargetTask]:
+    col = data.col
+    probs = [REGIME_PROB] + ([ETF_CRASH_PROB] if cfg.use_etf else [])
+    tasks = []
+    for t in targets:
+        feats = data.spec.target_features(t, probs)
+        if drop is not None:
+            gone = set(drop(data.spec, t))
+            feats = [f for f in feats if f not in gone]
+        missing = [leg for leg in (t.leg_a, t.leg_b) if leg is not None and leg not in data.price_columns]
+        tasks.append(
+            TargetTask(
+                index=t.index,
+                name=t.name,
+                columns=[col[f] for f in feats],
+                feature_names=feats,
+                naive_column=col[f"{t.name}_lab1"],
+                folds=folds,
+                params=dict(cfg.params),
+                seed=cfg.seed,
+                min_labels=cfg.min_labels,
+                missing_legs=missing,
+            )
+        )
+    return tasks
+
+
+def run_variant(
+    data: Dataset,
+    Ytrain: np.ndarray,
+    tasks: list[TargetTask],
+    store: CheckpointStore,
+    variant: dict,
+    executor: str,
+    n_jobs: int | None,
+    scheduler: str | None,
+    desc: str,
+) -> dict[int, TargetResult]:
+    """Fit every task not already checkpointed under the same fingerprint; return all results."""
+    data_fp = fingerprint(data.X, Ytrain)
+    results: dict[int, TargetResult] = {}
+    todo = []
+    fps = {}
+    for task in tasks:
+        fps[task.index] = fingerprint(variant, data_fp, asdict(task))
+        cached = store.load(task.name, fps[task.index])
+        if cached is not None:
+            results[task.index] = cached
+        else:
+            todo.append(task)
+    bar = tqdm(total=len(tasks), initial=len(results), desc=desc, unit="target", file=sys.stderr, smoothing=0.1)
+    for res in run_tasks(fit_target, todo, (data.X, Ytrain), executor, n_jobs, scheduler):
+        store.save(res, fps[res.index])
+        results[res.index] = res
+        bar.update(1)
+    bar.close()
+    return results
+
+
+def _oof_matrix(results: dict[int, TargetResult], n_days: int, n_targets: int) -> np.ndarray:
+    P = np.full((n_days, n_targets), np.nan)
+    for i, r in results.items():
+        P[:, i] = r.oof
+    return P
+
+
+def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor: str = "local",
+          n_jobs: int | None = None, scheduler: str | None = None) -> dict:
+    """Train both stages, write models, OOF predictions, report.json/report.md and plots to out_dir."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    comp = load_competition(data_dir)
+    spec = FeatureSpec()
+    data = build_dataset(comp, spec)
+    n_days = len(data.date_ids)
+    col = data.col
+    folds = walk_forward(n_days, cfg.n_folds, cfg.gap, cfg.min_train)
+    mask = oof_mask(n_days, folds)
+
+    missing = sorted({leg for t in spec.targets for leg in (t.leg_a, t.leg_b) if leg and leg not in data.price_columns})
+    if missing:
+        warnings.warn(f"leg columns missing from {comp.path}: {', '.join(missing)}; their targets fall back to naive",
+                      stacklevel=1)
+
+    # stage 1: regime classifier, out of fold
+    regime_cols = [col[f] for f in spec.regime_model_features()]
+    regime = train_regime(data.X[:, regime_cols], spec.regime_model_features(), data.X[:, col["px_ret1"]],
+                          folds, cfg.regime_params, cfg.seed)
+    data.X[:, col[REGIME_PROB]] = regime.oof_prob
+    if cfg.use_etf:
+        data.X[:, col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids, cfg)
+
+    targets = [spec.targets[i] for i in (cfg.targets if cfg.targets is not None else range(len(spec.targets)))]
+    analysis = targets[:: cfg.analysis_every]
+    Y_by_mode = {"raw": data.Y, "rank": rank_per_day(data.Y)}
+    work = out / "work"
+    common = dict(executor=executor, n_jobs=n_jobs, scheduler=scheduler)
+    variant_base = {"model": cfg.model_part(), "use_etf": cfg.use_etf}
+
+    # target transform, decided by CV on the competition score over the analysis subset
+    mode_scores = {}
+    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
+    sub_results = {}
+    for mode in modes:
+        tasks = _make_tasks(data, analysis, folds, cfg)
+        res = run_variant(data, Y_by_mode[mode], tasks, CheckpointStore(work / mode), {**variant_base, "mode": mode},
+                          desc=f"mode {mode} ({len(analysis)} targets)", **common)
+        sub_results[mode] = res
+        idx = [t.index for t in analysis]
+        mode_scores[mode] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx], data.Y[:, idx], mask)
+    chosen = max(modes, key=lambda m: mode_scores[m]["score"])
+
+    # all targets in the chosen mode (the analysis subset is reused from its checkpoints)
+    t_fit = time.perf_counter()
+    tasks = _make_tasks(data, targets, folds, cfg)
+    results = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / chosen),
+                          {**variant_base, "mode": chosen}, desc=f"train {len(targets)} targets", **common)
+    fit_seconds = time.perf_counter() - t_fit
+    idx = [t.index for t in targets]
+    P = _oof_matrix(results, n_days, len(spec.targets))
+    main = score_block(P[:, idx], data.Y[:, idx], mask, folds)
+
+    report: dict = {
+        "oof_score": main["score"],
+        "oof_mean_daily_corr": main["mean"],
+        "per_fold": main["per_fold"],
+        "n_targets": len(targets),
+        "n_days": n_days,
+        "n_oof_days": int(main["n_days"]),
+        "target_mode": {"chosen": chosen, **{m: s["score"] for m, s in mode_scores.items()},
+                        "decided_on_targets": len(analysis)},
+        "regime": {**regime.overall, "folds": regime.folds},
+        "fallbacks": [{"target": r.name, "reason": r.fallback} for r in sorted(results.values(), key=lambda r: r.index)
+                      if r.fallback],
+        "ic": target_ics(P[:, idx], data.Y[:, idx], mask),
+        "fit_seconds": fit_seconds,
+    }
+    if cfg.baselines:
+        report["baselines"] = baselines.all_baselines(data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs)
+    if cfg.ablation:
+        idx_a = [t.index for t in analysis]
+        full = score_block(P[:, idx_a], data.Y[:, idx_a], mask)["score"]
+        abl = {"targets": len(analysis), "full": full}
+        for name, drop in ABLATIONS.items():
+            tasks = _make_tasks(data, analysis, folds, cfg, drop=drop)
+            res = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / name),
+                              {**variant_base, "mode": chosen, "ablation": name}, desc=f"ablation {name}", **common)
+            abl[name] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask)["score"]
+        report["ablation"] = abl
+    oracle = _oracle_score(comp, data, idx, mask)
+    if oracle is not None:
+        report["oracle_score"] = oracle
+        report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
+    report["train_seconds"] = time.perf_counter() - t_start
+    report["config"] = asdict(cfg)
+    report["data"] = {"dir": str(comp.path), "fingerprint": fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
+                      "first_date_id": int(data.date_ids[0]), "last_date_id": int(data.date_ids[-1])}
+
+    _write_outputs(out, data, regime, results, targets, P, report, folds)
+    return report
+
+
+def _etf_probability(comp: Competition, date_ids: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    from offline.etf import oof_crash_probability  # the ETF pipeline's walk-forward crash probability
+
+    frame = oof_crash_probability(comp)
+    joined = pl.DataFrame({"date_id": date_ids}).join(frame, on="date_id", how="left")
+    return joined[ETF_CRASH_PROB].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+
+def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray) -> float | None:
+    path = comp.path / "oracle.parquet"
+    if not path.exists():
+        return None
+    oracle = pl.read_parquet(path)
+    names = [f"target_{i}" for i in range(len(data.spec.targets))]
+    wide = pl.DataFrame({"date_id": data.date_ids}).join(oracle, on="date_id", how="left")
+    O = wide.select(names).cast(pl.Float64).to_numpy()
+    return score_block(O[:, idx], data.Y[:, idx], mask)["score"]
+
+
+def _write_outputs(out: Path, data: Dataset, regime, results: dict[int, TargetResult], targets: list[TargetDef],
+                   P: np.ndarray, report: dict, folds: list[Fold]) -> None:
+    from offline.train.report import write_plots, write_report_md
+
+    models = out / "models"
+    if models.exists():
+        shutil.rmtree(models)
+    models.mkdir(parents=True)
+    atomic_write(models / "regime.txt", regime.model_text)
+    manifest = {"regime": {"file": "models/regime.txt", "features": regime.features, "kind": "classifier"},
+                "targets": {}}
+    for t in targets:
+        r = results[t.index]
+        entry = {"index": t.index, "lag": t.lag, "pair": t.pair, "fallback": r.fallback}
+        if r.model_text is not None:
+            atomic_write(models / f"{t.name}.txt", r.model_text)
+            entry["file"] = f"models/{t.name}.txt"
+        manifest["targets"][t.name] = entry
+    manifest["target_mode"] = report["target_mode"]["chosen"]
+    manifest["data"] = report["data"]
+    manifest["cv"] = {"oof_score": report["oof_score"], "regime_roc_auc": report["regime"]["roc_auc"]}
+    atomic_write(out / "models.json", json.dumps(manifest, indent=1))
+    names = {t.index: t.name for t in targets}
+    oof = pl.DataFrame({"date_id": data.date_ids, REGIME_PROB: regime.oof_prob,
+                        **{names[i]: P[:, i] for i in sorted(names)}}).with_columns(pl.all().fill_nan(None))
+    oof.write_parquet(out / "oof.parquet")
+    atomic_write(out / "report.json", json.dumps(report, indent=1, default=_json_default))
+    write_plots(out / "plots", data, regime, P, report, folds)
+    write_report_md(out / "report.md", report)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o))

@@ -1,0 +1,122 @@
+"""The training report as markdown and PNG plots (regime vs volatility, IC histogram, folds, reliability)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    col = data.col
+    days = data.date_ids
+
+    fig, ax = plt.subplots(figsize=(11, 4))
+    ax.plot(days, data.X[:, col["px_rv21"]], color="0.4", lw=0.8, label="proxy 21-day realized vol")
+    ax.set_ylabel("annualized vol")
+    ax2 = ax.twinx()
+    ax2.plot(days, regime.oof_prob, color="tab:red", lw=0.8, label="P(high-vol regime), out of fold")
+    hi = np.where(regime.label == 1, 1.0, np.nan)
+    ax2.scatter(days, hi * 1.02, s=2, color="black", label="label = high-vol")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("probability")
+    ax.set_xlabel("date_id")
+    fig.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"Regime classifier: ROC AUC {report['regime']['roc_auc']:.3f}, PR AUC {report['regime']['pr_auc']:.3f} "
+                 f"(base rate {report['regime']['base_rate']:.3f})")
+    paths.append(_save(fig, out / "regime_probability.png"))
+
+    ic = np.array([v for v in report["ic"]["values"] if v is not None])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(ic, bins=40, color="tab:blue", alpha=0.8)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("out-of-fold rank IC per target")
+    ax.set_ylabel("targets")
+    ax.set_title(f"Per-target IC: mean {ic.mean():.4f}, {100 * (ic > 0).mean():.0f}% positive" if ic.size else "no IC")
+    paths.append(_save(fig, out / "ic_histogram.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    n = len(report["per_fold"])
+    series = {"model": [f["score"] for f in report["per_fold"]]}
+    for name in ("naive", "mean", "pooled"):
+        if f"{name}_per_fold" in report.get("baselines", {}):
+            series[name] = report["baselines"][f"{name}_per_fold"]
+    width = 0.8 / len(series)
+    for k, (name, vals) in enumerate(series.items()):
+        ax.bar(np.arange(n) + k * width, vals, width, label=name)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(np.arange(n) + 0.4 - width / 2, [f"fold {i}" for i in range(n)])
+    ax.set_ylabel("competition score")
+    ax.legend(fontsize=8)
+    ax.set_title("Score per walk-forward fold")
+    paths.append(_save(fig, out / "score_per_fold.png"))
+
+    rel = regime.reliability
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--")
+    ax.plot(rel["mean_pred"], rel["observed"], marker="o")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_title("Regime classifier reliability (OOF)")
+    paths.append(_save(fig, out / "regime_reliability.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def write_report_md(path: Path, r: dict) -> None:
+    lines = [
+        "# Training report",
+        "",
+        f"Out-of-fold competition score over {r['n_oof_days']} walk-forward test days and {r['n_targets']} targets: "
+        f"**{r['oof_score']:.4f}** (mean daily Spearman {r['oof_mean_daily_corr']:.4f}).",
+        "",
+        "| model | score |",
+        "| --- | --- |",
+        f"| two-stage LightGBM ({r['target_mode']['chosen']} targets) | {r['oof_score']:.4f} |",
+    ]
+    for name in ("naive", "mean", "pooled"):
+        if name in r.get("baselines", {}):
+            lines.append(f"| baseline: {name} | {_fmt(r['baselines'][name])} |")
+    if "oracle_score" in r:
+        lines.append(f"| oracle (synthetic truth) | {r['oracle_score']:.4f} |")
+        lines.append(f"\nModel / oracle: {100 * r['oracle_fraction']:.1f}%.")
+    tm = r["target_mode"]
+    lines += ["", f"Target transform, chosen by OOF score on {tm['decided_on_targets']} targets: "
+              + ", ".join(f"{m} {_fmt(tm[m])}" for m in ("raw", "rank") if m in tm) + f" -> **{tm['chosen']}**."]
+    g = r["regime"]
+    lines += ["", "## Regime classifier", "",
+              f"ROC AUC {_fmt(g['roc_auc'])}, PR AUC {_fmt(g['pr_auc'])} (base rate {_fmt(g['base_rate'])}), Brier {_fmt(g['brier'])}.",
+              "", "| fold | n | base rate | ROC AUC | PR AUC | Brier |", "| --- | --- | --- | --- | --- | --- |"]
+    for f in g["folds"]:
+        lines.append(f"| {f['fold']} | {f['n']} | {_fmt(f['base_rate'])} | {_fmt(f['roc_auc'])} | {_fmt(f['pr_auc'])} | {_fmt(f['brier'])} |")
+    if "ablation" in r:
+        a = r["ablation"]
+        lines += ["", f"## Ablation ({a['targets']} targets)", "", "| variant | score |", "| --- | --- |"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in a.items() if k != "targets"]
+    lines += ["", "## Folds", "", "| fold | score | mean daily corr |", "| --- | --- | --- |"]
+    lines += [f"| {f['fold']} | {_fmt(f['score'])} | {_fmt(f['mean'])} |" for f in r["per_fold"]]
+    ic = r["ic"]
+    lines += ["", f"Per-target IC: mean {_fmt(ic['mean'])}, median {_fmt(ic['median'])}, positive {_fmt(ic['frac_positive'])}."]
+    if r["fallbacks"]:
+        lines += ["", f"## Fallbacks ({len(r['fallbacks'])} targets use the naive baseline)", ""]
+        lines += [f"- {f['target']}: {f['reason']}" for f in r["fallbacks"]]
+    lines += ["", f"Training took {r['train_seconds']:.0f} s (per-target fits {r['fit_seconds']:.0f} s).", "",
+              "Plots: plots/regime_probability.png, plots/ic_histogram.png, plots/score_per_fold.png, "
+              "plots/regime_reliability.png"]
+    path.write_text("\n".join(lines) + "\n")
