@@ -83,3 +83,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--etf", action="store_true", help="offer the ETF crash probability as a feature")
     _add_execution(t)
     t.set_defaults(func=_train)
+    register_tune(sub)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from offline.train.engine import TrainConfig
+    from offline.train.tune import tune
+
+    cfg = TrainConfig(n_folds=args.folds, gap=args.gap, seed=args.seed, targets=_targets(args.targets),
+                      min_labels=args.min_labels)
+    result = tune(args.data, args.out, cfg, n_trials=args.trials, storage=args.storage, study_name=args.study,
+                  mode=args.target_mode, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
+    print(f"best OOF score {result['score']:.4f} (trial {result['trial']} of {result['n_trials']}, "
+          f"{result['n_pruned']} pruned) on {result['n_targets']} targets; storage {result['storage']}")
+    print(f"best parameters -> {args.out}/best_params.json (make train reads them)")
+    return 0
+
+
+def register_tune(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("tune", help="Optuna study of the regressors' parameters (OOF competition score)")
+    t.add_argument("--data", required=True, help="competition directory")
+    t.add_argument("--out", default="runs/tune", help="output directory (default runs/tune)")
+    t.add_argument("--trials", type=int, default=20, help="trials to add to the study (default 20)")
+    t.add_argument("--storage", help="SQLAlchemy URL shared by many workers (default sqlite:///<out>/study.db)")
+    t.add_argument("--study", default="regressors", help="study name (default regressors)")
+    t.add_argument("--targets", help="subset to score on, e.g. 0-49 (default every 8th target)")
+    t.add_argument("--target-mode", choices=("raw", "rank"), default="raw", help="fit raw targets or per-day ranks")
+    t.add_argument("--folds", type=int, default=4)
+    t.add_argument("--gap", type=int, default=5)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--min-labels", type=int, default=200)
+    _add_execution(t)
+    t.set_defaults(func=_tune)

@@ -167,32 +167,47 @@ def _oof_matrix(results: dict[int, TargetResult], n_days: int, n_targets: int) -
     return P
 
 
-def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor: str = "local",
-          n_jobs: int | None = None, scheduler: str | None = None) -> dict:
-    """Train both stages, write models, OOF predictions, report.json/report.md and plots to out_dir."""
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Prepared:
+    """Data, folds and the stage-1 probabilities: what every stage-2 run (train, tune) starts from."""
+
+    comp: Competition
+    data: Dataset
+    folds: list[Fold]
+    mask: np.ndarray
+    regime: object
+
+
+def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
+    """Load and validate, build features, define folds, and fit the regime classifier out of fold."""
     comp = load_competition(data_dir)
     spec = FeatureSpec()
     data = build_dataset(comp, spec)
-    n_days = len(data.date_ids)
     col = data.col
-    folds = walk_forward(n_days, cfg.n_folds, cfg.gap, cfg.min_train)
-    mask = oof_mask(n_days, folds)
-
+    folds = walk_forward(len(data.date_ids), cfg.n_folds, cfg.gap, cfg.min_train)
     missing = sorted({leg for t in spec.targets for leg in (t.leg_a, t.leg_b) if leg and leg not in data.price_columns})
     if missing:
         warnings.warn(f"leg columns missing from {comp.path}: {', '.join(missing)}; their targets fall back to naive",
                       stacklevel=1)
-
-    # stage 1: regime classifier, out of fold
     regime_cols = [col[f] for f in spec.regime_model_features()]
     regime = train_regime(data.X[:, regime_cols], spec.regime_model_features(), data.X[:, col["px_ret1"]],
                           folds, cfg.regime_params, cfg.seed)
     data.X[:, col[REGIME_PROB]] = regime.oof_prob
     if cfg.use_etf:
         data.X[:, col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids, cfg)
+    return Prepared(comp, data, folds, oof_mask(len(data.date_ids), folds), regime)
+
+
+def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor: str = "local",
+          n_jobs: int | None = None, scheduler: str | None = None) -> dict:
+    """Train both stages, write models, OOF predictions, report.json/report.md and plots to out_dir."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prep = prepare(data_dir, cfg)
+    comp, data, folds, mask, regime = prep.comp, prep.data, prep.folds, prep.mask, prep.regime
+    spec = data.spec
+    n_days = len(data.date_ids)
 
     targets = [spec.targets[i] for i in (cfg.targets if cfg.targets is not None else range(len(spec.targets)))]
     analysis = targets[:: cfg.analysis_every]

@@ -60,6 +60,7 @@ class TargetTask:
     seed: int
     missing_legs: list[str]
     min_labels: int = MIN_LABELS
+    final: bool = True  # also refit on every labeled day (tuning skips this)
 
 
 @dataclass
@@ -102,7 +103,7 @@ def fit_target(task: TargetTask, X: np.ndarray, Y: np.ndarray) -> TargetResult:
             te = f.test_idx()
             oof[te] = _fit(Xt[tr], y[tr], task.feature_names, params).booster_.predict(Xt[te])
         labeled = np.flatnonzero(~np.isnan(y))
-        final = _fit(Xt[labeled], y[labeled], task.feature_names, params)
+        text = _fit(Xt[labeled], y[labeled], task.feature_names, params).booster_.model_to_string() if task.final else None
     except Exception as exc:  # one bad target must not stop the other 423
         return fallback(f"training failed: {type(exc).__name__}: {exc}")
-    return TargetResult(task.index, task.name, oof, final.booster_.model_to_string(), None, len(labeled))
+    return TargetResult(task.index, task.name, oof, text, None, len(labeled))
