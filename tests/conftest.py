@@ -19,3 +19,13 @@ def public_dir() -> Path:
             pytest.fail(f"{PUBLIC} is missing; CI must have ../shared beside the project")
         pytest.skip(f"{PUBLIC} not present")
     return PUBLIC
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """A small synthetic competition directory (600 days), shared by the session."""
+    from offline.data.synthetic import SynthConfig, write_synthetic
+
+    out = tmp_path_factory.mktemp("synth") / "comp"
+    write_synthetic(out, SynthConfig(days=600, test_days=60, seed=3))
+    return out

@@ -1,0 +1,66 @@
+"""The kernel's memory across calls: prices by day and labels by label day, bounded in size.
+
+A repeated day replaces itself (idempotent); days may arrive with gaps or out of order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class History:
+    """Price rows (the feature columns) keyed by date_id and label rows (all targets) keyed by label day."""
+
+    def __init__(self, price_columns: Sequence[str], n_targets: int, keep_days: int):
+        self.price_columns = list(price_columns)
+        self.n_targets = n_targets
+        self.keep_days = keep_days
+        self.prices: dict[int, np.ndarray] = {}
+        self.labels: dict[int, np.ndarray] = {}
+
+    @property
+    def last_day(self) -> int | None:
+        return max(self.prices) if self.prices else None
+
+    def add_prices(self, date_id: int, row: np.ndarray) -> None:
+        self.prices[int(date_id)] = np.asarray(row, dtype=np.float64)
+
+    def add_labels(self, label_day: int, targets: np.ndarray, values: np.ndarray) -> None:
+        """Set the delivered (non-null) label cells of one label day."""
+        row = self.labels.get(int(label_day))
+        if row is None:
+            row = np.full(self.n_targets, np.nan)
+            self.labels[int(label_day)] = row
+        ok = ~np.isnan(values)
+        row[targets[ok]] = values[ok]
+
+    def prune(self) -> None:
+        """Forget days older than keep_days before the newest day."""
+        last = self.last_day
+        if last is None:
+            return
+        cutoff = last - self.keep_days
+        for store in (self.prices, self.labels):
+            for d in [d for d in store if d < cutoff]:
+                del store[d]
+
+    def price_window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+        """(date_ids, days x columns) for the n_days consecutive days ending at `end`; unknown days NaN."""
+        days = np.arange(end - n_days + 1, end + 1, dtype=np.int64)
+        out = np.full((n_days, len(self.price_columns)), np.nan)
+        for i, d in enumerate(days):
+            row = self.prices.get(int(d))
+            if row is not None:
+                out[i] = row
+        return days, out
+
+    def label_window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+        days = np.arange(end - n_days + 1, end + 1, dtype=np.int64)
+        out = np.full((n_days, self.n_targets), np.nan)
+        for i, d in enumerate(days):
+            row = self.labels.get(int(d))
+            if row is not None:
+                out[i] = row
+        return days, out

@@ -1,0 +1,85 @@
+"""Features: one definition; the serving window reproduces the training matrix for every day."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import kaggle_kernel.features as F
+from offline.data.competition import load_competition
+from offline.data.targets import labels_from_lag_files
+
+
+def _window_parity(spec, prices, labels):
+    days, X = F.batch_features(spec, prices, labels)
+    pp, lp = F.panels_from_frames(spec, prices, labels)
+    worst = 0.0
+    for i, d in enumerate(days):
+        pw = pp.filter((pl.col("date_id") <= d) & (pl.col("date_id") > d - F.WINDOW))
+        lw = lp.filter((pl.col("date_id") <= d) & (pl.col("date_id") > d - F.LABEL_WINDOW))
+        v = F.last_day_features(spec, pw, lw)
+        a = X[i]
+        assert np.array_equal(np.isnan(a), np.isnan(v)), (d, np.array(spec.all_features())[np.isnan(a) != np.isnan(v)][:5])
+        if (~np.isnan(a)).any():
+            worst = max(worst, float(np.nanmax(np.abs(a - v))))
+    return X, worst
+
+
+def test_parity_every_day_synthetic(synthetic_dir):
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    X, worst = _window_parity(spec, comp.train, comp.train_labels)
+    assert worst <= 1e-12
+    # the features are not trivially empty: most of them exist after the warm-up
+    assert np.mean(~np.isnan(X[100:, : -len(F.PROBABILITIES)])) > 0.8
+
+
+def test_parity_every_day_public_window(public_dir):
+    comp = load_competition(public_dir)
+    _, worst = _window_parity(F.FeatureSpec(), comp.prices(), labels_from_lag_files(comp.lagged))
+    assert worst <= 1e-12
+
+
+def test_layout_matches_names_and_definitions(synthetic_dir):
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    days, X = F.batch_features(spec, comp.train, comp.train_labels)
+    names = spec.all_features()
+    assert X.shape == (comp.train.height, len(names)) and len(set(names)) == len(names)
+    col = {n: i for i, n in enumerate(names)}
+    t = spec.targets[1]  # LME_PB_Close - US_Stock_VT_adj_close, lag 1
+    labels = comp.train_labels[t.name].to_numpy()
+    d = 300
+    # own lags: at day d the newest delivered lag-1 label is the one of d-2
+    assert X[d, col[f"{t.name}_lab1"]] == pytest.approx(labels[d - 2], nan_ok=True)
+    assert X[d, col[f"{t.name}_lab3"]] == pytest.approx(labels[d - 4], nan_ok=True)
+    pa, pb = comp.train[t.leg_a].to_numpy(), comp.train[t.leg_b].to_numpy()
+    if not np.isnan(pa[[d, d - 5]]).any() and not np.isnan(pb[[d, d - 5]]).any():
+        expected = np.log(pa[d] / pa[d - 5]) - np.log(pb[d] / pb[d - 5])
+        assert X[d, col[f"{t.name}_sret5"]] == pytest.approx(expected, abs=1e-12)
+    vt = comp.train["US_Stock_VT_adj_close"].to_numpy()
+    r = np.diff(np.log(vt))
+    window = r[d - 21 : d]
+    if not np.isnan(window).any():
+        assert X[d, col["px_rv21"]] == pytest.approx(np.std(window, ddof=1) * np.sqrt(252), rel=1e-9)
+    # a target's regressor sees its own lags, both legs, shared features, probabilities
+    feats = spec.target_features(t)
+    assert feats[:3] == [f"{t.name}_lab1", f"{t.name}_lab2", f"{t.name}_lab3"]
+    assert f"leg_{t.leg_b}_ret21" in feats and F.REGIME_PROB in feats and "key_CA_mean5" in feats
+
+
+def test_no_lookahead(synthetic_dir):
+    """Changing prices and labels after day d leaves every feature of days <= d unchanged."""
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    d = 250
+    _, X = F.batch_features(spec, comp.train, comp.train_labels)
+    cols = [c for c in comp.train.columns if c != "date_id"]
+    noisy = comp.train.with_columns([pl.when(pl.col("date_id") > d).then(pl.col(c) * 1.5).otherwise(pl.col(c)).alias(c) for c in cols])
+    # labels of day s are delivered at s + L + 1 (> d for s >= d - 1), so change those
+    names = [t.name for t in spec.targets]
+    noisy_labels = comp.train_labels.with_columns([pl.when(pl.col("date_id") >= d - 1).then(pl.lit(9.0)).otherwise(pl.col(n)).alias(n) for n in names])
+    _, X2 = F.batch_features(spec, noisy, noisy_labels)
+    np.testing.assert_array_equal(X[: d + 1], X2[: d + 1])
+    assert not np.allclose(np.nan_to_num(X[d + 1 :]), np.nan_to_num(X2[d + 1 :]))

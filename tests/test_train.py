@@ -1,0 +1,175 @@
+"""Engine: purged folds, regime label, per-target training, checkpoints, executors, tuning, report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import polars as pl
+import pytest
+
+from kaggle_kernel.features import FeatureSpec
+from offline.data.competition import load_competition
+from offline.train.cv import walk_forward
+from offline.train.engine import TrainConfig, _make_tasks, build_dataset, train
+from offline.train.executors import run_tasks
+from offline.train.regime import regime_label
+from offline.train.regressors import fit_target, rank_per_day
+from offline.train.tune import mask_url, tune
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(n_folds=2, min_labels=100, analysis_every=4)
+
+
+def test_walk_forward_is_purged_and_covers_the_tail():
+    folds = walk_forward(1000, n_folds=4, gap=5, min_train=0.4)
+    assert folds[0].test_start == 400 and folds[-1].test_end == 1000
+    for a, b in zip(folds, folds[1:], strict=False):
+        assert a.test_end == b.test_start
+    for f in folds:
+        assert f.test_start - f.train_end == 5
+        # a label of a training row looks at most 5 rows ahead: never into the test block
+        assert f.train_idx().max() + 5 < f.test_start
+    with pytest.raises(ValueError, match="too few"):
+        walk_forward(8, n_folds=4, gap=5)
+
+
+def test_regime_label_definition():
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.01, 600)
+    r[400:420] *= 4  # a volatile stretch
+    y = regime_label(r, horizon=5, trailing=100, q=0.8)
+    rv = np.array([np.std(r[i - 4 : i + 1], ddof=1) if i >= 4 else np.nan for i in range(len(r))])
+    for t in (150, 390, 396, 410, 500):
+        future = rv[t + 5]
+        trailing = rv[t - 99 : t + 1]
+        assert y[t] == float(future > np.quantile(trailing, 0.8, method="nearest")) or abs(
+            future - np.quantile(trailing, 0.8)) < 1e-3
+    assert np.isnan(y[-5:]).all() and np.isnan(y[:50]).all()
+    assert y[396] == 1.0 and y[150] in (0.0, 1.0)
+
+
+def test_rank_per_day_is_centered_uniform():
+    Y = np.array([[0.3, -1.0, np.nan, 2.0], [1.0, 1.0, 1.0, np.nan]])
+    R = rank_per_day(Y)
+    np.testing.assert_allclose(R[0], [1 / 3 - 0.5 + 1 / 6, -0.5 + 1 / 6, np.nan, 0.5 - 1 / 6])
+    np.testing.assert_allclose(R[1, :3], [0.0, 0.0, 0.0])
+
+
+def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
+    # drop one leg column: its targets fall back to naive with a warning naming the column
+    data = tmp_path / "comp"
+    shutil.copytree(synthetic_dir, data)
+    leg = "US_Stock_CCJ_adj_close"
+    for name in ("train.csv", "test.csv"):
+        pl.read_csv(data / name, infer_schema_length=None).drop(leg).write_csv(data / name)
+    spec = FeatureSpec()
+    hit = [t.index for t in spec.targets if leg in (t.leg_a, t.leg_b)]
+    targets = sorted({*range(0, 12), *hit[:2]})
+    cfg = TrainConfig(**SMALL, targets=targets)
+    with pytest.warns(UserWarning, match=leg):
+        report = train(data, tmp_path / "out", cfg, n_jobs=2)
+    for key in ("oof_score", "baselines", "oracle_score", "regime", "ablation", "train_seconds"):
+        assert key in report, key
+    assert set(report["baselines"]) >= {"naive", "mean", "pooled"}
+    assert set(report["regime"]) >= {"roc_auc", "pr_auc", "base_rate"}
+    assert np.isfinite(report["oof_score"]) and np.isfinite(report["oracle_score"])
+    fallbacks = {f["target"]: f["reason"] for f in report["fallbacks"]}
+    for i in hit[:2]:
+        assert leg in fallbacks[f"target_{i}"]
+    out = tmp_path / "out"
+    models = json.loads((out / "models.json").read_text())
+    assert "file" not in models["targets"][f"target_{hit[0]}"]
+    assert (out / models["targets"]["target_0"]["file"]).read_text().startswith("tree")
+    assert (out / "models" / "regime.txt").exists()
+    oof = pl.read_parquet(out / "oof.parquet")
+    assert oof.columns[:2] == ["date_id", "regime_prob"] and oof.height == 600
+    for png in ("regime_probability", "ic_histogram", "score_per_fold", "regime_reliability"):
+        assert (out / "plots" / f"{png}.png").stat().st_size > 5000
+    assert "Training report" in (out / "report.md").read_text()
+
+
+def test_checkpoint_resume_after_kill(synthetic_dir, tmp_path):
+    """Kill a run mid-way, rerun: finished targets are skipped and the result equals an unbroken run."""
+    args = [sys.executable, "-m", "offline", "train", "--data", str(synthetic_dir), "--folds", "2", "--min-labels", "100",
+            "--targets", "0-39", "--target-mode", "raw", "--no-ablation", "--no-baselines", "--jobs", "1"]
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*args, "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    ckpt = out / "work" / "raw" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(ckpt.glob("*.json"))) < 15:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(ckpt.glob("*.json")))
+    assert 10 <= done < 40, done
+    for p in ckpt.glob("*.json"):  # atomic writes: whatever the kill left is complete
+        json.loads(p.read_text())
+    res = subprocess.run([*args, "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    # the progress bar starts at the number already done
+    assert f"{done}/40" in res.stderr.replace(" ", "") or f"| {done}/40" in res.stderr
+    ref = tmp_path / "ref"
+    res2 = subprocess.run([*args, "--out", str(ref)], cwd=ROOT, capture_output=True, text=True)
+    assert res2.returncode == 0, res2.stderr[-2000:]
+    for i in range(40):
+        a, b = out / "models" / f"target_{i}.txt", ref / "models" / f"target_{i}.txt"
+        assert a.read_text() == b.read_text()
+    assert json.loads((out / "report.json").read_text())["oof_score"] == json.loads((ref / "report.json").read_text())["oof_score"]
+    # a changed config retrains: every checkpoint gets a new fingerprint
+    before = {p.name: json.loads(p.read_text())["fingerprint"] for p in ckpt.glob("*.json")}
+    subprocess.run([*args[:-2], "--jobs", "2", "--seed", "1", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    after = {p.name: json.loads(p.read_text())["fingerprint"] for p in ckpt.glob("*.json")}
+    assert all(before[k] != after[k] for k in before)
+
+
+def test_dask_local_cluster_gives_identical_models(synthetic_dir):
+    distributed = pytest.importorskip("distributed")
+    comp = load_competition(synthetic_dir)
+    data = build_dataset(comp, FeatureSpec())
+    folds = walk_forward(len(data.date_ids), 2, 5, 0.4)
+    targets = list(data.spec.targets[:4])
+    tasks = _make_tasks(data, targets, folds, TrainConfig(**SMALL))
+    local = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "local", n_jobs=2)}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "dask", scheduler=client)}
+    assert sorted(local) == sorted(remote) == [0, 1, 2, 3]
+    for i in local:
+        assert local[i].model_text == remote[i].model_text
+        np.testing.assert_array_equal(local[i].oof, remote[i].oof)
+
+
+def test_tune_continues_sqlite_study_and_writes_best_params(synthetic_dir, tmp_path):
+    cfg = TrainConfig(**SMALL, targets=list(range(0, 8)))
+    out = tmp_path / "tune"
+    first = tune(synthetic_dir, out, cfg, n_trials=2, n_jobs=2)
+    second = tune(synthetic_dir, out, cfg, n_trials=2, n_jobs=2)
+    assert first["n_trials"] == 2 and second["n_trials"] == 4
+    study = optuna.load_study(study_name="regressors", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 4
+    saved = json.loads((out / "best_params.json").read_text())
+    assert saved["score"] == pytest.approx(study.best_value)
+    assert saved["params"]["num_leaves"] == study.best_params["num_leaves"]
+    # train picks the tuned parameters up
+    from offline.train.cli import _load_params
+
+    assert _load_params(str(out / "best_params.json"))["learning_rate"] == study.best_params["learning_rate"]
+
+
+def test_mask_url_hides_password():
+    assert mask_url("postgresql://kit:s3cret@db.example:5432/optuna") == "postgresql://kit:***@db.example:5432/optuna"
+    assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_cli_rejects_bad_target_range():
+    res = subprocess.run([sys.executable, "-m", "offline", "train", "--data", ".", "--targets", "5-abc"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2 and "--targets: '5-abc'" in res.stderr
