@@ -10,7 +10,7 @@ REPORT      ?= runs/gateway/report.json
 SEED        ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo data download gateway lint lock clean
+.PHONY: venv test demo data download gateway lint lock clean train tune package etf submit bench
 
 venv: $(STAMP)
 
@@ -42,6 +42,27 @@ download: $(STAMP)
 ## gateway: run KERNEL (naive, oracle or a script path) through the local evaluation gateway on DATA
 gateway: $(STAMP)
 	$(PY) -m offline gateway --data $(DATA) --kernel $(KERNEL) --report $(REPORT)
+
+## train: regime classifier + 424 regressors with walk-forward CV on DATA -> OUT (models, OOF, report)
+TRAIN_OUT   ?= runs/train
+train: $(STAMP)
+	$(PY) -m offline train --data $(DATA) --out $(TRAIN_OUT) $(TRAIN_ARGS)
+
+## tune: Optuna study (SQLite in runs/tune, or STORAGE=url) of the regressor parameters; train reads the best
+TRIALS      ?= 20
+tune: $(STAMP)
+	$(PY) -m offline tune --data $(DATA) --out runs/tune --trials $(TRIALS) $(if $(STORAGE),--storage $(STORAGE),)
+
+## package: models of a training run (MODELS) -> artifacts/, the Kaggle dataset
+MODELS      ?= $(TRAIN_OUT)
+package: $(STAMP)
+	$(PY) -m offline package --models $(MODELS) --out artifacts $(if $(ETF_RUN),--etf $(ETF_RUN),)
+
+## etf: the nine-stage ETF crash/momentum pipeline (SOURCE=sp500 or a competition dir) -> OUT
+OUT         ?= runs/etf
+SOURCE      ?= sp500
+etf: $(STAMP)
+	$(PY) -m offline etf all --out $(OUT) --source $(SOURCE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check offline kaggle_kernel tests bench

@@ -58,9 +58,9 @@ def _params(params: dict | None, seed: int) -> dict:
     return out
 
 
-def _fit(X: np.ndarray, y: np.ndarray, params: dict) -> lgb.LGBMClassifier:
+def _fit(X: np.ndarray, y: np.ndarray, params: dict, names: list[str]) -> lgb.LGBMClassifier:
     model = lgb.LGBMClassifier(**params)
-    model.fit(X, y)
+    model.fit(X, y, feature_name=names)
     return model
 
 
@@ -101,13 +101,13 @@ def train_regime(
         te = f.test_idx()
         if len(np.unique(y[tr])) < 2:
             raise ValueError(f"regime fold {i}: training labels have one class only")
-        oof[te] = _fit(X[tr], y[tr], p).booster_.predict(X[te])
+        oof[te] = _fit(X[tr], y[tr], p, features).booster_.predict(X[te])
         known = te[~np.isnan(y[te])]
         per_fold.append({"fold": i, **fold_metrics(y[known], oof[known])})
     scored = ~np.isnan(oof) & ~np.isnan(y)
     overall = fold_metrics(y[scored], oof[scored])
     labeled = ~np.isnan(y)
-    final = _fit(X[labeled], y[labeled], p)
+    final = _fit(X[labeled], y[labeled], p, features)
     return RegimeResult(
         label=y,
         oof_prob=oof,

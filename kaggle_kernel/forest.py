@@ -1,0 +1,390 @@
+"""Packed tree-ensemble evaluator: many exported LightGBM models scored at once with numpy.
+
+The container (.npz written by offline/forest_export.py) holds flat node arrays for every tree of
+every model; `Forest` walks all trees of all models level by level with a handful of vectorised
+gathers, reproducing LightGBM's numerical-split and missing-value rules exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT = "mitsui-forest"
+FORMAT_VERSION = 1
+
+# LightGBM missing_type codes (tree.h GetMissingType: 0 None, 1 Zero, 2 NaN).
+MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
+MISSING_CODES = {"None": MISSING_NONE, "Zero": MISSING_ZERO, "NaN": MISSING_NAN}
+
+# LightGBM's kZeroThreshold is the float literal 1e-35f widened to double.
+ZERO_THRESHOLD = float(np.float32(1e-35))
+
+TRANSFORMS = ("identity", "sigmoid")
+
+# Arrays of the container, with their dtypes. Children and roots use LightGBM's convention:
+# c >= 0 is an internal node, c < 0 is the leaf ~c (= -c - 1); all indices are global.
+NODE_ARRAYS = {
+    "split_feature": np.int32,
+    "threshold": np.float64,
+    "left_child": np.int32,
+    "right_child": np.int32,
+    "default_left": np.bool_,
+    "missing_type": np.uint8,
+}
+TREE_ARRAYS = {"tree_root": np.int32, "tree_model": np.int32}
+CALIBRATION_ARRAYS = {"cal_x": np.float64, "cal_y": np.float64, "cal_ab": np.float64}
+ARRAY_DTYPES = {
+    **NODE_ARRAYS,
+    "leaf_value": np.float64,
+    **TREE_ARRAYS,
+    **CALIBRATION_ARRAYS,
+    "meta": np.uint8,
+}
+
+# Rows per evaluation chunk are capped so rows x trees node ids stay around this many elements.
+_CHUNK_ELEMENTS = 1 << 21
+# Value variants of one feature, indexed by a node's missing rule (see _augment).
+_N_VARIANTS = 5
+
+
+def encode_meta(meta: Mapping) -> np.ndarray:
+    """Metadata as canonical JSON bytes in a uint8 array, so the container never needs pickle."""
+    text = json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8).copy()
+
+
+def decode_meta(arr: np.ndarray) -> dict:
+    """Inverse of encode_meta."""
+    return json.loads(arr.astype(np.uint8).tobytes().decode("ascii"))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One packed model: its name, output transform and the feature names it was trained on."""
+
+    name: str
+    objective: str
+    transform: str
+    sigmoid: float
+    feature_names: tuple[str, ...]
+    n_trees: int
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A calibration map: isotonic (x, y) interpolation with clipping, or Platt sigmoid (a, b)."""
+
+    name: str
+    kind: str
+    x: np.ndarray
+    y: np.ndarray
+    a: float
+    b: float
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        s = np.asarray(scores, dtype=np.float64)
+        if self.kind == "isotonic":
+            return np.interp(np.clip(s, self.x[0], self.x[-1]), self.x, self.y)
+        return 1.0 / (1.0 + np.exp(self.a * s + self.b))
+
+
+class Forest:
+    """All trees of all packed models, evaluated together on rows of the global feature vector."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], source: str = "<arrays>"):
+        self.source = source
+        meta = _check_arrays(arrays, source)
+        self.meta = meta
+        self.feature_names: tuple[str, ...] = tuple(meta["feature_names"])
+        self.models: tuple[ModelInfo, ...] = tuple(
+            ModelInfo(
+                name=m["name"],
+                objective=m["objective"],
+                transform=m["transform"],
+                sigmoid=float(m["sigmoid"]),
+                feature_names=tuple(m["feature_names"]),
+                n_trees=int(m["n_trees"]),
+            )
+            for m in meta["models"]
+        )
+        self._index = {m.name: i for i, m in enumerate(self.models)}
+        self._sigmoid_cols = np.array(
+            [i for i, m in enumerate(self.models) if m.transform == "sigmoid"], dtype=np.intp
+        )
+        self._sigmoid_scale = np.array([self.models[i].sigmoid for i in self._sigmoid_cols], dtype=np.float64)
+        self.calibrations = _read_calibrations(arrays, meta)
+        self._arrays = {k: np.asarray(arrays[k]) for k in ARRAY_DTYPES if k != "meta"}
+        self._compile()
+
+    # ---- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Forest:
+        """Read a forest .npz written by offline.forest_export.save_forest (never unpickles)."""
+        with np.load(path, allow_pickle=False) as z:
+            missing = sorted(set(ARRAY_DTYPES) - set(z.files))
+            if missing:
+                raise ValueError(f"{os.fspath(path)}: not a packed forest, missing arrays {missing}")
+            arrays = {k: z[k] for k in ARRAY_DTYPES}
+        return cls(arrays, source=os.fspath(path))
+
+    def select(self, names: Sequence[str]) -> Forest:
+        """A forest holding only the named models (in the given order), e.g. one pipeline stage."""
+        idx = [self.model_index(n) for n in names]
+        if len(set(idx)) != len(idx):
+            raise ValueError(f"{self.source}: duplicate model names in {list(names)}")
+        a = self._arrays
+        # Trees model by model in the requested order, each model's own tree order kept; nodes of
+        # dropped models stay in the arrays but are unreachable, so _compile leaves them out.
+        order = np.concatenate([np.flatnonzero(a["tree_model"] == i) for i in idx] or [np.zeros(0, np.intp)])
+        new_model = np.full(len(self.models), -1, dtype=np.int32)
+        new_model[idx] = np.arange(len(idx), dtype=np.int32)
+        arrays = dict(a)
+        arrays["tree_root"] = a["tree_root"][order]
+        arrays["tree_model"] = new_model[a["tree_model"][order]]
+        meta = dict(self.meta)
+        meta["models"] = [self.meta["models"][i] for i in idx]
+        arrays["meta"] = encode_meta(meta)
+        return Forest(arrays, source=f"{self.source}[{len(idx)} models]")
+
+    def _compile(self) -> None:
+        """Turn the stored arrays into one node table where leaves loop onto themselves."""
+        a = self._arrays
+        n_int = len(a["threshold"])
+        n_feat = len(self.feature_names)
+
+        def node_id(child: np.ndarray) -> np.ndarray:
+            child = child.astype(np.intp)
+            return np.where(child >= 0, child, n_int + ~child)
+
+        n_nodes = n_int + len(a["leaf_value"])
+        children = np.empty((n_nodes, 2), dtype=np.intp)
+        children[:n_int, 0] = node_id(a["left_child"])
+        children[:n_int, 1] = node_id(a["right_child"])
+        children[n_int:] = np.arange(n_int, n_nodes)[:, None]
+        # A node reads the variant of its feature that already encodes its missing rule, so one
+        # comparison `value <= threshold` decides every node (see _augment).
+        variant = np.where(
+            a["missing_type"] == MISSING_NONE,
+            0,
+            np.where(a["missing_type"] == MISSING_NAN, 1, 3) + (~a["default_left"]).astype(np.intp),
+        )
+        column = np.zeros(n_nodes, dtype=np.intp)
+        column[:n_int] = variant * n_feat + a["split_feature"]
+        threshold = np.zeros(n_nodes, dtype=np.float64)
+        threshold[:n_int] = a["threshold"]
+        value = np.zeros(n_nodes, dtype=np.float64)
+        value[n_int:] = a["leaf_value"]
+
+        roots = node_id(a["tree_root"])
+        depth = _tree_depths(roots, children, n_int)
+        # Deepest trees first: at level d only the first (#trees deeper than d) entries still move.
+        order = np.argsort(-depth, kind="stable")
+        roots = roots[order]
+        # Renumber nodes level by level so each level's gathers touch one compact block of memory,
+        # and keep threshold, column and children of a node side by side in one row (one cache line).
+        relabel = _level_order(roots, children, n_int)
+        # Only reachable nodes are kept (select() leaves other models' nodes behind).
+        new_id = np.full(n_nodes, -1, dtype=np.intp)
+        new_id[relabel] = np.arange(len(relabel))
+        table = np.empty((len(relabel), 4), dtype=np.float64)
+        table[:, 0] = threshold[relabel]
+        table[:, 1] = column[relabel]
+        table[:, 2:] = new_id[children[relabel]]
+        self._table = table
+        self._value = value[relabel]
+        self._roots = new_id[roots]
+        self._order = order
+        self._active = [int((depth > d).sum()) for d in range(int(depth.max(initial=0)))]
+        self._tree_model = a["tree_model"].astype(np.intp)
+        self.max_depth = len(self._active)
+
+    # ---- lookup -------------------------------------------------------------------------------
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
+
+    @property
+    def n_trees(self) -> int:
+        return len(self._roots)
+
+    def model_index(self, name: str) -> int:
+        """Column of the named model in predict's output."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(
+                f"{self.source}: no model named {name!r} (have {len(self.models)} models)"
+            ) from None
+
+    def model(self, name: str) -> ModelInfo:
+        return self.models[self.model_index(name)]
+
+    def calibrate(self, name: str, scores: np.ndarray) -> np.ndarray:
+        """Apply the calibration map stored under `name` to scores (any shape)."""
+        try:
+            cal = self.calibrations[name]
+        except KeyError:
+            raise KeyError(
+                f"{self.source}: no calibration named {name!r} (have {sorted(self.calibrations)})"
+            ) from None
+        return cal(scores)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores (sum of leaf values per model), shape (n_rows, n_models)."""
+        X = self._check_input(X)
+        n_rows = X.shape[0]
+        out = np.empty((n_rows, len(self.models)), dtype=np.float64)
+        step = max(1, _CHUNK_ELEMENTS // max(1, self.n_trees))
+        for start in range(0, n_rows, step):
+            out[start : start + step] = self._raw_chunk(X[start : start + step])
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Model outputs after each model's transform (identity or sigmoid), (n_rows, n_models)."""
+        raw = self.predict_raw(X)
+        if len(self._sigmoid_cols):
+            cols = self._sigmoid_cols
+            raw[:, cols] = 1.0 / (1.0 + np.exp(-self._sigmoid_scale * raw[:, cols]))
+        return raw
+
+    def _check_input(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"{self.source}: expected rows of {len(self.feature_names)} features, got shape {X.shape}"
+            )
+        return X
+
+    def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
+        n_rows, n_trees = X.shape[0], self.n_trees
+        xa = _augment(X).reshape(-1)
+        nodes = np.repeat(self._roots[None, :], n_rows, axis=0)
+        base = (np.arange(n_rows, dtype=np.intp) * (_N_VARIANTS * X.shape[1]))[:, None]
+        for k in self._active:
+            rec = np.take(self._table, nodes[:, :k], axis=0)
+            col = rec[..., 1].astype(np.intp)
+            if n_rows > 1:
+                col += base
+            nodes[:, :k] = np.where(xa[col] > rec[..., 0], rec[..., 3], rec[..., 2])
+        leaf = np.empty((n_rows, n_trees), dtype=np.float64)
+        leaf[:, self._order] = self._value[nodes]
+        # bincount adds in array order: per row and model, trees are summed in LightGBM's order.
+        n_models = len(self.models)
+        bins = (np.arange(n_rows, dtype=np.intp)[:, None] * n_models + self._tree_model).reshape(-1)
+        raw = np.bincount(bins, weights=leaf.reshape(-1), minlength=n_rows * n_models)
+        return raw.reshape(n_rows, n_models)
+
+
+def _augment(X: np.ndarray) -> np.ndarray:
+    """Five versions of each row, one per missing rule, so a node needs only `value <= threshold`.
+
+    LightGBM first turns |x| <= kZeroThreshold into 0. Then: missing_type None treats NaN as 0;
+    NaN sends NaN to the default side; Zero sends NaN and 0 there. The default side is
+    encoded as -inf (left) or +inf (right), which no finite threshold can change.
+    """
+    x = np.where(np.abs(X) <= ZERO_THRESHOLD, 0.0, X)
+    nan = np.isnan(x)
+    zero = nan | (x == 0.0)
+    xa = np.empty((x.shape[0], _N_VARIANTS, x.shape[1]), dtype=np.float64)
+    xa[:, 0] = np.where(nan, 0.0, x)
+    xa[:, 1] = np.where(nan, -np.inf, x)
+    xa[:, 2] = np.where(nan, np.inf, x)
+    xa[:, 3] = np.where(zero, -np.inf, x)
+    xa[:, 4] = np.where(zero, np.inf, x)
+    return xa
+
+
+def _level_order(roots: np.ndarray, children: np.ndarray, n_internal: int) -> np.ndarray:
+    """All node ids, breadth first: every tree's root, then every tree's depth-1 nodes, ..."""
+    levels = []
+    frontier = roots
+    while len(frontier):
+        levels.append(frontier)
+        frontier = children[frontier[frontier < n_internal]].reshape(-1)
+    return np.concatenate(levels) if levels else np.zeros(0, dtype=np.intp)
+
+
+def _tree_depths(roots: np.ndarray, children: np.ndarray, n_internal: int) -> np.ndarray:
+    """Depth (number of splits on the longest root-to-leaf path) of every tree."""
+    depth = np.zeros(len(roots), dtype=np.intp)
+    frontier = roots
+    owner = np.arange(len(roots))
+    level = 0
+    while True:
+        inner = frontier < n_internal
+        if not inner.any():
+            return depth
+        frontier, owner = frontier[inner], owner[inner]
+        level += 1
+        if level > n_internal:
+            raise ValueError("invalid packed forest: child links form a cycle")
+        depth[owner] = level
+        frontier = children[frontier].reshape(-1)
+        owner = np.repeat(owner, 2)
+
+
+def _check_arrays(arrays: Mapping[str, np.ndarray], source: str) -> dict:
+    """Validate dtypes, lengths and index ranges; return the decoded metadata."""
+
+    def bad(msg: str) -> ValueError:
+        return ValueError(f"{source}: invalid packed forest: {msg}")
+
+    for key, dtype in ARRAY_DTYPES.items():
+        if key not in arrays:
+            raise bad(f"missing array {key!r}")
+        arr = np.asarray(arrays[key])
+        if arr.dtype != np.dtype(dtype):
+            raise bad(f"array {key!r} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
+    meta = decode_meta(np.asarray(arrays["meta"]))
+    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+        raise bad(
+            f"format {meta.get('format')!r} version {meta.get('version')!r}, expected {FORMAT} v{FORMAT_VERSION}"
+        )
+    n_int = len(arrays["threshold"])
+    n_leaf = len(arrays["leaf_value"])
+    for key in NODE_ARRAYS:
+        if np.asarray(arrays[key]).shape != (n_int,):
+            raise bad(f"array {key!r} must have shape ({n_int},)")
+    n_trees = len(arrays["tree_root"])
+    if np.asarray(arrays["tree_model"]).shape != (n_trees,):
+        raise bad("tree_model and tree_root differ in length")
+    n_feat, n_models = len(meta["feature_names"]), len(meta["models"])
+    if n_int and not (0 <= arrays["split_feature"].min() and arrays["split_feature"].max() < n_feat):
+        raise bad("split_feature outside the global feature vector")
+    for key in ("left_child", "right_child", "tree_root"):
+        c = np.asarray(arrays[key])
+        if len(c) and (c.max() >= n_int or c.min() < -n_leaf):
+            raise bad(f"{key} points outside the node arrays")
+    if not np.isin(arrays["missing_type"], list(MISSING_CODES.values())).all():
+        raise bad("unknown missing_type code")
+    if n_trees and not (0 <= arrays["tree_model"].min() and arrays["tree_model"].max() < n_models):
+        raise bad("tree_model outside the model list")
+    counts = np.bincount(np.asarray(arrays["tree_model"], dtype=np.intp), minlength=n_models)
+    for m, c in zip(meta["models"], counts, strict=True):
+        if m["transform"] not in TRANSFORMS:
+            raise bad(f"model {m['name']!r} has unknown transform {m['transform']!r}")
+        if int(m["n_trees"]) != int(c):
+            raise bad(f"model {m['name']!r} declares {m['n_trees']} trees, arrays hold {c}")
+    return meta
+
+
+def _read_calibrations(arrays: Mapping[str, np.ndarray], meta: dict) -> dict[str, Calibration]:
+    cals = {}
+    x, y, ab = arrays["cal_x"], arrays["cal_y"], np.asarray(arrays["cal_ab"]).reshape(-1, 2)
+    for i, c in enumerate(meta.get("calibrations", [])):
+        lo, hi = int(c["start"]), int(c["stop"])
+        cals[c["name"]] = Calibration(
+            name=c["name"], kind=c["kind"], x=x[lo:hi], y=y[lo:hi], a=float(ab[i, 0]), b=float(ab[i, 1])
+        )
+    return cals

@@ -1,0 +1,152 @@
+"""LightGBM crash classifier, F2 metrics and probability calibration (isotonic or sigmoid, as JSON)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-6
+
+
+def lgb_params(params: dict, seed: int, threads: int) -> dict:
+    """Fixed, deterministic LightGBM settings around the tuned ones (rounds are passed separately)."""
+    fixed = {
+        "objective": "binary",
+        "verbosity": -1,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": threads,
+        "bagging_freq": 1,
+    }
+    return {**fixed, **{k: v for k, v in params.items() if k != "num_rounds"}}
+
+
+def fit_booster(x: np.ndarray, y: np.ndarray, params: dict, seed: int, threads: int, names: list[str]):
+    import lightgbm as lgb
+
+    data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True, params={"verbosity": -1})
+    return lgb.train(lgb_params(params, seed, threads), data, num_boost_round=int(params["num_rounds"]))
+
+
+def f_beta(precision: np.ndarray, recall: np.ndarray, beta: float = 2.0) -> np.ndarray:
+    b2 = beta * beta
+    den = b2 * precision + recall
+    return np.where(den > 0, (1 + b2) * precision * recall / np.where(den > 0, den, 1), 0.0)
+
+
+def classification(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
+    """Confusion matrix, precision, recall and F2 of `score >= threshold`."""
+    pred = score >= threshold
+    y = y.astype(bool)
+    tp, fp = int(np.sum(pred & y)), int(np.sum(pred & ~y))
+    fn, tn = int(np.sum(~pred & y)), int(np.sum(~pred & ~y))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f2 = float(f_beta(np.array(precision), np.array(recall)))
+    return {
+        "threshold": float(threshold),
+        "precision": precision,
+        "recall": recall,
+        "f2": f2,
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "positive_rate": float(pred.mean()),
+    }
+
+
+def threshold_curve(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall and F2 of `score >= t` for every t (vectorised over thresholds)."""
+    order = np.sort(score)
+    pos_scores = np.sort(score[y == 1])
+    predicted = len(score) - np.searchsorted(order, thresholds, side="left")
+    tp = len(pos_scores) - np.searchsorted(pos_scores, thresholds, side="left")
+    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    recall = tp / max(len(pos_scores), 1)
+    return {
+        "threshold": thresholds,
+        "precision": precision,
+        "recall": recall,
+        "f2": f_beta(precision, recall),
+        "positive_rate": predicted / len(score),
+    }
+
+
+def best_f2(y: np.ndarray, score: np.ndarray) -> float:
+    """Highest F2 over all thresholds (a threshold-free ranking score for model selection)."""
+    if y.sum() == 0:
+        return float("nan")
+    return float(threshold_curve(y, score, np.unique(score))["f2"].max())
+
+
+def ranking(y: np.ndarray, score: np.ndarray) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    both = 0 < y.sum() < len(y)
+    return {
+        "pr_auc": float(average_precision_score(y, score)) if both else float("nan"),
+        "roc_auc": float(roc_auc_score(y, score)) if both else float("nan"),
+    }
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def fit_calibration(method: str, p: np.ndarray, y: np.ndarray) -> dict:
+    """Fit a calibration map from raw probabilities to frequencies; returns its JSON form."""
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    if method == "sigmoid":
+        from sklearn.linear_model import LogisticRegression
+
+        if y.min() == y.max():  # one class only: a constant map at that frequency
+            return {"method": "sigmoid", "a": 0.0, "b": float(_logit(np.array([y.mean()]))[0])}
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
+        return {"method": "sigmoid", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+    raise ValueError(f"unknown calibration method {method!r}")
+
+
+def apply_calibration(cal: dict, p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    if cal["method"] == "isotonic":
+        return np.interp(p, np.asarray(cal["x"]), np.asarray(cal["y"]))
+    if cal["method"] == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-(cal["a"] * _logit(p) + cal["b"])))
+    if cal["method"] == "identity":
+        return p
+    raise ValueError(f"unknown calibration method {cal['method']!r}")
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((p - y) ** 2))
+
+
+def choose_calibration(p: np.ndarray, y: np.ndarray) -> dict:
+    """Pick isotonic or sigmoid by Brier on two-fold contiguous CV inside the block, refit on all of it.
+
+    Scoring each method on the half it was not fit on keeps isotonic's in-sample fit from winning
+    by construction.
+    """
+    half = len(p) // 2
+    parts = [(slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))]
+    cv = {}
+    for method in ("isotonic", "sigmoid"):
+        scores = [
+            brier(y[te], apply_calibration(fit_calibration(method, p[tr], y[tr]), p[te])) for tr, te in parts
+        ]
+        cv[method] = float(np.mean(scores))
+    method = min(cv, key=lambda m: (cv[m], m))
+    cal = fit_calibration(method, p, y)
+    cal["brier"] = {
+        "raw": brier(y, p),
+        "calibrated": brier(y, apply_calibration(cal, p)),
+        **{f"cv_{m}": v for m, v in cv.items()},
+    }
+    cal["rows"] = len(p)
+    return cal

@@ -1,0 +1,200 @@
+"""`make package`: trained models -> artifacts/, the Kaggle dataset the kernel loads.
+
+artifacts/
+  forest.npz              every tree of every model, packed for kaggle_kernel.forest
+  models/*.txt            the LightGBM text models (provenance)
+  kaggle_kernel/          the runtime the dataset was built with
+  snapshot/*.parquet      the tail of the price and label history, to bootstrap the kernel
+  manifest.json           files + SHA-256, versions, features per model, data fingerprint, CV scores
+  dataset-metadata.json   Kaggle dataset metadata (private)
+
+Two builds from the same models are byte-identical: no timestamps, sorted keys, fixed zip dates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import polars as pl
+
+import kaggle_kernel
+from kaggle_kernel.artifacts import MANIFEST, sha256_file
+from kaggle_kernel.features import LABEL_WINDOW, WINDOW, FeatureSpec
+from offline.errors import UserError
+from offline.forest_export import pack_forest, save_forest
+
+DATASET_SLUG = "mitsui-kit-artifacts"
+KERNEL_DIR = Path(kaggle_kernel.__file__).parent
+
+
+def kaggle_username() -> str | None:
+    """KAGGLE_USERNAME, else the username in the kaggle config file (the key is never read)."""
+    if os.environ.get("KAGGLE_USERNAME"):
+        return os.environ["KAGGLE_USERNAME"]
+    dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), Path.home() / ".kaggle", Path.home() / ".config" / "kaggle"]
+    for d in dirs:
+        if d and (Path(d) / "kaggle.json").exists():
+            try:
+                return json.loads((Path(d) / "kaggle.json").read_text()).get("username")
+            except (ValueError, OSError):
+                return None
+    return None
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).parent).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict:
+    out = {}
+    for lib in ("polars", "numpy", "lightgbm", "scikit-learn"):
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def _read_models(models_dir: Path) -> dict:
+    path = models_dir / "models.json"
+    if not path.exists():
+        raise UserError(f"{path} not found: run `make train` first (or pass MODELS=dir of a training run)")
+    return json.loads(path.read_text())
+
+
+def _etf_model(etf_dir: Path | None) -> tuple[Path | None, dict | None]:
+    """The ETF crash model and its calibration, when an ETF run on competition data is given."""
+    if etf_dir is None:
+        return None, None
+    model = etf_dir / "models" / "crash_model.txt"
+    cal = etf_dir / "models" / "calibration.json"
+    if not model.exists():
+        raise UserError(f"{model} not found: run `make etf SOURCE=<competition dir> OUT={etf_dir}` first")
+    return model, json.loads(cal.read_text()) if cal.exists() else None
+
+
+def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path) -> dict:
+    from offline.data.competition import load_competition
+    from offline.train.engine import training_frames
+
+    comp = load_competition(data_dir)
+    prices, labels = training_frames(comp)
+    cols = spec.price_columns(prices.columns)
+    snap = out / "snapshot"
+    snap.mkdir(parents=True, exist_ok=True)
+    prices.select("date_id", *cols).sort("date_id").tail(WINDOW + 16).write_parquet(snap / "prices.parquet",
+                                                                                   statistics=False)
+    labels.sort("date_id").tail(LABEL_WINDOW + 8).write_parquet(snap / "labels.parquet", statistics=False)
+    return {"prices": "snapshot/prices.parquet", "labels": "snapshot/labels.parquet",
+            "last_date_id": int(prices["date_id"].max())}
+
+
+def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None,
+          etf_dir: Path | str | None = None) -> dict:
+    """Build the artifacts directory from a training run; returns the manifest."""
+    models_dir, out = Path(models_dir), Path(out)
+    info = _read_models(models_dir)
+    spec = FeatureSpec()
+    data_dir = Path(data_dir or info["data"]["dir"])
+    etf_model, etf_cal = _etf_model(Path(etf_dir) if etf_dir else None)
+
+    if out.exists():
+        for child in out.iterdir():
+            if child.name != ".gitkeep":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "models").mkdir()
+
+    models: list[tuple[str, Path]] = [("regime", models_dir / info["regime"]["file"])]
+    if etf_model is not None:
+        models.append(("etf_crash", etf_model))
+    targets = {}
+    for name in sorted(info["targets"], key=lambda n: int(n.removeprefix("target_"))):
+        entry = info["targets"][name]
+        if entry.get("file"):
+            models.append((name, models_dir / entry["file"]))
+            targets[name] = name
+        else:
+            targets[name] = None
+    calibrations = {}
+    if etf_cal is not None:
+        from offline.forest_export import isotonic_map, sigmoid_map
+
+        calibrations["etf_crash"] = (isotonic_map(etf_cal["x"], etf_cal["y"]) if etf_cal["method"] == "isotonic"
+                                     else sigmoid_map(etf_cal["a"], etf_cal["b"]))
+    packed = pack_forest(models, feature_names=spec.all_features(), calibrations=calibrations or None)
+    save_forest(out / "forest.npz", packed)
+    for name, path in models:
+        shutil.copyfile(path, out / "models" / f"{name}.txt")
+
+    kdir = out / "kaggle_kernel"
+    kdir.mkdir()
+    for f in sorted(KERNEL_DIR.iterdir()):
+        if f.suffix in (".py", ".json") and f.is_file():
+            shutil.copyfile(f, kdir / f.name)
+    snapshot = _snapshot(data_dir, spec, out)
+
+    user = kaggle_username()
+    dataset_id = f"{user or 'YOUR_KAGGLE_USERNAME'}/{DATASET_SLUG}"
+    meta = {"title": DATASET_SLUG, "id": dataset_id, "licenses": [{"name": "CC0-1.0"}], "isPrivate": True}
+    (out / "dataset-metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+    files = {}
+    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (MANIFEST, ".gitkeep")):
+        rel = f.relative_to(out).as_posix()
+        files[rel] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+    manifest = {
+        "format": "mitsui-kit-artifacts/1",
+        "kit_version": kaggle_kernel.__version__,
+        "git_revision": git_revision(),
+        "libraries": _versions(),
+        "feature_names": spec.all_features(),
+        "stage1": [name for name, _ in models if name in ("regime", "etf_crash")],
+        "models": {m.name: {"features": list(m.feature_names), "objective": m.objective, "trees": m.n_trees}
+                   for m in packed.forest().models},
+        "targets": targets,
+        "fallbacks": {t: e.get("fallback") for t, e in info["targets"].items() if e.get("fallback")},
+        "target_mode": info.get("target_mode"),
+        "training": {"data": info.get("data"), "cv": info.get("cv")},
+        "snapshot": snapshot,
+        "dataset_id": dataset_id,
+        "files": files,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    if user is None:
+        print("warning: no KAGGLE_USERNAME or kaggle.json; dataset-metadata.json has a placeholder id")
+    return manifest
+
+
+def artifact_size(out: Path | str) -> int:
+    return sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+
+
+def _package(args: argparse.Namespace) -> int:
+    manifest = build(args.models, args.out, args.data, args.etf)
+    n_models = len(manifest["models"])
+    size = artifact_size(args.out) / 1e6
+    print(f"artifacts: {args.out} ({n_models} models, {size:.1f} MB, dataset {manifest['dataset_id']}, private)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("package", help="build artifacts/ (the Kaggle dataset) from a training run")
+    p.add_argument("--models", default="runs/train", help="training output directory (default runs/train)")
+    p.add_argument("--out", default="artifacts", help="artifacts directory (default artifacts)")
+    p.add_argument("--data", help="competition directory for the history snapshot (default: the training data)")
+    p.add_argument("--etf", help="ETF run directory on competition data, to ship the crash model")
+    p.set_defaults(func=_package)
