@@ -5,7 +5,7 @@ PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 SYNTH       ?= data/synthetic
 DATA        ?= $(SYNTH)
-KERNEL      ?= naive
+KERNEL      ?= kaggle_kernel/submission.py
 REPORT      ?= runs/gateway/report.json
 SEED        ?= 0
 PYTEST_ARGS ?=
@@ -39,9 +39,10 @@ download: $(STAMP)
 	cd data && rm -rf mitsui && mkdir mitsui && cd mitsui && unzip -q ../mitsui-commodity-prediction-challenge.zip
 	$(PY) -m offline data verify data/mitsui
 
-## gateway: run KERNEL (naive, oracle or a script path) through the local evaluation gateway on DATA
+## gateway: run KERNEL (default: the packaged kernel on artifacts/; or naive, oracle, a script) on DATA
 gateway: $(STAMP)
-	$(PY) -m offline gateway --data $(DATA) --kernel $(KERNEL) --report $(REPORT)
+	$(if $(filter kaggle_kernel/submission.py,$(KERNEL)),$(PY) -m offline check-artifacts artifacts,)
+	MITSUI_KIT_ARTIFACTS=$(CURDIR)/artifacts $(PY) -m offline gateway --data $(DATA) --kernel $(KERNEL) --report $(REPORT)
 
 ## train: regime classifier + 424 regressors with walk-forward CV on DATA -> OUT (models, OOF, report)
 TRAIN_OUT   ?= runs/train

@@ -198,3 +198,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="competition directory for the history snapshot (default: the training data)")
     p.add_argument("--etf", help="ETF run directory on competition data, to ship the crash model")
     p.set_defaults(func=_package)
+    register_check(sub)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from kaggle_kernel.artifacts import check_artifacts
+
+    manifest, problems = check_artifacts(args.dir)
+    for name, problem in problems.items():
+        print(f"error: {Path(args.dir) / name}: {problem}")
+    if problems:
+        print(f"{len(problems)} artifact problem(s): on Kaggle the kernel would fall back to the naive baseline "
+              f"for the affected parts. Rebuild with `make package`.")
+        return 1
+    print(f"artifacts OK: {len(manifest['files'])} files match manifest.json (git {manifest.get('git_revision')})")
+    return 0
+
+
+def register_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-artifacts", help="verify every artifact file against manifest.json (SHA-256)")
+    p.add_argument("dir", nargs="?", default="artifacts", help="artifacts directory (default artifacts)")
+    p.set_defaults(func=_check)
