@@ -65,6 +65,10 @@ SOURCE      ?= sp500
 etf: $(STAMP)
 	$(PY) -m offline etf all --out $(OUT) --source $(SOURCE)
 
+## submit: push artifacts/ as a private dataset, push the kernel, wait for its run, submit (DRY_RUN=1 prints only)
+submit: $(STAMP)
+	$(PY) -m offline submit --artifacts artifacts $(if $(DRY_RUN),--dry-run,) $(if $(MESSAGE),-m "$(MESSAGE)",)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check offline kaggle_kernel tests bench
 	$(VENV)/bin/ruff format --check offline kaggle_kernel tests bench

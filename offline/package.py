@@ -153,7 +153,8 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
     (out / "dataset-metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
     files = {}
-    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (MANIFEST, ".gitkeep")):
+    # dataset-metadata.json is read by the kaggle CLI, not uploaded: it is not part of the dataset
+    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (MANIFEST, ".gitkeep", "dataset-metadata.json")):
         rel = f.relative_to(out).as_posix()
         files[rel] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
     manifest = {

@@ -66,7 +66,7 @@ def test_layout_matches_names_and_definitions(synthetic_dir):
     # a target's regressor sees its own lags, both legs, shared features, probabilities
     feats = spec.target_features(t)
     assert feats[:3] == [f"{t.name}_lab1", f"{t.name}_lab2", f"{t.name}_lab3"]
-    assert f"leg_{t.leg_b}_ret21" in feats and F.REGIME_PROB in feats and "key_CA_mean5" in feats
+    assert f"leg_{t.leg_b}_ret21" in feats and F.REGIME_PROB in feats and "key_LME_CA_mean5" in feats
 
 
 def test_no_lookahead(synthetic_dir):

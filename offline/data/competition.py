@@ -169,8 +169,12 @@ def _check_legs(pairs: pl.DataFrame, columns: list[str], name: str) -> None:
                 raise DataError(TARGET_PAIRS, f"leg {leg!r} is not a column of {name}", "pair", i + 2)
 
 
-def load_competition(path: Path | str) -> Competition:
-    """Read every competition file present in `path` and validate them against each other."""
+def load_competition(path: Path | str, require_legs: bool = True) -> Competition:
+    """Read every competition file present in `path` and validate them against each other.
+
+    require_legs=False lets training proceed when a pair leg column is absent (its targets then
+    fall back to a baseline); everything else is always checked.
+    """
     path = Path(path)
     if not path.is_dir():
         raise DataError(str(path), "is not a directory")
@@ -191,7 +195,8 @@ def load_competition(path: Path | str) -> Competition:
         if train_cols != test_cols:
             diff = sorted(set(train_cols) ^ set(test_cols))[:5]
             raise DataError(TEST, f"feature columns differ from {TRAIN}: {diff or 'order'}")
-    _check_legs(pairs, comp.feature_columns, TRAIN if comp.train is not None else TEST)
+    if require_legs:
+        _check_legs(pairs, comp.feature_columns, TRAIN if comp.train is not None else TEST)
     names = pairs["target"].to_list()
     if (path / TRAIN_LABELS).exists():
         comp.train_labels = _read_labels(path / TRAIN_LABELS, TRAIN_LABELS, names)

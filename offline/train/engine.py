@@ -180,7 +180,7 @@ class Prepared:
 
 def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
     """Load and validate, build features, define folds, and fit the regime classifier out of fold."""
-    comp = load_competition(data_dir)
+    comp = load_competition(data_dir, require_legs=False)
     spec = FeatureSpec()
     data = build_dataset(comp, spec)
     col = data.col

@@ -1,0 +1,192 @@
+"""Predictor: exact against offline features + LightGBM, lean imports, and never failing on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import pytest
+
+from kaggle_kernel.features import REGIME_PROB, FeatureSpec
+from kaggle_kernel.predictor import Predictor
+from offline.data.competition import load_competition
+from offline.package import build
+from offline.train.engine import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = list(range(0, 24))
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pred")
+    cfg = TrainConfig(n_folds=2, min_labels=100, targets=TARGETS, ablation=False, baselines=False, target_mode="raw")
+    train(synthetic_dir, out / "train", cfg, n_jobs=2)
+    build(out / "train", out / "artifacts", data_dir=synthetic_dir)
+    return out
+
+
+def _day(comp, d):
+    test = comp.test.filter(pl.col("date_id") == d).drop("is_scored")
+    lags = [comp.lagged[L].filter(pl.col("date_id") == d) for L in (1, 2, 3, 4)]
+    return test, lags
+
+
+def _check_row(out: pl.DataFrame) -> np.ndarray:
+    assert isinstance(out, pl.DataFrame) and out.shape == (1, 424)
+    assert out.columns == [f"target_{i}" for i in range(424)]
+    assert all(dt == pl.Float64 for dt in out.dtypes)
+    v = out.to_numpy()[0]
+    assert np.isfinite(v).all() and np.ptp(v) > 0
+    return v
+
+
+def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
+    """The kernel's output for a day equals LightGBM on the offline feature matrix for that day."""
+    comp = load_competition(synthetic_dir)
+    p = Predictor.from_artifacts(trained / "artifacts")
+    assert not p.problems and p.stage1 is not None and len(p.stage2_targets) == len(TARGETS)
+    spec = FeatureSpec()
+    from kaggle_kernel.features import batch_features
+
+    # offline: features over train + test prices, labels as delivered (train_labels)
+    days, X = batch_features(spec, comp.prices(), comp.train_labels)
+    col = {n: i for i, n in enumerate(spec.all_features())}
+    regime = lgb.Booster(model_file=str(trained / "train" / "models" / "regime.txt"))
+    test_days = comp.test["date_id"].to_list()
+    for d in test_days[:5]:
+        v = _check_row(p.predict(*_day(comp, d)[0:1], *_day(comp, d)[1]))
+        x = X[list(days).index(d)].copy()
+        x[col[REGIME_PROB]] = regime.predict(x[None, [col[f] for f in regime.feature_name()]])[0]
+        for i in (0, 7, 23):
+            b = lgb.Booster(model_file=str(trained / "train" / "models" / f"target_{i}.txt"))
+            expected = b.predict(x[None, [col[f] for f in b.feature_name()]])[0]
+            assert v[i] == pytest.approx(expected, abs=1e-9)
+        # a target without a model serves its naive baseline (latest delivered label)
+        assert v[100] == pytest.approx(x[col["target_100_lab1"]], abs=1e-6) or np.isnan(x[col["target_100_lab1"]])
+
+
+def test_kernel_imports_stay_lean(trained, synthetic_dir):
+    """Load and predict in a fresh interpreter: no pandas, lightgbm, sklearn, optuna, scipy or offline."""
+    code = (
+        "import sys, polars as pl\n"
+        "from kaggle_kernel.predictor import Predictor\n"
+        f"p = Predictor.from_artifacts({str(trained / 'artifacts')!r})\n"
+        f"t = pl.read_csv({str(synthetic_dir / 'test.csv')!r}, infer_schema_length=0).head(1)\n"
+        "assert p.predict(t, None, None, None, None).shape == (1, 424)\n"
+        "print('LOADED', sorted(m for m in ('pandas', 'lightgbm', 'sklearn', 'optuna', 'scipy', 'offline') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=trained)
+    assert res.returncode == 0, res.stderr
+    assert "LOADED []" in res.stdout
+
+
+@pytest.fixture()
+def warm(trained, synthetic_dir):
+    """A predictor that has served the first 30 test days normally."""
+    comp = load_competition(synthetic_dir)
+    p = Predictor.from_artifacts(trained / "artifacts")
+    days = comp.test["date_id"].to_list()
+    for d in days[:30]:
+        test, lags = _day(comp, d)
+        _check_row(p.predict(test, *lags))
+    return p, comp, days
+
+
+MALFORMED = {
+    "all-null row": lambda t, lags: (t.select(pl.col("date_id"), pl.all().exclude("date_id").cast(pl.Float64) * None), lags),
+    "missing columns": lambda t, lags: (t.select(t.columns[:50]), lags),
+    "extra columns": lambda t, lags: (t.with_columns(pl.lit("x").alias("surprise"), pl.lit(1.0).alias("target_9999")), lags),
+    "strings for numbers": lambda t, lags: (t.with_columns(pl.lit("n/a").alias("LME_CA_Close"), pl.col("FX_USDJPY").cast(pl.String)), lags),
+    "empty lag batches": lambda t, lags: (t, [lb.head(0) for lb in lags]),
+    "all-null lag targets": lambda t, lags: (t, [lb.select("date_id", "label_date_id", pl.all().exclude("date_id", "label_date_id").cast(pl.Float64) * None) for lb in lags]),
+    "no lag batches": lambda t, lags: (t, [None, None, None, None]),
+    "two rows for one day": lambda t, lags: (pl.concat([t, t.with_columns(pl.lit(None, dtype=pl.Float64).alias("LME_CA_Close"))]), lags),
+    "no date_id": lambda t, lags: (t.drop("date_id"), lags),
+    "empty test frame": lambda t, lags: (t.head(0), lags),
+    "pandas frames": lambda t, lags: (t.to_pandas(), [lb.to_pandas() for lb in lags]),
+    "not a frame": lambda t, lags: ("garbage", [17, None, "x", object()]),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_batches_never_raise(warm, case):
+    p, comp, days = warm
+    test, lags = _day(comp, days[30])
+    bad_test, bad_lags = MALFORMED[case](test, lags)
+    _check_row(p.predict(bad_test, *bad_lags))
+    # and the next normal day is served normally
+    test, lags = _day(comp, days[31])
+    _check_row(p.predict(test, *lags))
+
+
+def test_column_order_does_not_matter(warm, trained):
+    p, comp, days = warm
+    q = Predictor.from_artifacts(trained / "artifacts")
+    for d in days[:30]:
+        q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
+    test, lags = _day(comp, days[30])
+    shuffled = test.select(list(reversed(test.columns)))
+    a = p.predict(test, *lags).to_numpy()
+    b = q.predict(shuffled, *[lb.select(list(reversed(lb.columns))) for lb in lags]).to_numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_repeated_day_is_idempotent_and_gaps_are_tolerated(warm):
+    p, comp, days = warm
+    test, lags = _day(comp, days[30])
+    first = p.predict(test, *lags).to_numpy()
+    again = p.predict(test, *lags).to_numpy()
+    np.testing.assert_array_equal(first, again)
+    # out of order: an earlier day arrives again, then a gap of 10 days
+    _check_row(p.predict(*_day(comp, days[5])[0:1], *_day(comp, days[5])[1]))
+    test, lags = _day(comp, days[41])
+    _check_row(p.predict(test, *lags))
+    assert p.errors["predict"] == 0
+
+
+def test_duplicate_and_out_of_order_date_ids_in_one_batch(warm):
+    p, comp, days = warm
+    t1, lags = _day(comp, days[30])
+    t0, _ = _day(comp, days[29])
+    _check_row(p.predict(pl.concat([t1, t0, t1]), *lags))
+    assert p.history.last_day == days[30]
+
+
+def test_corrupt_or_missing_artifacts_degrade(trained, tmp_path, synthetic_dir, capsys):
+    comp = load_competition(synthetic_dir)
+    art = tmp_path / "art"
+    shutil.copytree(trained / "artifacts", art)
+    (art / "forest.npz").write_bytes(b"not a forest")
+    p = Predictor.from_artifacts(art)
+    assert "forest.npz" in p.problems and p.stage2 is None
+    err = capsys.readouterr().err
+    assert "forest.npz" in err and "SHA-256" in err
+    v = _check_row(p.predict(*_day(comp, comp.test["date_id"][0])[0:1], *_day(comp, comp.test["date_id"][0])[1]))
+    assert np.isfinite(v).all()
+    (art / "manifest.json").unlink()
+    p = Predictor.from_artifacts(art)
+    assert "manifest.json" in p.problems
+    _check_row(p.predict(*_day(comp, comp.test["date_id"][1])[0:1], *_day(comp, comp.test["date_id"][1])[1]))
+
+
+def test_package_is_byte_identical_and_private(trained, tmp_path, synthetic_dir):
+    a, b = tmp_path / "a", tmp_path / "b"
+    build(trained / "train", a, data_dir=synthetic_dir)
+    build(trained / "train", b, data_dir=synthetic_dir)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    meta = json.loads((a / "dataset-metadata.json").read_text())
+    assert meta["isPrivate"] is True and meta["id"].endswith("/mitsui-kit-artifacts")
+    manifest = json.loads((a / "manifest.json").read_text())
+    assert set(manifest) >= {"files", "kit_version", "git_revision", "libraries", "models", "training", "snapshot"}
+    assert "kaggle_kernel/predictor.py" in manifest["files"] and "forest.npz" in manifest["files"]
+    assert not [f for f in files if f.suffix in (".pkl", ".pickle", ".joblib")]

@@ -1,0 +1,256 @@
+"""The synthetic market: real layout, exact labels, determinism, realism checks, planted effects, oracle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from kaggle_kernel.schema import LAGS, feature_columns, target_defs
+from offline.data.competition import load_competition
+from offline.data.synthetic import (
+    ORACLE_FILE,
+    REGIMES_FILE,
+    TRUTH_FILE,
+    SynthConfig,
+    naive_predictions,
+    write_synthetic,
+)
+from offline.data.verify import verify
+from offline.errors import UserError
+from offline.gateway.metric import score
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = SynthConfig(days=300, test_days=40, seed=0)
+CSV_FILES = ["train.csv", "train_labels.csv", "target_pairs.csv", "test.csv"] + [
+    f"lagged_test_labels/test_labels_lag_{lag}.csv" for lag in LAGS
+]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "small"
+    write_synthetic(out, SMALL)
+    return out
+
+
+@pytest.fixture(scope="module")
+def comp(small: Path):
+    return load_competition(small)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A longer set (about a second to generate) for the statistical checks."""
+    out = tmp_path_factory.mktemp("synth") / "big"
+    write_synthetic(out, SynthConfig(days=1200, test_days=134, seed=3))
+    return out
+
+
+def _digest(path: Path) -> dict[str, str]:
+    return {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in CSV_FILES}
+
+
+def test_columns_and_target_pairs_follow_the_schema(small: Path, comp) -> None:
+    assert pl.read_csv(small / "train.csv", n_rows=0).columns == ["date_id", *feature_columns()]
+    assert pl.read_csv(small / "test.csv", n_rows=0).columns == ["date_id", *feature_columns(), "is_scored"]
+    pairs = comp.target_pairs
+    assert pairs["target"].to_list() == [t.name for t in target_defs()]
+    assert pairs["lag"].to_list() == [t.lag for t in target_defs()]
+    assert pairs["pair"].to_list() == [t.pair for t in target_defs()]
+    assert comp.train["date_id"].to_list() == list(range(SMALL.days))
+    assert comp.train_labels["date_id"].to_list() == list(range(SMALL.days))
+
+
+def test_labels_reproduce_from_prices(comp) -> None:
+    result = verify(comp)
+    assert result["mismatched"] == 0
+    assert result["compared"] > 100_000
+    assert result["determined_but_null"] == 0
+    # prices past the last train day make the last labels known, as on Kaggle
+    last = comp.train_labels.filter(pl.col("date_id") == SMALL.days - 1).drop("date_id")
+    assert sum(v is not None for v in last.row(0)) > 300
+
+
+def test_test_file_repeats_train_tail_with_is_scored(small: Path, comp) -> None:
+    test = comp.test
+    ids = list(range(SMALL.days - SMALL.test_days, SMALL.days))
+    assert test["date_id"].to_list() == ids
+    train_tail = comp.train.filter(pl.col("date_id") >= ids[0])
+    assert test.drop("is_scored").equals(train_tail)
+    scored = test["is_scored"].to_list()
+    assert scored == sorted(scored, reverse=True) and 0 < sum(scored) < len(scored)
+    assert sum(scored) == round(SMALL.test_days * 90 / 134)
+    text = (small / "test.csv").read_text().splitlines()
+    assert text[1].endswith(",true") and text[-1].endswith(",false")
+
+
+def test_lag_files_have_kaggles_layout(comp) -> None:
+    names = comp.target_pairs["target"].to_list()
+    lags = comp.target_pairs["lag"].to_list()
+    for lag in LAGS:
+        frame = comp.lagged[lag]
+        expected = [n for n, lg in zip(names, lags, strict=True) if lg == lag]
+        assert frame.columns == ["date_id", *expected, "label_date_id"]
+        assert frame["date_id"].to_list() == comp.test["date_id"].to_list()
+        assert (frame["label_date_id"] == frame["date_id"] - lag - 1).all()
+        row = frame.row(5, named=True)
+        label = comp.train_labels.filter(pl.col("date_id") == row["label_date_id"]).row(0, named=True)
+        assert all(row[n] == label[n] for n in expected)
+
+
+def test_same_seed_same_bytes_other_seed_differs(small: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    write_synthetic(again, SMALL)
+    assert _digest(again) == _digest(small)
+    assert pl.read_parquet(again / ORACLE_FILE).equals(pl.read_parquet(small / ORACLE_FILE))
+    other = tmp_path / "other"
+    write_synthetic(other, SynthConfig(days=SMALL.days, test_days=SMALL.test_days, seed=1))
+    assert _digest(other)["train.csv"] != _digest(small)["train.csv"]
+
+
+def test_values_are_plausible(comp) -> None:
+    train = comp.train
+    values = train.drop("date_id")
+    null_fraction = sum(values.null_count().row(0)) / (values.height * values.width)
+    assert 0.02 < null_fraction < 0.10
+    assert values.select(pl.min_horizontal(pl.all().min())).item() > 0
+    fx = [c for c in values.columns if c.startswith("FX_")]
+    assert values.select(fx).null_count().sum_horizontal().item() < 0.01 * len(fx) * values.height
+    for inst in ("US_Stock_FCX_adj", "JPX_Gold_Mini_Futures"):
+        lo, op, hi, cl = (
+            ("low", "open", "high", "close") if inst.startswith("US") else ("Low", "Open", "High", "Close")
+        )
+        f = train.select([pl.col(f"{inst}_{x}").alias(x) for x in (lo, op, hi, cl)]).drop_nulls()
+        assert f.height > 200
+        assert (
+            (f[lo] <= f[op]).all()
+            and (f[op] <= f[hi]).all()
+            and (f[lo] <= f[cl]).all()
+            and (f[cl] <= f[hi]).all()
+        )
+    level = train["LME_CA_Close"].drop_nulls().tail(40).median()
+    assert 4_000 < level < 20_000  # anchored near the real window's level (about 9,600)
+    # exchanges have their own holidays: some LME-null days have US prices and the reverse
+    lme_off = train["LME_CA_Close"].is_null()
+    us_off = train["US_Stock_VT_adj_close"].is_null()
+    assert (lme_off & ~us_off).any() and (us_off & ~lme_off).any()
+
+
+def test_cross_asset_correlation_structure(big: Path) -> None:
+    train = load_competition(big).train
+    r = train.select(pl.exclude("date_id").log().diff())
+
+    def corr(a: str, b: str) -> float:
+        x = r.select(a, b).drop_nulls().to_numpy()
+        return float(np.corrcoef(x.T)[0, 1])
+
+    metals = corr("LME_CA_Close", "LME_ZS_Close")
+    assert metals > 0.5
+    assert metals > abs(corr("LME_CA_Close", "FX_EURJPY")) + 0.3
+    assert corr("US_Stock_VT_adj_close", "US_Stock_ACWI_adj_close") > 0.85
+    assert corr("US_Stock_XOM_adj_close", "US_Stock_CVX_adj_close") > 0.5
+    # fat tails: excess kurtosis of the equity proxy's daily returns
+    x = r["US_Stock_VT_adj_close"].drop_nulls().to_numpy()
+    x = (x - x.mean()) / x.std()
+    assert (x**4).mean() > 4.0
+
+
+def test_planted_lead_lag_is_recoverable(big: Path) -> None:
+    """FCX's return two days ahead regressed on LME copper's last five returns: the documented positive sign."""
+    truth = json.loads((big / TRUTH_FILE).read_text())
+    effect = next(e for e in truth["effects"] if e["effect"] == "lead_lag" and e["source"] == "LME_CA")
+    assert "US_Stock_FCX" in effect["targets"] and effect["coef"] > 0
+    prices = load_competition(big).train
+    lp = prices.select(
+        pl.col("LME_CA_Close").log().forward_fill().alias("ca"),
+        pl.col("US_Stock_FCX_adj_close").log().forward_fill().alias("fcx"),
+        pl.col("US_Stock_VT_adj_close").log().forward_fill().alias("vt"),
+    )
+    frame = lp.select(
+        ((pl.col("ca") - pl.col("ca").shift(5)) / 5).alias("ca_mean5"),
+        (pl.col("vt") - pl.col("vt").shift(5)).alias("vt_ret5"),
+        (pl.col("fcx") - pl.col("fcx").shift(5)).alias("fcx_ret5"),
+        (pl.col("fcx").shift(-2) - pl.col("fcx").shift(-1)).alias("fcx_next"),  # day t+2
+    ).drop_nulls()
+    x = frame.select("ca_mean5", "vt_ret5", "fcx_ret5").to_numpy()
+    y = frame["fcx_next"].to_numpy()
+    design = np.column_stack([np.ones(len(y)), x])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ beta
+    se = np.sqrt(resid.var() / len(y) * np.linalg.inv(design.T @ design / len(y))[1, 1])
+    assert beta[1] > 0 and beta[1] / se > 3
+
+
+def test_oracle_beats_naive_on_scored_test_days(small: Path, comp) -> None:
+    oracle = pl.read_parquet(small / ORACLE_FILE)
+    assert oracle.columns == ["date_id", *[t.name for t in target_defs()]]
+    assert oracle["date_id"].to_list() == list(range(SMALL.days))
+    assert np.isfinite(oracle.drop("date_id").to_numpy()).all()
+    days = comp.test.filter("is_scored")["date_id"]
+    solution = comp.train_labels.filter(pl.col("date_id").is_in(days.implode()))
+    oracle_score = score(solution, oracle.filter(pl.col("date_id").is_in(days.implode())))
+    naive_score = score(solution, naive_predictions(comp.train_labels, days.to_list()))
+    assert oracle_score > 0.3
+    assert oracle_score > naive_score + 0.3
+
+
+def test_oracle_strength_on_a_long_set(big: Path) -> None:
+    """Daily Spearman of the oracle over all days: meaningful but not absurd."""
+    from offline.gateway.metric import daily_rank_correlations
+
+    comp = load_competition(big)
+    names = [t.name for t in target_defs()]
+    truth = comp.train_labels.select(names).to_numpy().astype(np.float64)[60:-5]
+    pred = pl.read_parquet(big / ORACLE_FILE).select(names).to_numpy()[60:-5]
+    corrs = daily_rank_correlations(pred, truth)
+    assert 0.15 < corrs.mean() < 0.4
+    assert 1.0 < corrs.mean() / corrs.std() < 4
+
+
+def test_regimes_and_truth_file(big: Path) -> None:
+    regimes = pl.read_parquet(big / REGIMES_FILE)
+    assert regimes.columns == ["date_id", "stressed", "pressure", "p_stressed_next"]
+    assert "stressed" not in pl.read_csv(big / "train.csv", n_rows=0).columns
+    stressed = regimes["stressed"].to_numpy()
+    pressure = regimes["pressure"].to_numpy()
+    onsets = np.flatnonzero(stressed[1:] & ~stressed[:-1]) + 1
+    assert 0.03 < stressed.mean() < 0.5 and onsets.size >= 2
+    # every onset follows a build-up of pressure
+    assert all(pressure[o - 1] == 1.0 and pressure[o - 5] > 0 for o in onsets if o >= 5)
+    truth = json.loads((big / TRUTH_FILE).read_text())
+    assert {e["effect"] for e in truth["effects"]} == {
+        "lead_lag",
+        "residual_reversal",
+        "spread_reversal",
+        "regime_momentum",
+        "stress_drift",
+    }
+    assert truth["seed"] == 3 and truth["fat_tails"]["df"] == 5
+    assert len(truth["regime"]["episodes"]) == onsets.size + int(stressed[0])
+
+
+def test_bad_config_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="test-days"):
+        write_synthetic(tmp_path / "x", SynthConfig(days=100, test_days=90))
+
+
+def test_cli_round_trip(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    proc = subprocess.run(
+        [sys.executable, "-m", "offline", "data", "synth", str(out), "--days", "300", "--test-days", "40"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote synthetic competition directory" in proc.stdout
+    comp = load_competition(out)
+    assert comp.train.height == 300 and comp.test.height == 40 and sorted(comp.lagged) == list(LAGS)
