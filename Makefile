@@ -57,7 +57,7 @@ tune: $(STAMP)
 ## package: models of a training run (MODELS) -> artifacts/, the Kaggle dataset
 MODELS      ?= $(TRAIN_OUT)
 package: $(STAMP)
-	$(PY) -m offline package --models $(MODELS) --out artifacts $(if $(ETF_RUN),--etf $(ETF_RUN),)
+	$(PY) -m offline package --models $(MODELS) --out artifacts
 
 ## etf: the nine-stage ETF crash/momentum pipeline (SOURCE=sp500 or a competition dir) -> OUT
 OUT         ?= runs/etf

@@ -49,8 +49,9 @@ PROBABILITIES = (REGIME_PROB, ETF_CRASH_PROB)
 
 REGIME_FEATURES = ("px_ret1", "px_rv5", "px_rv21", "px_rv63", "px_ts_5_21", "px_ts_21_63", "px_vov21", "px_dd63")
 KEY_STATS = ("mean5", "mean21", "std5", "std21")
-LEG_STATS = ("ret1", "ret5", "ret21", "volz")
-OWN_STATS = ("lab1", "lab2", "lab3", "sret1", "sret5", "sret21")
+LEG_STATS = ("ret1", "ret5", "ret21", "volz", "z5", "z21", "rz5", "rz21")
+OWN_STATS = ("lab1", "lab2", "lab3", "sret1", "sret5", "sret21", "sz5", "sz21", "srz5", "srz21")
+SPREAD_STATS = ("ret1", "ret5", "ret21", "z5", "z21", "rz5", "rz21")  # leg stats differenced per target
 
 
 def volume_column(price_column: str) -> str | None:
@@ -216,8 +217,12 @@ def _over(e: pl.Expr, by: str) -> pl.Expr:
     return e.over(by)
 
 
-def instrument_features(prices: pl.DataFrame) -> pl.DataFrame:
-    """Per (inst, day): log-returns over 1/5/21 days, volume z-score, rolling mean/std of returns."""
+def instrument_features(spec: FeatureSpec, prices: pl.DataFrame) -> pl.DataFrame:
+    """Per (inst, day): log-returns over 1/5/21 days, volume z-score, rolling mean/std of returns,
+    and 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the market (rz).
+
+    The market is the equity proxy; its beta is the 63-day rolling regression slope of daily returns.
+    """
     lp = pl.col("price").log().forward_fill(limit=FFILL_LIMIT)
     lv = pl.col("volume").log1p()
     frame = prices.with_columns(_over(lp, "inst").alias("lp"))
@@ -225,12 +230,35 @@ def instrument_features(prices: pl.DataFrame) -> pl.DataFrame:
         *[_over(pl.col("lp") - pl.col("lp").shift(k), "inst").alias(f"ret{k}") for k in (1, 5, 21)],
         _over((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10), "inst").alias("volz"),
     )
-    return frame.with_columns(
+    market = _market_returns(spec, frame)
+    frame = frame.join(market, on="date_id", how="left").with_columns(
         _over(pl.col("ret1").rolling_mean(5, min_samples=3), "inst").alias("mean5"),
         _over(pl.col("ret1").rolling_mean(21, min_samples=14), "inst").alias("mean21"),
         _over(pl.col("ret1").rolling_std(5, min_samples=3), "inst").alias("std5"),
         _over(pl.col("ret1").rolling_std(21, min_samples=14), "inst").alias("std21"),
+        _over(pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40) / pl.col("m1").rolling_var(63, min_samples=40),
+              "inst").alias("beta"),
+    )
+    return frame.with_columns(
+        *[(pl.col(f"ret{k}") / (pl.col("std21") * k**0.5)).alias(f"z{k}") for k in (5, 21)],
+        *[((pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5)).alias(f"rz{k}")
+          for k in (5, 21)],
     ).select("inst", "date_id", *LEG_STATS, *KEY_STATS)
+
+
+def _market_returns(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
+    """Per day: the equity proxy's 1/5/21-day log-returns (first proxy column, else the next)."""
+    codes = [spec.inst_index[c] for c in spec.proxy]
+    parts = [
+        inst.filter(pl.col("inst") == code).select("date_id", *[pl.col(f"ret{k}").alias(f"m{k}_{i}") for k in (1, 5, 21)])
+        for i, code in enumerate(codes)
+    ]
+    wide = parts[0]
+    for p in parts[1:]:
+        wide = wide.join(p, on="date_id", how="left")
+    return wide.select(
+        "date_id", *[pl.coalesce([pl.col(f"m{k}_{i}") for i in range(len(codes))]).alias(f"m{k}") for k in (1, 5, 21)]
+    )
 
 
 def regime_features(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
@@ -267,7 +295,7 @@ def regime_features(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
 
 
 def own_features(spec: FeatureSpec, labels: pl.DataFrame, inst: pl.DataFrame) -> pl.DataFrame:
-    """Per (target, day): its last three delivered labels and its spread's 1/5/21-day returns."""
+    """Per (target, day): its last three delivered labels and its spread's returns (leg A minus leg B)."""
     lag = pl.col("lag").first()
     own = labels.with_columns(
         *[_over(pl.col("value").shift(lag + k), "target").alias(f"lab{k}") for k in (1, 2, 3)]
@@ -281,9 +309,9 @@ def own_features(spec: FeatureSpec, labels: pl.DataFrame, inst: pl.DataFrame) ->
         schema={"target": pl.UInt32, "a": pl.UInt32, "b": pl.UInt32},
     )
     first = labels["date_id"].min()
-    rets = inst.filter(pl.col("date_id") >= first).select("inst", "date_id", "ret1", "ret5", "ret21")
-    ra = rets.rename({"inst": "a", "ret1": "a1", "ret5": "a5", "ret21": "a21"})
-    rb = rets.rename({"inst": "b", "ret1": "b1", "ret5": "b5", "ret21": "b21"})
+    rets = inst.filter(pl.col("date_id") >= first).select("inst", "date_id", *SPREAD_STATS)
+    ra = rets.rename({"inst": "a", **{c: f"a_{c}" for c in SPREAD_STATS}})
+    rb = rets.rename({"inst": "b", **{c: f"b_{c}" for c in SPREAD_STATS}})
     spread = (
         own.join(legs, on="target", how="left")
         .join(ra, on=["a", "date_id"], how="left")
@@ -295,7 +323,7 @@ def own_features(spec: FeatureSpec, labels: pl.DataFrame, inst: pl.DataFrame) ->
         "lab1",
         "lab2",
         "lab3",
-        *[(pl.col(f"a{k}") - pl.col(f"b{k}")).alias(f"sret{k}") for k in (1, 5, 21)],
+        *[(pl.col(f"a_{c}") - pl.col(f"b_{c}")).alias(f"s{c}") for c in SPREAD_STATS],
     )
 
 
@@ -310,7 +338,7 @@ class FeatureTables:
 
 def compute_tables(spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame) -> FeatureTables:
     """All features for every day of the long price panel (labels on the same or a shorter tail)."""
-    inst = instrument_features(prices)
+    inst = instrument_features(spec, prices)
     return FeatureTables(regime_features(spec, inst), inst, own_features(spec, labels, inst))
 
 

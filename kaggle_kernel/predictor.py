@@ -18,7 +18,6 @@ import polars as pl
 from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
 from kaggle_kernel.features import (
-    ETF_CRASH_PROB,
     LABEL_WINDOW,
     REGIME_PROB,
     WINDOW,
@@ -54,7 +53,6 @@ class Predictor:
         self.stage1: Forest | None = None
         self.stage2: Forest | None = None
         self.stage2_targets = np.zeros(0, dtype=np.int64)
-        self.etf_calibration = None
         if forest is not None:
             self._attach(forest, manifest or {})
 
@@ -104,8 +102,6 @@ class Predictor:
             if pairs:
                 self.stage2 = forest.select([m for m, _ in pairs])
                 self.stage2_targets = np.array([i for _, i in pairs], dtype=np.int64)
-            if "etf_crash" in forest.calibrations:
-                self.etf_calibration = "etf_crash"
             self.forest = forest
         except Exception as exc:
             self.problems["forest.npz"] = str(exc)
@@ -208,9 +204,6 @@ class Predictor:
         for name, p in zip(self.stage1.model_names, probs, strict=True):
             if name == "regime":
                 x[self.col[REGIME_PROB]] = p
-            elif name == "etf_crash":
-                x[self.col[ETF_CRASH_PROB]] = (self.stage1.calibrate(self.etf_calibration, np.array([p]))[0]
-                                               if self.etf_calibration else p)
 
     def _fallback_values(self) -> np.ndarray:
         if self.last_good is not None:

@@ -21,8 +21,6 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import polars as pl
-
 import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.features import LABEL_WINDOW, WINDOW, FeatureSpec
@@ -75,17 +73,6 @@ def _read_models(models_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _etf_model(etf_dir: Path | None) -> tuple[Path | None, dict | None]:
-    """The ETF crash model and its calibration, when an ETF run on competition data is given."""
-    if etf_dir is None:
-        return None, None
-    model = etf_dir / "models" / "crash_model.txt"
-    cal = etf_dir / "models" / "calibration.json"
-    if not model.exists():
-        raise UserError(f"{model} not found: run `make etf SOURCE=<competition dir> OUT={etf_dir}` first")
-    return model, json.loads(cal.read_text()) if cal.exists() else None
-
-
 def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path) -> dict:
     from offline.data.competition import load_competition
     from offline.train.engine import training_frames
@@ -102,14 +89,12 @@ def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path) -> dict:
             "last_date_id": int(prices["date_id"].max())}
 
 
-def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None,
-          etf_dir: Path | str | None = None) -> dict:
+def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None) -> dict:
     """Build the artifacts directory from a training run; returns the manifest."""
     models_dir, out = Path(models_dir), Path(out)
     info = _read_models(models_dir)
     spec = FeatureSpec()
     data_dir = Path(data_dir or info["data"]["dir"])
-    etf_model, etf_cal = _etf_model(Path(etf_dir) if etf_dir else None)
 
     if out.exists():
         for child in out.iterdir():
@@ -119,8 +104,6 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
     (out / "models").mkdir()
 
     models: list[tuple[str, Path]] = [("regime", models_dir / info["regime"]["file"])]
-    if etf_model is not None:
-        models.append(("etf_crash", etf_model))
     targets = {}
     for name in sorted(info["targets"], key=lambda n: int(n.removeprefix("target_"))):
         entry = info["targets"][name]
@@ -129,13 +112,7 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
             targets[name] = name
         else:
             targets[name] = None
-    calibrations = {}
-    if etf_cal is not None:
-        from offline.forest_export import isotonic_map, sigmoid_map
-
-        calibrations["etf_crash"] = (isotonic_map(etf_cal["x"], etf_cal["y"]) if etf_cal["method"] == "isotonic"
-                                     else sigmoid_map(etf_cal["a"], etf_cal["b"]))
-    packed = pack_forest(models, feature_names=spec.all_features(), calibrations=calibrations or None)
+    packed = pack_forest(models, feature_names=spec.all_features())
     save_forest(out / "forest.npz", packed)
     for name, path in models:
         shutil.copyfile(path, out / "models" / f"{name}.txt")
@@ -163,7 +140,7 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
         "git_revision": git_revision(),
         "libraries": _versions(),
         "feature_names": spec.all_features(),
-        "stage1": [name for name, _ in models if name in ("regime", "etf_crash")],
+        "stage1": ["regime"],
         "models": {m.name: {"features": list(m.feature_names), "objective": m.objective, "trees": m.n_trees}
                    for m in packed.forest().models},
         "targets": targets,
@@ -185,7 +162,7 @@ def artifact_size(out: Path | str) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
-    manifest = build(args.models, args.out, args.data, args.etf)
+    manifest = build(args.models, args.out, args.data)
     n_models = len(manifest["models"])
     size = artifact_size(args.out) / 1e6
     print(f"artifacts: {args.out} ({n_models} models, {size:.1f} MB, dataset {manifest['dataset_id']}, private)")
@@ -197,7 +174,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="runs/train", help="training output directory (default runs/train)")
     p.add_argument("--out", default="artifacts", help="artifacts directory (default artifacts)")
     p.add_argument("--data", help="competition directory for the history snapshot (default: the training data)")
-    p.add_argument("--etf", help="ETF run directory on competition data, to ship the crash model")
     p.set_defaults(func=_package)
     register_check(sub)
 

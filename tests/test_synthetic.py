@@ -14,11 +14,16 @@ import pytest
 
 from kaggle_kernel.schema import LAGS, feature_columns, target_defs
 from offline.data.competition import load_competition
+from offline.data.synth_regime import RegimeParams
+from offline.data.synth_universe import build_universe
 from offline.data.synthetic import (
     ORACLE_FILE,
+    ORACLE_LATENT_FILE,
     REGIMES_FILE,
     TRUTH_FILE,
     SynthConfig,
+    filtered_oracle,
+    generate,
     naive_predictions,
     write_synthetic,
 )
@@ -109,7 +114,8 @@ def test_same_seed_same_bytes_other_seed_differs(small: Path, tmp_path: Path) ->
     again = tmp_path / "again"
     write_synthetic(again, SMALL)
     assert _digest(again) == _digest(small)
-    assert pl.read_parquet(again / ORACLE_FILE).equals(pl.read_parquet(small / ORACLE_FILE))
+    for name in (ORACLE_FILE, ORACLE_LATENT_FILE, REGIMES_FILE):
+        assert pl.read_parquet(again / name).equals(pl.read_parquet(small / name))
     other = tmp_path / "other"
     write_synthetic(other, SynthConfig(days=SMALL.days, test_days=SMALL.test_days, seed=1))
     assert _digest(other)["train.csv"] != _digest(small)["train.csv"]
@@ -199,6 +205,48 @@ def test_oracle_beats_naive_on_scored_test_days(small: Path, comp) -> None:
     naive_score = score(solution, naive_predictions(comp.train_labels, days.to_list()))
     assert oracle_score > 0.3
     assert oracle_score > naive_score + 0.3
+    truth = json.loads((small / TRUTH_FILE).read_text())["scores_on_scored_test_days"]
+    assert set(truth) == {"oracle", "oracle_latent", "naive"}
+    assert truth["oracle"] == pytest.approx(oracle_score) and truth["naive"] == pytest.approx(naive_score)
+
+
+def test_latent_oracle_has_the_same_layout(small: Path) -> None:
+    oracle = pl.read_parquet(small / ORACLE_FILE)
+    latent = pl.read_parquet(small / ORACLE_LATENT_FILE)
+    assert latent.schema == oracle.schema
+    assert latent["date_id"].equals(oracle["date_id"])
+    values, latent_values = oracle.drop("date_id").to_numpy(), latent.drop("date_id").to_numpy()
+    assert np.isfinite(latent_values).all()
+    # the same recursion, only the regime information differs: close, but not identical
+    assert not np.array_equal(values, latent_values)
+    assert np.corrcoef(values.ravel(), latent_values.ravel())[0, 1] > 0.9
+
+
+def test_filtered_oracle_never_looks_past_day_t() -> None:
+    """Changing every price and latent return after day d leaves the oracle and filter of days <= d unchanged."""
+    market = generate(SMALL)
+    universe, params, d = build_universe(), RegimeParams(), 150
+    oracle, p_now = filtered_oracle(market.prices, market.z, universe, market.dynamics, params, SMALL.days)
+    assert oracle.equals(market.oracle)
+    rng = np.random.default_rng(11)
+    features = market.prices.drop("date_id").to_numpy()
+    later = slice(d + 1, None)
+    features[later] *= np.exp(rng.normal(0, 0.05, features[later].shape))
+    features[later][rng.random(features[later].shape) < 0.1] = np.nan  # new null patterns too
+    prices = pl.concat(
+        [
+            market.prices.select("date_id"),
+            pl.DataFrame(features, schema=market.prices.drop("date_id").schema),
+        ],
+        how="horizontal",
+    ).fill_nan(None)
+    z = market.z.copy()
+    z[market.z.shape[0] - prices.height + d + 1 :] += rng.standard_normal((prices.height - d - 1, z.shape[1]))
+    changed, p_changed = filtered_oracle(prices, z, universe, market.dynamics, params, SMALL.days)
+    before, after = oracle.drop("date_id").to_numpy(), changed.drop("date_id").to_numpy()
+    np.testing.assert_allclose(after[: d + 1], before[: d + 1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(p_changed[: d + 1], p_now[: d + 1], rtol=1e-12, atol=1e-14)
+    assert np.abs(after[d + 1 :] - before[d + 1 :]).mean() > 0.1 * np.abs(before).mean()
 
 
 def test_oracle_strength_on_a_long_set(big: Path) -> None:
@@ -212,11 +260,36 @@ def test_oracle_strength_on_a_long_set(big: Path) -> None:
     corrs = daily_rank_correlations(pred, truth)
     assert 0.15 < corrs.mean() < 0.4
     assert 1.0 < corrs.mean() / corrs.std() < 4
+    latent = pl.read_parquet(big / ORACLE_LATENT_FILE).select(names).to_numpy()[60:-5]
+    latent_corrs = daily_rank_correlations(latent, truth)
+    days = comp.train_labels["date_id"].to_list()[60:-5]
+    naive = naive_predictions(comp.train_labels, days).select(names).to_numpy()
+    naive_corrs = daily_rank_correlations(naive, truth)
+
+    def sharpe(c: np.ndarray) -> float:
+        return float(c.mean() / c.std())
+
+    assert sharpe(corrs) < sharpe(latent_corrs) + 0.1  # observable information cannot do much better
+    assert sharpe(corrs) > sharpe(naive_corrs) + 1.0
+
+
+def test_filtered_regime_tracks_the_true_state(big: Path) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    regimes = pl.read_parquet(big / REGIMES_FILE)
+    stressed = regimes["stressed"].to_numpy()
+    p = regimes["p_stressed_filtered"].to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+    auc = roc_auc_score(stressed, p)
+    mae = float(np.abs(p - stressed).mean())
+    assert auc > 0.95 and mae < 0.1
+    summary = json.loads((big / TRUTH_FILE).read_text())["regime"]["filter"]
+    assert summary["roc_auc"] == pytest.approx(auc) and summary["mean_abs_error"] == pytest.approx(mae)
 
 
 def test_regimes_and_truth_file(big: Path) -> None:
     regimes = pl.read_parquet(big / REGIMES_FILE)
-    assert regimes.columns == ["date_id", "stressed", "pressure", "p_stressed_next"]
+    assert regimes.columns == ["date_id", "stressed", "pressure", "p_stressed_next", "p_stressed_filtered"]
     assert "stressed" not in pl.read_csv(big / "train.csv", n_rows=0).columns
     stressed = regimes["stressed"].to_numpy()
     pressure = regimes["pressure"].to_numpy()

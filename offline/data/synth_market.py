@@ -265,6 +265,13 @@ def student_t(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.standard_t(T_DF, size=shape) / np.sqrt(T_DF / (T_DF - 2))
 
 
+def regime_multipliers(universe: Universe, pi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-asset shock scale when calm and when stressed: ratio = the class vol ratio, long-run variance 1."""
+    ratio = universe.vol_ratio()
+    calm = 1 / np.sqrt(1 - pi + pi * ratio**2)
+    return calm, calm * ratio
+
+
 @dataclass
 class MarketPath:
     z: np.ndarray  # (days, n) standardised returns
@@ -277,10 +284,8 @@ def simulate_returns(
 ) -> MarketPath:
     """Sequentially draw z for every day of the regime path (the recursion needs past z)."""
     days, n = regime.stressed.size, len(universe.names)
-    ratio = universe.vol_ratio()
-    pi = regime.params.stationary_stressed()
-    calm = 1 / np.sqrt(1 - pi + pi * ratio**2)
-    regime_mult = np.where(regime.stressed[:, None], calm * ratio, calm)  # (days, n)
+    calm, stressed = regime_multipliers(universe, regime.params.stationary_stressed())
+    regime_mult = np.where(regime.stressed[:, None], stressed, calm)  # (days, n)
     f = student_t(rng, (days, len(ALL_FACTORS)))
     e = student_t(rng, (days, n))
     xi = np.empty(days)

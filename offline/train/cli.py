@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         n_folds=args.folds, gap=args.gap, seed=args.seed, targets=_targets(args.targets),
         params=_load_params(params_file), target_mode=args.target_mode, min_labels=args.min_labels,
-        ablation=not args.no_ablation, baselines=not args.no_baselines, use_etf=args.etf,
+        ablation=not args.no_ablation, baselines=not args.no_baselines,
     )
     report = train(args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
     b = report.get("baselines", {})
@@ -80,7 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--min-labels", type=int, default=200, help="fewer training labels -> naive fallback (default 200)")
     t.add_argument("--no-ablation", action="store_true", help="skip the ablation runs")
     t.add_argument("--no-baselines", action="store_true", help="skip the baselines")
-    t.add_argument("--etf", action="store_true", help="offer the ETF crash probability as a feature")
     _add_execution(t)
     t.set_defaults(func=_train)
     register_tune(sub)

@@ -18,7 +18,14 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
-from kaggle_kernel.features import ETF_CRASH_PROB, PROBABILITIES, REGIME_PROB, FeatureSpec, batch_features, consecutive
+from kaggle_kernel.features import (
+    ETF_CRASH_PROB,
+    PROBABILITIES,
+    REGIME_PROB,
+    FeatureSpec,
+    batch_features,
+    consecutive,
+)
 from kaggle_kernel.schema import TargetDef
 from offline.data.competition import Competition, load_competition
 from offline.data.targets import labels_from_lag_files
@@ -52,11 +59,9 @@ class TrainConfig:
     target_mode: str = "auto"
     targets: list[int] | None = None
     min_labels: int = 200
-    analysis_every: int = 4
+    analysis_every: int = 8
     ablation: bool = True
     baselines: bool = True
-    use_etf: bool = False
-    etf_dir: str | None = None
 
     def model_part(self) -> dict:
         """The fields that change a single target's model (not which analyses run)."""
@@ -100,13 +105,13 @@ def build_dataset(comp: Competition, spec: FeatureSpec) -> Dataset:
 
 
 def _make_tasks(
-    data: Dataset, targets: list[TargetDef], folds: list[Fold], cfg: TrainConfig, drop=None
+    data: Dataset, targets: list[TargetDef], folds: list[Fold], cfg: TrainConfig, drop=None,
+    probs: tuple[str, ...] = (REGIME_PROB,),
 ) -> list[TargetTask]:
     col = data.col
-    probs = [REGIME_PROB] + ([ETF_CRASH_PROB] if cfg.use_etf else [])
     tasks = []
     for t in targets:
-        feats = data.spec.target_features(t, probs)
+        feats = data.spec.target_features(t, list(probs))
         if drop is not None:
             gone = set(drop(data.spec, t))
             feats = [f for f in feats if f not in gone]
@@ -193,8 +198,6 @@ def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
     regime = train_regime(data.X[:, regime_cols], spec.regime_model_features(), data.X[:, col["px_ret1"]],
                           folds, cfg.regime_params, cfg.seed)
     data.X[:, col[REGIME_PROB]] = regime.oof_prob
-    if cfg.use_etf:
-        data.X[:, col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids, cfg)
     return Prepared(comp, data, folds, oof_mask(len(data.date_ids), folds), regime)
 
 
@@ -214,7 +217,7 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
     Y_by_mode = {"raw": data.Y, "rank": rank_per_day(data.Y)}
     work = out / "work"
     common = dict(executor=executor, n_jobs=n_jobs, scheduler=scheduler)
-    variant_base = {"model": cfg.model_part(), "use_etf": cfg.use_etf}
+    variant_base = {"model": cfg.model_part()}
 
     # target transform, decided by CV on the competition score over the analysis subset
     mode_scores = {}
@@ -265,6 +268,15 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
             res = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / name),
                               {**variant_base, "mode": chosen, "ablation": name}, desc=f"ablation {name}", **common)
             abl[name] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask)["score"]
+        # the ETF pipeline's walk-forward crash probability, offered as one more feature
+        data.X[:, data.col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids)
+        tasks = _make_tasks(data, analysis, folds, cfg, probs=(REGIME_PROB, ETF_CRASH_PROB))
+        res = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / "with_etf"),
+                          {**variant_base, "mode": chosen, "ablation": "with_etf"}, desc="ablation with_etf", **common)
+        abl["with_etf_crash_prob"] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx_a],
+                                                 data.Y[:, idx_a], mask)["score"]
+        data.X[:, data.col[ETF_CRASH_PROB]] = np.nan
+        abl["etf_crash_prob_helps"] = bool(abl["with_etf_crash_prob"] > full)
         report["ablation"] = abl
     oracle = _oracle_score(comp, data, idx, mask)
     if oracle is not None:
@@ -279,7 +291,7 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
     return report
 
 
-def _etf_probability(comp: Competition, date_ids: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+def _etf_probability(comp: Competition, date_ids: np.ndarray) -> np.ndarray:
     from offline.etf import oof_crash_probability  # the ETF pipeline's walk-forward crash probability
 
     frame = oof_crash_probability(comp)
@@ -294,8 +306,8 @@ def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.nda
     oracle = pl.read_parquet(path)
     names = [f"target_{i}" for i in range(len(data.spec.targets))]
     wide = pl.DataFrame({"date_id": data.date_ids}).join(oracle, on="date_id", how="left")
-    O = wide.select(names).cast(pl.Float64).to_numpy()
-    return score_block(O[:, idx], data.Y[:, idx], mask)["score"]
+    expected = wide.select(names).cast(pl.Float64).to_numpy()
+    return score_block(expected[:, idx], data.Y[:, idx], mask)["score"]
 
 
 def _write_outputs(out: Path, data: Dataset, regime, results: dict[int, TargetResult], targets: list[TargetDef],
