@@ -69,6 +69,10 @@ etf: $(STAMP)
 submit: $(STAMP)
 	$(PY) -m offline submit --artifacts artifacts $(if $(DRY_RUN),--dry-run,) $(if $(MESSAGE),-m "$(MESSAGE)",)
 
+## bench: packed kernel vs a naive pandas + Booster.predict kernel, side by side -> table + bench/results.json
+bench: $(STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check offline kaggle_kernel tests bench
 	$(VENV)/bin/ruff format --check offline kaggle_kernel tests bench

@@ -26,7 +26,8 @@ def as_polars(frame) -> pl.DataFrame:
 
 def numeric(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """rows x columns float64; absent columns and unparseable cells are NaN."""
-    present = [c for c in columns if c in frame.columns]
+    have = set(frame.columns)  # frame.columns builds a new list on every access
+    present = [c for c in columns if c in have]
     out = np.full((frame.height, len(columns)), np.nan)
     if present and frame.height:
         block = frame.select(present).cast(pl.Float64, strict=False).to_numpy()

@@ -27,6 +27,7 @@ from kaggle_kernel.schema import TargetDef, target_defs
 ANNUAL = 252.0**0.5
 FFILL_LIMIT = 5  # a price carries over at most this many missing days
 WINDOW = 100  # days of price history that determine the last day's features exactly
+REPLAY_DAYS = 160  # Kaggle's public phase replays the last training days; bootstrap history covers that
 LABEL_WINDOW = 8  # days of label history that determine the last day's own-label features
 
 DEFAULT_PROXY = ("US_Stock_VT_adj_close", "US_Stock_ACWI_adj_close")
@@ -239,9 +240,12 @@ def instrument_features(spec: FeatureSpec, prices: pl.DataFrame) -> pl.DataFrame
         _over(pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40) / pl.col("m1").rolling_var(63, min_samples=40),
               "inst").alias("beta"),
     )
+    # a proxy's residual against the market it defines is rounding noise: leave it undefined
+    proxies = pl.Series([spec.inst_index[c] for c in spec.proxy], dtype=pl.UInt32).implode()
     return frame.with_columns(
         *[(pl.col(f"ret{k}") / (pl.col("std21") * k**0.5)).alias(f"z{k}") for k in (5, 21)],
-        *[((pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5)).alias(f"rz{k}")
+        *[pl.when(pl.col("inst").is_in(proxies)).then(None).otherwise(
+            (pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5)).alias(f"rz{k}")
           for k in (5, 21)],
     ).select("inst", "date_id", *LEG_STATS, *KEY_STATS)
 

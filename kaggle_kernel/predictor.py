@@ -20,6 +20,7 @@ from kaggle_kernel.artifacts import check_artifacts
 from kaggle_kernel.features import (
     LABEL_WINDOW,
     REGIME_PROB,
+    REPLAY_DAYS,
     WINDOW,
     FeatureSpec,
     label_panel,
@@ -42,6 +43,7 @@ class Predictor:
         self.names = [t.name for t in self.spec.targets]
         self.columns = self.spec.price_columns(self._all_price_columns())
         self.history = History(self.columns, len(self.names), keep_days=WINDOW + 16)
+        self.bootstrap_days = WINDOW + 16 + REPLAY_DAYS
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None
@@ -86,7 +88,6 @@ class Predictor:
             data_dir = Path(data_dir)
             self._guarded("bootstrap", self._bootstrap_file, data_dir / "train.csv", "prices")
             self._guarded("bootstrap", self._bootstrap_file, data_dir / "train_labels.csv", "labels")
-        self.history.prune()
         return self
 
     def _attach(self, forest: Forest, manifest: dict) -> None:
@@ -114,7 +115,7 @@ class Predictor:
             frame = pl.read_parquet(file)
         else:
             frame = pl.read_csv(file, infer_schema_length=0)
-        frame = frame.tail(WINDOW + 16 if kind == "prices" else LABEL_WINDOW + 8)
+        frame = frame.tail(self.bootstrap_days)
         days = batches.date_ids(frame)
         if days is None:
             raise ValueError(f"{file.name} has no date_id")
@@ -157,7 +158,7 @@ class Predictor:
         day = int(np.nanmax(days))
         for lag, lb in enumerate(lag_batches, start=1):
             self._guarded("labels", self._add_labels, lb, lag, day)
-        self.history.prune()
+        self.history.prune(day)  # relative to the served day: a replayed window keeps its past
         return day
 
     def _add_labels(self, batch, lag: int, day: int) -> None:

@@ -36,12 +36,9 @@ class History:
         ok = ~np.isnan(values)
         row[targets[ok]] = values[ok]
 
-    def prune(self) -> None:
-        """Forget days older than keep_days before the newest day."""
-        last = self.last_day
-        if last is None:
-            return
-        cutoff = last - self.keep_days
+    def prune(self, day: int) -> None:
+        """Forget days older than keep_days before the served `day` (later days are kept)."""
+        cutoff = day - self.keep_days
         for store in (self.prices, self.labels):
             for d in [d for d in store if d < cutoff]:
                 del store[d]

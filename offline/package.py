@@ -23,7 +23,7 @@ from pathlib import Path
 
 import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
-from kaggle_kernel.features import LABEL_WINDOW, WINDOW, FeatureSpec
+from kaggle_kernel.features import REPLAY_DAYS, WINDOW, FeatureSpec
 from offline.errors import UserError
 from offline.forest_export import pack_forest, save_forest
 
@@ -82,9 +82,9 @@ def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path) -> dict:
     cols = spec.price_columns(prices.columns)
     snap = out / "snapshot"
     snap.mkdir(parents=True, exist_ok=True)
-    prices.select("date_id", *cols).sort("date_id").tail(WINDOW + 16).write_parquet(snap / "prices.parquet",
-                                                                                   statistics=False)
-    labels.sort("date_id").tail(LABEL_WINDOW + 8).write_parquet(snap / "labels.parquet", statistics=False)
+    days = WINDOW + 16 + REPLAY_DAYS
+    prices.select("date_id", *cols).sort("date_id").tail(days).write_parquet(snap / "prices.parquet", statistics=False)
+    labels.sort("date_id").tail(days).write_parquet(snap / "labels.parquet", statistics=False)
     return {"prices": "snapshot/prices.parquet", "labels": "snapshot/labels.parquet",
             "last_date_id": int(prices["date_id"].max())}
 

@@ -13,16 +13,16 @@ import numpy as np
 
 from offline.train.cv import Fold
 
-DEFAULT_PARAMS = {
+DEFAULT_PARAMS = {  # shallow, heavily regularized trees: the signal is weak and close to linear
     "objective": "regression",
-    "n_estimators": 100,
+    "n_estimators": 200,
     "learning_rate": 0.05,
-    "num_leaves": 7,
-    "min_child_samples": 60,
+    "num_leaves": 4,
+    "min_child_samples": 200,
     "subsample": 0.8,
     "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 10.0,
+    "colsample_bytree": 0.5,
+    "reg_lambda": 30.0,
     "max_bin": 63,
     "verbose": -1,
 }

@@ -1,0 +1,251 @@
+"""The straightforward kernel the packed one is measured against: pandas history, pandas features,
+one `lightgbm.Booster.predict` per model.
+
+Same contract as `kaggle_kernel.predictor.Predictor` (predict(test, lag1..lag4) -> 1 x 424) and the
+same feature definitions as `kaggle_kernel.features`, written again in wide pandas (one column per
+series) from the definitions rather than from that code, so agreement of the two kernels checks
+both. Only the state policy is shared on purpose (bootstrap from the artifacts' snapshot, keep
+WINDOW + 16 days before the newest day), since predictions depend on what history is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from kaggle_kernel.features import ANNUAL, DEFAULT_KEY, DEFAULT_PROXY, FFILL_LIMIT, LABEL_WINDOW, WINDOW
+from kaggle_kernel.schema import N_TARGETS, feature_columns, target_defs
+
+KEEP_DAYS = WINDOW + 16  # the kernel's History keep_days
+RAMP = np.linspace(-1.0, 1.0, N_TARGETS) * 1e-9  # the kernel's tie-breaker for constant rows
+
+
+def _volume_of(col: str) -> str | None:
+    if col.startswith("US_Stock_") and col.endswith("_adj_close"):
+        return col[: -len("_close")] + "_volume"
+    if col.startswith("JPX_") and col.endswith("_Close"):
+        return col[: -len("_Close")] + "_Volume"
+    return None
+
+
+def _short(col: str) -> str:
+    for prefix in ("US_Stock_",):
+        col = col.removeprefix(prefix)
+    for suffix in ("_adj_close", "_Close"):
+        col = col.removesuffix(suffix)
+    return col
+
+
+def _to_pandas(frame) -> pd.DataFrame:
+    if frame is None:
+        return pd.DataFrame()
+    return frame.to_pandas() if isinstance(frame, pl.DataFrame) else pd.DataFrame(frame)
+
+
+def _numeric_rows(frame: pd.DataFrame, day_column: str, columns: list[str]) -> pd.DataFrame:
+    """Float rows of `columns` (absent or unparseable -> NaN) indexed by the integer `day_column`."""
+    block = frame.reindex(columns=[day_column, *columns])
+    text = [c for c, dtype in block.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    if text:
+        block[text] = block[text].apply(pd.to_numeric, errors="coerce")
+    values = block.to_numpy(dtype=np.float64, na_value=np.nan)
+    keep = ~np.isnan(values[:, 0])
+    return pd.DataFrame(values[keep, 1:], index=pd.Index(values[keep, 0].astype(np.int64)), columns=columns)
+
+
+def _coalesce(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    out = frame[columns[0]]
+    for c in columns[1:]:
+        out = out.combine_first(frame[c])
+    return out
+
+
+class NaiveKernel:
+    """Per day: pandas rolling windows over the last WINDOW days, then every LightGBM model in turn."""
+
+    def __init__(self, artifacts: str | Path, num_threads: int = 1):
+        self.root = Path(artifacts)
+        self.manifest = json.loads((self.root / "manifest.json").read_text())
+        if "etf_crash" in self.manifest.get("stage1", []):
+            raise ValueError(f"{self.root}: the naive kernel does not evaluate the ETF crash model")
+        self.targets = target_defs()
+        self.names = [t.name for t in self.targets]
+        self.by_lag = {
+            lag: [t.name for t in self.targets if t.lag == lag]
+            for lag in sorted({t.lag for t in self.targets})
+        }
+        legs = [leg for t in self.targets for leg in (t.leg_a, t.leg_b) if leg]
+        self.legs = list(dict.fromkeys(legs))
+        self.instruments = list(dict.fromkeys([*self.legs, *DEFAULT_KEY, *DEFAULT_PROXY]))
+        have = set(feature_columns())
+        vols = [_volume_of(c) for c in self.instruments]
+        self.volume_columns = [
+            v or f"<no volume for {c}>" for c, v in zip(self.instruments, vols, strict=True)
+        ]
+        self.columns = [c for c in dict.fromkeys([*self.instruments, *(v for v in vols if v)]) if c in have]
+        self.boosters = {
+            name: lgb.Booster(model_file=str(self.root / "models" / f"{name}.txt"))
+            for name in self.manifest["models"]
+        }
+        self.inputs = {name: b.feature_name() for name, b in self.boosters.items()}
+        self.predict_params = {"num_threads": num_threads}
+        self.stage1 = [m for m in self.manifest.get("stage1", []) if m in self.boosters]
+        self.target_models = self.manifest.get("targets", {})
+        self.prices = pd.DataFrame(columns=self.columns, dtype="float64")
+        self.labels = pd.DataFrame(columns=self.names, dtype="float64")
+        self.last_good: np.ndarray | None = None
+        snap = self.manifest.get("snapshot", {})
+        if snap.get("prices"):
+            frame = pd.read_parquet(self.root / snap["prices"]).tail(KEEP_DAYS)
+            self._add_prices(frame)
+        if snap.get("labels"):
+            frame = pd.read_parquet(self.root / snap["labels"]).tail(LABEL_WINDOW + 8)
+            self._add_labels(frame.rename(columns={"date_id": "label_date_id"}))
+        self._prune()
+
+    # ---- state ------------------------------------------------------------------------------
+    def _add_prices(self, frame: pd.DataFrame) -> None:
+        # one row per day; within a batch the later non-null cells of a day win
+        rows = _numeric_rows(frame, "date_id", self.columns).groupby(level=0).last()
+        kept = self.prices.drop(index=rows.index, errors="ignore")
+        self.prices = pd.concat([kept, rows]).sort_index() if len(kept) else rows.sort_index()
+
+    def _add_labels(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        new = _numeric_rows(frame, "label_date_id", self.names).groupby(level=0).last()
+        days = self.labels.index.union(new.index)
+        new, old = new.reindex(days), self.labels.reindex(days)
+        self.labels = new.where(new.notna(), old)  # delivered cells fill in, the rest stay
+
+    def _prune(self) -> None:
+        if len(self.prices):
+            cutoff = int(self.prices.index.max()) - KEEP_DAYS
+            self.prices = self.prices[self.prices.index >= cutoff]
+            self.labels = self.labels[self.labels.index >= cutoff]
+
+    # ---- features ---------------------------------------------------------------------------
+    def features(self, day: int) -> dict[str, float]:
+        """Every feature of `day` by name (probabilities NaN), from the kept history."""
+        window = self.prices.reindex(index=pd.RangeIndex(day - WINDOW + 1, day + 1))
+        price = window.reindex(columns=self.instruments)
+        volume = window.reindex(columns=self.volume_columns).set_axis(self.instruments, axis=1)
+        logp = np.log(price).ffill(limit=FFILL_LIMIT)
+        ret = {k: logp - logp.shift(k) for k in (1, 5, 21)}
+        logv = np.log1p(volume)
+        roll_v = logv.rolling(21, min_periods=10)
+        volz = (logv - roll_v.mean()) / roll_v.std()
+        r1 = ret[1]
+        std21 = r1.rolling(21, min_periods=14).std()
+        key = {
+            "mean5": r1.rolling(5, min_periods=3).mean().iloc[-1],
+            "mean21": r1.rolling(21, min_periods=14).mean().iloc[-1],
+            "std5": r1.rolling(5, min_periods=3).std().iloc[-1],
+            "std21": std21.iloc[-1],
+        }
+        # the market: the first proxy's return, else the next one's, day by day
+        market = {k: _coalesce(ret[k], DEFAULT_PROXY) for k in (1, 5, 21)}
+        beta = (
+            r1.rolling(63, min_periods=40)
+            .cov(market[1])
+            .div(market[1].rolling(63, min_periods=40).var(), axis=0)
+        )
+        stats = {"ret1": ret[1], "ret5": ret[5], "ret21": ret[21], "volz": volz}
+        for k in (5, 21):
+            scale = std21 * k**0.5
+            stats[f"z{k}"] = ret[k] / scale
+            stats[f"rz{k}"] = (ret[k] - beta.mul(market[k], axis=0)) / scale
+        last = {stat: frame.iloc[-1] for stat, frame in stats.items()}
+        f: dict[str, float] = {}
+        f.update(self._regime(market[1]))
+        for c in DEFAULT_KEY:
+            for stat, values in key.items():
+                f[f"key_{_short(c)}_{stat}"] = values[c]
+        for leg in self.legs:
+            for stat, values in last.items():
+                f[f"leg_{leg}_{stat}"] = values[leg]
+        f.update(self._own(day, {stat: v for stat, v in last.items() if stat != "volz"}))
+        f["regime_prob"] = np.nan
+        f["etf_crash_prob"] = np.nan
+        return {k: float(v) for k, v in f.items()}
+
+    @staticmethod
+    def _regime(r: pd.Series) -> dict[str, float]:
+        level = r.fillna(0.0).cumsum()
+        rv5 = r.rolling(5, min_periods=4).std() * ANNUAL
+        rv21 = r.rolling(21, min_periods=15).std() * ANNUAL
+        rv63 = r.rolling(63, min_periods=40).std() * ANNUAL
+        out = {
+            "px_ret1": r,
+            "px_rv5": rv5,
+            "px_rv21": rv21,
+            "px_rv63": rv63,
+            "px_ts_5_21": rv5 / rv21,
+            "px_ts_21_63": rv21 / rv63,
+            "px_vov21": rv5.rolling(21, min_periods=15).std(),
+            "px_dd63": level - level.rolling(63, min_periods=1).max(),
+        }
+        return {k: v.iloc[-1] for k, v in out.items()}
+
+    def _own(self, day: int, last: dict[str, pd.Series]) -> dict[str, float]:
+        labels = self.labels.reindex(index=pd.RangeIndex(day - LABEL_WINDOW + 1, day + 1), columns=self.names)
+        values: dict[str, np.ndarray] = {}
+        for k in (1, 2, 3):
+            lab = pd.concat([labels[cols].shift(lag + k).iloc[-1] for lag, cols in self.by_lag.items()])
+            values[f"lab{k}"] = lab.reindex(self.names).to_numpy()
+        leg_a = [t.leg_a for t in self.targets]
+        # a single-leg target has no leg b: the kernel leaves its spread stats null, and so do we
+        leg_b = [t.leg_b or "" for t in self.targets]
+        for stat, row in last.items():
+            values[f"s{stat}"] = row.reindex(leg_a).to_numpy() - row.reindex(leg_b).to_numpy()
+        return {f"{name}_{stat}": v[i] for stat, v in values.items() for i, name in enumerate(self.names)}
+
+    # ---- serving ----------------------------------------------------------------------------
+    def _predict_one(self, name: str, f: dict[str, float]) -> float:
+        row = np.array([[f[n] for n in self.inputs[name]]], dtype=np.float64)
+        return float(self.boosters[name].predict(row, **self.predict_params)[0])
+
+    def predict(
+        self,
+        test,
+        label_lags_1_batch=None,
+        label_lags_2_batch=None,
+        label_lags_3_batch=None,
+        label_lags_4_batch=None,
+    ) -> pd.DataFrame:
+        """One row, target_0..target_423, for the newest day in `test`."""
+        test = _to_pandas(test)
+        self._add_prices(test)
+        day = int(pd.to_numeric(test["date_id"]).max())
+        for lag, batch in enumerate(
+            (label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch), 1
+        ):
+            frame = _to_pandas(batch)
+            if not frame.empty and "label_date_id" not in frame:
+                frame = frame.assign(label_date_id=pd.to_numeric(frame["date_id"]) - lag - 1)
+            self._add_labels(frame)
+        self._prune()
+        f = self.features(day)
+        for name in self.stage1:
+            f[f"{name}_prob"] = self._predict_one(name, f)
+        naive = np.array([f[f"{n}_lab1"] for n in self.names])
+        values = naive.copy()
+        for i, name in enumerate(self.names):
+            model = self.target_models.get(name)
+            if model in self.boosters:
+                pred = self._predict_one(model, f)
+                values[i] = pred if np.isfinite(pred) else naive[i]
+        return self._output(values)
+
+    def _output(self, values: np.ndarray) -> pd.DataFrame:
+        fallback = self.last_good if self.last_good is not None else np.zeros(N_TARGETS)
+        v = np.where(np.isfinite(values), values, fallback)
+        if np.ptp(v) == 0 or len(np.unique(v)) < len(v) // 2:
+            v = v + RAMP * max(1.0, float(np.abs(v).max()))
+        self.last_good = v.copy()
+        return pd.DataFrame([v], columns=self.names)
