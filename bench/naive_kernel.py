@@ -10,6 +10,7 @@ WINDOW + 16 days before the newest day), since predictions depend on what histor
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -18,10 +19,19 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from kaggle_kernel.features import ANNUAL, DEFAULT_KEY, DEFAULT_PROXY, FFILL_LIMIT, LABEL_WINDOW, WINDOW
+from kaggle_kernel.features import (
+    ANNUAL,
+    DEFAULT_KEY,
+    DEFAULT_PROXY,
+    FFILL_LIMIT,
+    LABEL_WINDOW,
+    REPLAY_DAYS,
+    WINDOW,
+)
 from kaggle_kernel.schema import N_TARGETS, feature_columns, target_defs
 
 KEEP_DAYS = WINDOW + 16  # the kernel's History keep_days
+BOOTSTRAP_DAYS = KEEP_DAYS + REPLAY_DAYS  # the kernel keeps this much of the snapshot
 RAMP = np.linspace(-1.0, 1.0, N_TARGETS) * 1e-9  # the kernel's tie-breaker for constant rows
 
 
@@ -89,7 +99,7 @@ class NaiveKernel:
         ]
         self.columns = [c for c in dict.fromkeys([*self.instruments, *(v for v in vols if v)]) if c in have]
         self.boosters = {
-            name: lgb.Booster(model_file=str(self.root / "models" / f"{name}.txt"))
+            name: lgb.Booster(model_str=gzip.decompress((self.root / "models" / f"{name}.txt.gz").read_bytes()).decode())
             for name in self.manifest["models"]
         }
         self.inputs = {name: b.feature_name() for name, b in self.boosters.items()}
@@ -101,12 +111,11 @@ class NaiveKernel:
         self.last_good: np.ndarray | None = None
         snap = self.manifest.get("snapshot", {})
         if snap.get("prices"):
-            frame = pd.read_parquet(self.root / snap["prices"]).tail(KEEP_DAYS)
+            frame = pd.read_parquet(self.root / snap["prices"]).tail(BOOTSTRAP_DAYS)
             self._add_prices(frame)
         if snap.get("labels"):
-            frame = pd.read_parquet(self.root / snap["labels"]).tail(LABEL_WINDOW + 8)
+            frame = pd.read_parquet(self.root / snap["labels"]).tail(BOOTSTRAP_DAYS)
             self._add_labels(frame.rename(columns={"date_id": "label_date_id"}))
-        self._prune()
 
     # ---- state ------------------------------------------------------------------------------
     def _add_prices(self, frame: pd.DataFrame) -> None:
@@ -123,9 +132,10 @@ class NaiveKernel:
         new, old = new.reindex(days), self.labels.reindex(days)
         self.labels = new.where(new.notna(), old)  # delivered cells fill in, the rest stay
 
-    def _prune(self) -> None:
+    def _prune(self, day: int) -> None:
+        """Forget days older than KEEP_DAYS before the served day (later days are kept)."""
         if len(self.prices):
-            cutoff = int(self.prices.index.max()) - KEEP_DAYS
+            cutoff = day - KEEP_DAYS
             self.prices = self.prices[self.prices.index >= cutoff]
             self.labels = self.labels[self.labels.index >= cutoff]
 
@@ -160,6 +170,7 @@ class NaiveKernel:
             scale = std21 * k**0.5
             stats[f"z{k}"] = ret[k] / scale
             stats[f"rz{k}"] = (ret[k] - beta.mul(market[k], axis=0)) / scale
+            stats[f"rz{k}"][[c for c in DEFAULT_PROXY if c in stats[f"rz{k}"].columns]] = np.nan  # undefined for the market itself
         last = {stat: frame.iloc[-1] for stat, frame in stats.items()}
         f: dict[str, float] = {}
         f.update(self._regime(market[1]))
@@ -229,7 +240,7 @@ class NaiveKernel:
             if not frame.empty and "label_date_id" not in frame:
                 frame = frame.assign(label_date_id=pd.to_numeric(frame["date_id"]) - lag - 1)
             self._add_labels(frame)
-        self._prune()
+        self._prune(day)
         f = self.features(day)
         for name in self.stage1:
             f[f"{name}_prob"] = self._predict_one(name, f)

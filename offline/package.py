@@ -2,7 +2,7 @@
 
 artifacts/
   forest.npz              every tree of every model, packed for kaggle_kernel.forest
-  models/*.txt            the LightGBM text models (provenance)
+  models/*.txt.gz         the LightGBM text models, gzipped (provenance)
   kaggle_kernel/          the runtime the dataset was built with
   snapshot/*.parquet      the tail of the price and label history, to bootstrap the kernel
   manifest.json           files + SHA-256, versions, features per model, data fingerprint, CV scores
@@ -14,6 +14,7 @@ Two builds from the same models are byte-identical: no timestamps, sorted keys, 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -73,12 +74,12 @@ def _read_models(models_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path) -> dict:
+def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path, until: int | None) -> dict:
     from offline.data.competition import load_competition
     from offline.train.engine import training_frames
 
-    comp = load_competition(data_dir)
-    prices, labels = training_frames(comp)
+    comp = load_competition(data_dir, require_legs=False)
+    prices, labels = training_frames(comp, until)
     cols = spec.price_columns(prices.columns)
     snap = out / "snapshot"
     snap.mkdir(parents=True, exist_ok=True)
@@ -115,14 +116,14 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
     packed = pack_forest(models, feature_names=spec.all_features())
     save_forest(out / "forest.npz", packed)
     for name, path in models:
-        shutil.copyfile(path, out / "models" / f"{name}.txt")
+        write_gzip(path.read_bytes(), out / "models" / f"{name}.txt.gz")
 
     kdir = out / "kaggle_kernel"
     kdir.mkdir()
     for f in sorted(KERNEL_DIR.iterdir()):
         if f.suffix in (".py", ".json") and f.is_file():
             shutil.copyfile(f, kdir / f.name)
-    snapshot = _snapshot(data_dir, spec, out)
+    snapshot = _snapshot(data_dir, spec, out, info["data"].get("until"))
 
     user = kaggle_username()
     dataset_id = f"{user or 'YOUR_KAGGLE_USERNAME'}/{DATASET_SLUG}"
@@ -155,6 +156,12 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
     if user is None:
         print("warning: no KAGGLE_USERNAME or kaggle.json; dataset-metadata.json has a placeholder id")
     return manifest
+
+
+def write_gzip(data: bytes, path: Path) -> None:
+    """gzip without a timestamp or file name, so the same model gives the same bytes."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(data)
 
 
 def artifact_size(out: Path | str) -> int:

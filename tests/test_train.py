@@ -178,3 +178,16 @@ def test_cli_rejects_bad_target_range():
     res = subprocess.run([sys.executable, "-m", "offline", "train", "--data", ".", "--targets", "5-abc"],
                          cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 2 and "--targets: '5-abc'" in res.stderr
+
+
+def test_until_keeps_only_what_is_known_that_day(synthetic_dir):
+    from offline.train.engine import training_frames
+
+    comp = load_competition(synthetic_dir)
+    prices, labels = training_frames(comp, until=400)
+    assert prices["date_id"].max() == 400
+    for t in FeatureSpec().targets[:: 53]:
+        known = labels.filter(pl.col(t.name).is_not_null())["date_id"]
+        # label day s of lag L is delivered on s + L + 1
+        assert known.max() == 400 - t.lag - 1
+        assert comp.train_labels.filter(pl.col("date_id") == 400 - t.lag - 1)[t.name].item() is not None

@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         n_folds=args.folds, gap=args.gap, seed=args.seed, targets=_targets(args.targets),
         params=_load_params(params_file), target_mode=args.target_mode, min_labels=args.min_labels,
-        ablation=not args.no_ablation, baselines=not args.no_baselines,
+        ablation=not args.no_ablation, baselines=not args.no_baselines, until=args.until,
     )
     report = train(args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
     b = report.get("baselines", {})
@@ -78,6 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--target-mode", choices=("auto", "raw", "rank"), default="auto",
                    help="fit raw targets or per-day ranks; auto decides by CV score (default)")
     t.add_argument("--min-labels", type=int, default=200, help="fewer training labels -> naive fallback (default 200)")
+    t.add_argument("--until", type=int, help="train only on what is known at the end of this date_id "
+                   "(e.g. the day before test.csv starts, to score the test window out of sample)")
     t.add_argument("--no-ablation", action="store_true", help="skip the ablation runs")
     t.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     _add_execution(t)

@@ -59,13 +59,14 @@ class TrainConfig:
     target_mode: str = "auto"
     targets: list[int] | None = None
     min_labels: int = 200
+    until: int | None = None  # train on what is known at the end of this date_id (None: everything)
     analysis_every: int = 8
     ablation: bool = True
     baselines: bool = True
 
     def model_part(self) -> dict:
         """The fields that change a single target's model (not which analyses run)."""
-        return {k: getattr(self, k) for k in ("n_folds", "gap", "min_train", "seed", "params", "min_labels")}
+        return {k: getattr(self, k) for k in ("n_folds", "gap", "min_train", "seed", "params", "min_labels", "until")}
 
 
 @dataclass
@@ -82,8 +83,12 @@ class Dataset:
         return {n: i for i, n in enumerate(self.names)}
 
 
-def training_frames(comp: Competition) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Prices and labels to train on: train.csv/train_labels.csv, else the test window and lag files."""
+def training_frames(comp: Competition, until: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Prices and labels to train on: train.csv/train_labels.csv, else the test window and lag files.
+
+    With `until`, only what is known at the end of that day: prices up to it, and the label cells
+    already delivered (label day s of lag L is known on day s + L + 1).
+    """
     prices = comp.prices()
     if comp.train_labels is not None:
         labels = comp.train_labels
@@ -91,11 +96,20 @@ def training_frames(comp: Competition) -> tuple[pl.DataFrame, pl.DataFrame]:
         labels = labels_from_lag_files(comp.lagged)
     else:
         raise UserError(f"{comp.path}: no train_labels.csv and no lagged label files to train on")
+    if until is not None:
+        if prices.filter(pl.col("date_id") <= until).height < 100:
+            raise UserError(f"--until {until}: fewer than 100 days of prices up to it")
+        prices = prices.filter(pl.col("date_id") <= until)
+        lag = {t.name: t.lag for t in FeatureSpec().targets}
+        labels = labels.filter(pl.col("date_id") <= until).with_columns(
+            [pl.when(pl.col("date_id") + lag[n] + 1 <= until).then(pl.col(n)).alias(n)
+             for n in labels.columns if n in lag]
+        )
     return prices, labels
 
 
-def build_dataset(comp: Competition, spec: FeatureSpec) -> Dataset:
-    prices, labels = training_frames(comp)
+def build_dataset(comp: Competition, spec: FeatureSpec, until: int | None = None) -> Dataset:
+    prices, labels = training_frames(comp, until)
     days, X = batch_features(spec, prices, labels)
     names = [t.name for t in spec.targets]
     wide = consecutive(labels, int(days[0]), int(days[-1]))
@@ -187,7 +201,7 @@ def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
     """Load and validate, build features, define folds, and fit the regime classifier out of fold."""
     comp = load_competition(data_dir, require_legs=False)
     spec = FeatureSpec()
-    data = build_dataset(comp, spec)
+    data = build_dataset(comp, spec, cfg.until)
     col = data.col
     folds = walk_forward(len(data.date_ids), cfg.n_folds, cfg.gap, cfg.min_train)
     missing = sorted({leg for t in spec.targets for leg in (t.leg_a, t.leg_b) if leg and leg not in data.price_columns})
@@ -284,7 +298,7 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
         report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
     report["train_seconds"] = time.perf_counter() - t_start
     report["config"] = asdict(cfg)
-    report["data"] = {"dir": str(comp.path), "fingerprint": fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
+    report["data"] = {"dir": str(comp.path), "until": cfg.until, "fingerprint": fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
                       "first_date_id": int(data.date_ids[0]), "last_date_id": int(data.date_ids[-1])}
 
     _write_outputs(out, data, regime, results, targets, P, report, folds)
