@@ -223,30 +223,22 @@ def instrument_features(spec: FeatureSpec, prices: pl.DataFrame) -> pl.DataFrame
     and 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the market (rz).
 
     The market is the equity proxy; its beta is the 63-day rolling regression slope of daily returns.
-    The panel is a complete (inst, day) grid, so windows run over the whole column and a value is
-    kept only where its window lies inside one instrument's rows (cheaper than grouping).
     """
-    n_days = prices.height // max(len(spec.instruments), 1)
-    pos = pl.int_range(pl.len(), dtype=pl.Int64) % n_days
-
-    def within(expr: pl.Expr, lookback: int) -> pl.Expr:
-        return pl.when(pos >= lookback).then(expr)
-
+    lp = pl.col("price").log().forward_fill(limit=FFILL_LIMIT)
     lv = pl.col("volume").log1p()
-    frame = prices.with_columns(_over(pl.col("price").log().forward_fill(limit=FFILL_LIMIT), "inst").alias("lp"))
+    frame = prices.with_columns(_over(lp, "inst").alias("lp"))
     frame = frame.with_columns(
-        *[within(pl.col("lp") - pl.col("lp").shift(k), k).alias(f"ret{k}") for k in (1, 5, 21)],
-        within((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10), 20).alias("volz"),
+        *[_over(pl.col("lp") - pl.col("lp").shift(k), "inst").alias(f"ret{k}") for k in (1, 5, 21)],
+        _over((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10), "inst").alias("volz"),
     )
     market = _market_returns(spec, frame)
-    r1 = pl.col("ret1")
-    frame = frame.join(market, on="date_id", how="left", maintain_order="left").with_columns(
-        within(r1.rolling_mean(5, min_samples=3), 4).alias("mean5"),
-        within(r1.rolling_mean(21, min_samples=14), 20).alias("mean21"),
-        within(r1.rolling_std(5, min_samples=3), 4).alias("std5"),
-        within(r1.rolling_std(21, min_samples=14), 20).alias("std21"),
-        within(pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40) / pl.col("m1").rolling_var(63, min_samples=40),
-               62).alias("beta"),
+    frame = frame.join(market, on="date_id", how="left").with_columns(
+        _over(pl.col("ret1").rolling_mean(5, min_samples=3), "inst").alias("mean5"),
+        _over(pl.col("ret1").rolling_mean(21, min_samples=14), "inst").alias("mean21"),
+        _over(pl.col("ret1").rolling_std(5, min_samples=3), "inst").alias("std5"),
+        _over(pl.col("ret1").rolling_std(21, min_samples=14), "inst").alias("std21"),
+        _over(pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40) / pl.col("m1").rolling_var(63, min_samples=40),
+              "inst").alias("beta"),
     )
     # a proxy's residual against the market it defines is rounding noise: leave it undefined
     proxies = pl.Series([spec.inst_index[c] for c in spec.proxy], dtype=pl.UInt32).implode()
