@@ -99,7 +99,9 @@ class NaiveKernel:
         ]
         self.columns = [c for c in dict.fromkeys([*self.instruments, *(v for v in vols if v)]) if c in have]
         self.boosters = {
-            name: lgb.Booster(model_str=gzip.decompress((self.root / "models" / f"{name}.txt.gz").read_bytes()).decode())
+            name: lgb.Booster(
+                model_str=gzip.decompress((self.root / "models" / f"{name}.txt.gz").read_bytes()).decode()
+            )
             for name in self.manifest["models"]
         }
         self.inputs = {name: b.feature_name() for name, b in self.boosters.items()}
@@ -170,7 +172,9 @@ class NaiveKernel:
             scale = std21 * k**0.5
             stats[f"z{k}"] = ret[k] / scale
             stats[f"rz{k}"] = (ret[k] - beta.mul(market[k], axis=0)) / scale
-            stats[f"rz{k}"][[c for c in DEFAULT_PROXY if c in stats[f"rz{k}"].columns]] = np.nan  # undefined for the market itself
+            stats[f"rz{k}"][[c for c in DEFAULT_PROXY if c in stats[f"rz{k}"].columns]] = (
+                np.nan
+            )  # undefined for the market itself
         last = {stat: frame.iloc[-1] for stat, frame in stats.items()}
         f: dict[str, float] = {}
         f.update(self._regime(market[1]))

@@ -48,7 +48,16 @@ REGIME_PROB = "regime_prob"
 ETF_CRASH_PROB = "etf_crash_prob"
 PROBABILITIES = (REGIME_PROB, ETF_CRASH_PROB)
 
-REGIME_FEATURES = ("px_ret1", "px_rv5", "px_rv21", "px_rv63", "px_ts_5_21", "px_ts_21_63", "px_vov21", "px_dd63")
+REGIME_FEATURES = (
+    "px_ret1",
+    "px_rv5",
+    "px_rv21",
+    "px_rv63",
+    "px_ts_5_21",
+    "px_ts_21_63",
+    "px_vov21",
+    "px_dd63",
+)
 KEY_STATS = ("mean5", "mean21", "std5", "std21")
 LEG_STATS = ("ret1", "ret5", "ret21", "volz", "z5", "z21", "rz5", "rz21")
 OWN_STATS = ("lab1", "lab2", "lab3", "sret1", "sret5", "sret21", "sz5", "sz21", "srz5", "srz21")
@@ -145,7 +154,9 @@ PRICE_SCHEMA = {"inst": pl.UInt32, "date_id": pl.Int64, "price": pl.Float64, "vo
 LABEL_SCHEMA = {"target": pl.UInt32, "lag": pl.Int32, "date_id": pl.Int64, "value": pl.Float64}
 
 
-def price_panel(spec: FeatureSpec, date_ids: np.ndarray, columns: Sequence[str], values: np.ndarray) -> pl.DataFrame:
+def price_panel(
+    spec: FeatureSpec, date_ids: np.ndarray, columns: Sequence[str], values: np.ndarray
+) -> pl.DataFrame:
     """Long (inst, date_id, price, volume) from a wide day x column matrix on consecutive date_ids.
 
     Instruments absent from `columns` get null prices, so the grid is always complete.
@@ -208,7 +219,9 @@ def panels_from_frames(
         lab = np.full((len(date_ids), len(names)), np.nan)
     else:
         wide = consecutive(labels, int(date_ids[0]), int(date_ids[-1]))
-        wide = wide.with_columns([pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns])
+        wide = wide.with_columns(
+            [pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns]
+        )
         lab = wide.select(names).cast(pl.Float64).to_numpy()
     return pp, label_panel(spec, date_ids, lab)
 
@@ -229,7 +242,9 @@ def instrument_features(spec: FeatureSpec, prices: pl.DataFrame) -> pl.DataFrame
     frame = prices.with_columns(_over(lp, "inst").alias("lp"))
     frame = frame.with_columns(
         *[_over(pl.col("lp") - pl.col("lp").shift(k), "inst").alias(f"ret{k}") for k in (1, 5, 21)],
-        _over((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10), "inst").alias("volz"),
+        _over((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10), "inst").alias(
+            "volz"
+        ),
     )
     market = _market_returns(spec, frame)
     frame = frame.join(market, on="date_id", how="left").with_columns(
@@ -237,16 +252,23 @@ def instrument_features(spec: FeatureSpec, prices: pl.DataFrame) -> pl.DataFrame
         _over(pl.col("ret1").rolling_mean(21, min_samples=14), "inst").alias("mean21"),
         _over(pl.col("ret1").rolling_std(5, min_samples=3), "inst").alias("std5"),
         _over(pl.col("ret1").rolling_std(21, min_samples=14), "inst").alias("std21"),
-        _over(pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40) / pl.col("m1").rolling_var(63, min_samples=40),
-              "inst").alias("beta"),
+        _over(
+            pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40)
+            / pl.col("m1").rolling_var(63, min_samples=40),
+            "inst",
+        ).alias("beta"),
     )
     # a proxy's residual against the market it defines is rounding noise: leave it undefined
     proxies = pl.Series([spec.inst_index[c] for c in spec.proxy], dtype=pl.UInt32).implode()
     return frame.with_columns(
         *[(pl.col(f"ret{k}") / (pl.col("std21") * k**0.5)).alias(f"z{k}") for k in (5, 21)],
-        *[pl.when(pl.col("inst").is_in(proxies)).then(None).otherwise(
-            (pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5)).alias(f"rz{k}")
-          for k in (5, 21)],
+        *[
+            pl.when(pl.col("inst").is_in(proxies))
+            .then(None)
+            .otherwise((pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5))
+            .alias(f"rz{k}")
+            for k in (5, 21)
+        ],
     ).select("inst", "date_id", *LEG_STATS, *KEY_STATS)
 
 
@@ -254,14 +276,17 @@ def _market_returns(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
     """Per day: the equity proxy's 1/5/21-day log-returns (first proxy column, else the next)."""
     codes = [spec.inst_index[c] for c in spec.proxy]
     parts = [
-        inst.filter(pl.col("inst") == code).select("date_id", *[pl.col(f"ret{k}").alias(f"m{k}_{i}") for k in (1, 5, 21)])
+        inst.filter(pl.col("inst") == code).select(
+            "date_id", *[pl.col(f"ret{k}").alias(f"m{k}_{i}") for k in (1, 5, 21)]
+        )
         for i, code in enumerate(codes)
     ]
     wide = parts[0]
     for p in parts[1:]:
         wide = wide.join(p, on="date_id", how="left")
     return wide.select(
-        "date_id", *[pl.coalesce([pl.col(f"m{k}_{i}") for i in range(len(codes))]).alias(f"m{k}") for k in (1, 5, 21)]
+        "date_id",
+        *[pl.coalesce([pl.col(f"m{k}_{i}") for i in range(len(codes))]).alias(f"m{k}") for k in (1, 5, 21)],
     )
 
 
@@ -377,7 +402,9 @@ def feature_matrix(
     return days, np.asarray(X, dtype=np.float64)
 
 
-def batch_features(spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+def batch_features(
+    spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Training entry: wide prices/labels -> (date_ids, global feature matrix) for every day."""
     pp, lp = panels_from_frames(spec, prices, labels)
     return feature_matrix(spec, compute_tables(spec, pp, lp))

@@ -37,8 +37,13 @@ RAMP = np.linspace(-1.0, 1.0, N_TARGETS) * 1e-9  # deterministic tie-breaker, fa
 class Predictor:
     """Serve the packed models one trading day at a time."""
 
-    def __init__(self, spec: FeatureSpec | None = None, forest: Forest | None = None, manifest: dict | None = None,
-                 problems: dict[str, str] | None = None):
+    def __init__(
+        self,
+        spec: FeatureSpec | None = None,
+        forest: Forest | None = None,
+        manifest: dict | None = None,
+        problems: dict[str, str] | None = None,
+    ):
         self.spec = spec or FeatureSpec()
         self.names = [t.name for t in self.spec.targets]
         self.columns = self.spec.price_columns(self._all_price_columns())
@@ -97,9 +102,13 @@ class Predictor:
             stage1 = [m for m in manifest.get("stage1", ["regime"]) if m in forest.model_names]
             self.stage1 = forest.select(stage1) if stage1 else None
             targets = manifest.get("targets", {})
-            pairs = [(m, int(t.removeprefix("target_"))) for t, m in targets.items() if m in forest.model_names]
+            pairs = [
+                (m, int(t.removeprefix("target_"))) for t, m in targets.items() if m in forest.model_names
+            ]
             if not targets:  # a forest without a manifest: models named like targets
-                pairs = [(m, int(m.removeprefix("target_"))) for m in forest.model_names if m.startswith("target_")]
+                pairs = [
+                    (m, int(m.removeprefix("target_"))) for m in forest.model_names if m.startswith("target_")
+                ]
             if pairs:
                 self.stage2 = forest.select([m for m, _ in pairs])
                 self.stage2_targets = np.array([i for _, i in pairs], dtype=np.int64)
@@ -130,13 +139,21 @@ class Predictor:
                     self.history.add_labels(int(d), idx, row)
 
     # ---- serving ------------------------------------------------------------------------------
-    def predict(self, test, label_lags_1_batch=None, label_lags_2_batch=None, label_lags_3_batch=None,
-                label_lags_4_batch=None) -> pl.DataFrame:
+    def predict(
+        self,
+        test,
+        label_lags_1_batch=None,
+        label_lags_2_batch=None,
+        label_lags_3_batch=None,
+        label_lags_4_batch=None,
+    ) -> pl.DataFrame:
         """One row, target_0..target_423 float64, for the newest day in `test`."""
         self.n_calls += 1
         values = None
         try:
-            day = self._update(test, (label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch))
+            day = self._update(
+                test, (label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch)
+            )
             values = self._forecast(day)
         except Exception as exc:  # last line of defence; the parts below have their own
             self._count("predict", exc)
@@ -242,4 +259,3 @@ class Predictor:
 
     def _log(self, part: str, message: str) -> None:
         print(f"[kit] {part}: {message}", file=sys.stderr, flush=True)
-

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 T0 = time.perf_counter()
-COMPETITION_DIR = Path(os.environ.get("KAGGLE_KIT_DATA_DIR", "/kaggle/input/mitsui-commodity-prediction-challenge"))
+COMPETITION_DIR = Path(
+    os.environ.get("KAGGLE_KIT_DATA_DIR", "/kaggle/input/mitsui-commodity-prediction-challenge")
+)
 ARTIFACT_FORMAT = '"format": "mitsui-kit-artifacts/'
 
 
@@ -54,18 +56,26 @@ if ARTIFACTS is None:
     predictor = Predictor()
 else:
     try:
-        predictor = Predictor.from_artifacts(ARTIFACTS, data_dir=COMPETITION_DIR if COMPETITION_DIR.is_dir() else None)
+        predictor = Predictor.from_artifacts(
+            ARTIFACTS, data_dir=COMPETITION_DIR if COMPETITION_DIR.is_dir() else None
+        )
     except Exception as exc:  # from_artifacts degrades by itself; this is the last guard
-        log(f"could not build the predictor from {ARTIFACTS}: {type(exc).__name__}: {exc}; serving the naive baseline")
+        log(
+            f"could not build the predictor from {ARTIFACTS}: {type(exc).__name__}: {exc}; serving the naive baseline"
+        )
         predictor = Predictor()
 n_models = len(predictor.stage2_targets)
-log(f"ready in {time.perf_counter() - T0:.2f} s: {n_models} target models, regime model "
+log(
+    f"ready in {time.perf_counter() - T0:.2f} s: {n_models} target models, regime model "
     f"{'on' if predictor.stage1 is not None else 'off'}, {len(predictor.history.prices)} days of history, "
-    f"artifact problems: {len(predictor.problems)}")
+    f"artifact problems: {len(predictor.problems)}"
+)
 
 
 def predict(test, label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch):
-    return predictor.predict(test, label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch)
+    return predictor.predict(
+        test, label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch
+    )
 
 
 import kaggle_evaluation.mitsui_inference_server  # noqa: E402

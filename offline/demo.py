@@ -52,28 +52,47 @@ def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None
     table = format_table(rows, report)
     print(table)
     (out / "demo.md").write_text(table + "\n")
-    summary = {"timings": timings, "train": {k: report.get(k) for k in ("oof_score", "baselines", "oracle_score",
-                                                                         "oracle_fraction", "train_seconds")},
-               "gateway": {name: {k: rep.get(k) for k in ("score", "latency_ms", "startup_s", "ok")} for name, rep in rows}}
+    summary = {
+        "timings": timings,
+        "train": {
+            k: report.get(k)
+            for k in ("oof_score", "baselines", "oracle_score", "oracle_fraction", "train_seconds")
+        },
+        "gateway": {
+            name: {k: rep.get(k) for k in ("score", "latency_ms", "startup_s", "ok")} for name, rep in rows
+        },
+    }
     (out / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
 
 
 def format_table(rows: list[tuple[str, dict]], train_report: dict) -> str:
-    lines = ["", "Synthetic test window, scored days only (local gateway, Kaggle's batches and checks):", "",
-             f"{'kernel':<18}{'score':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'startup s':>11}  status"]
+    lines = [
+        "",
+        "Synthetic test window, scored days only (local gateway, Kaggle's batches and checks):",
+        "",
+        f"{'kernel':<18}{'score':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'startup s':>11}  status",
+    ]
     for name, rep in rows:
         lat = rep.get("latency_ms") or {}
         score = rep.get("score")
-        lines.append(f"{name:<18}{score if score is None else f'{score:.3f}':>9}{_ms(lat.get('p50')):>9}"
-                     f"{_ms(lat.get('p95')):>9}{_ms(lat.get('max')):>9}{rep.get('startup_s', float('nan')):>11.2f}  "
-                     f"{'ok' if rep.get('ok') else 'FAILED: ' + '; '.join(map(str, rep.get('errors', [])))[:80]}")
+        lines.append(
+            f"{name:<18}{score if score is None else f'{score:.3f}':>9}{_ms(lat.get('p50')):>9}"
+            f"{_ms(lat.get('p95')):>9}{_ms(lat.get('max')):>9}{rep.get('startup_s', float('nan')):>11.2f}  "
+            f"{'ok' if rep.get('ok') else 'FAILED: ' + '; '.join(map(str, rep.get('errors', [])))[:80]}"
+        )
     b = train_report.get("baselines", {})
-    lines += ["", "Walk-forward out-of-fold score on the training period before the test window (424 targets):",
-              f"  model {train_report['oof_score']:.3f} | naive {b.get('naive', float('nan')):.3f} | "
-              f"mean {b.get('mean', float('nan')):.3f} | pooled {b.get('pooled', float('nan')):.3f}"
-              + (f" | oracle {train_report['oracle_score']:.3f} (model = {100 * train_report['oracle_fraction']:.0f}% of oracle)"
-                 if train_report.get("oracle_score") else "")]
+    lines += [
+        "",
+        "Walk-forward out-of-fold score on the training period before the test window (424 targets):",
+        f"  model {train_report['oof_score']:.3f} | naive {b.get('naive', float('nan')):.3f} | "
+        f"mean {b.get('mean', float('nan')):.3f} | pooled {b.get('pooled', float('nan')):.3f}"
+        + (
+            f" | oracle {train_report['oracle_score']:.3f} (model = {100 * train_report['oracle_fraction']:.0f}% of oracle)"
+            if train_report.get("oracle_score")
+            else ""
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -87,7 +106,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="synthetic data -> train -> package -> gateway, with a score/latency table")
+    p = sub.add_parser(
+        "demo", help="synthetic data -> train -> package -> gateway, with a score/latency table"
+    )
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--days", type=int, default=1961, help="synthetic trading days (default 1961)")

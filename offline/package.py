@@ -48,10 +48,19 @@ def kaggle_username() -> str | None:
 
 def git_revision() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -84,10 +93,15 @@ def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path, until: int | None) -
     snap = out / "snapshot"
     snap.mkdir(parents=True, exist_ok=True)
     days = WINDOW + 16 + REPLAY_DAYS
-    prices.select("date_id", *cols).sort("date_id").tail(days).write_parquet(snap / "prices.parquet", statistics=False)
+    prices.select("date_id", *cols).sort("date_id").tail(days).write_parquet(
+        snap / "prices.parquet", statistics=False
+    )
     labels.sort("date_id").tail(days).write_parquet(snap / "labels.parquet", statistics=False)
-    return {"prices": "snapshot/prices.parquet", "labels": "snapshot/labels.parquet",
-            "last_date_id": int(prices["date_id"].max())}
+    return {
+        "prices": "snapshot/prices.parquet",
+        "labels": "snapshot/labels.parquet",
+        "last_date_id": int(prices["date_id"].max()),
+    }
 
 
 def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None) -> dict:
@@ -132,7 +146,11 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
 
     files = {}
     # dataset-metadata.json is read by the kaggle CLI, not uploaded: it is not part of the dataset
-    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (MANIFEST, ".gitkeep", "dataset-metadata.json")):
+    for f in sorted(
+        p
+        for p in out.rglob("*")
+        if p.is_file() and p.name not in (MANIFEST, ".gitkeep", "dataset-metadata.json")
+    ):
         rel = f.relative_to(out).as_posix()
         files[rel] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
     manifest = {
@@ -142,8 +160,10 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
         "libraries": _versions(),
         "feature_names": spec.all_features(),
         "stage1": ["regime"],
-        "models": {m.name: {"features": list(m.feature_names), "objective": m.objective, "trees": m.n_trees}
-                   for m in packed.forest().models},
+        "models": {
+            m.name: {"features": list(m.feature_names), "objective": m.objective, "trees": m.n_trees}
+            for m in packed.forest().models
+        },
         "targets": targets,
         "fallbacks": {t: e.get("fallback") for t, e in info["targets"].items() if e.get("fallback")},
         "target_mode": info.get("target_mode"),
@@ -172,7 +192,9 @@ def _package(args: argparse.Namespace) -> int:
     manifest = build(args.models, args.out, args.data)
     n_models = len(manifest["models"])
     size = artifact_size(args.out) / 1e6
-    print(f"artifacts: {args.out} ({n_models} models, {size:.1f} MB, dataset {manifest['dataset_id']}, private)")
+    print(
+        f"artifacts: {args.out} ({n_models} models, {size:.1f} MB, dataset {manifest['dataset_id']}, private)"
+    )
     return 0
 
 
@@ -180,7 +202,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("package", help="build artifacts/ (the Kaggle dataset) from a training run")
     p.add_argument("--models", default="runs/train", help="training output directory (default runs/train)")
     p.add_argument("--out", default="artifacts", help="artifacts directory (default artifacts)")
-    p.add_argument("--data", help="competition directory for the history snapshot (default: the training data)")
+    p.add_argument(
+        "--data", help="competition directory for the history snapshot (default: the training data)"
+    )
     p.set_defaults(func=_package)
     register_check(sub)
 
@@ -192,10 +216,14 @@ def _check(args: argparse.Namespace) -> int:
     for name, problem in problems.items():
         print(f"error: {Path(args.dir) / name}: {problem}")
     if problems:
-        print(f"{len(problems)} artifact problem(s): on Kaggle the kernel would fall back to the naive baseline "
-              f"for the affected parts. Rebuild with `make package`.")
+        print(
+            f"{len(problems)} artifact problem(s): on Kaggle the kernel would fall back to the naive baseline "
+            f"for the affected parts. Rebuild with `make package`."
+        )
         return 1
-    print(f"artifacts OK: {len(manifest['files'])} files match manifest.json (git {manifest.get('git_revision')})")
+    print(
+        f"artifacts OK: {len(manifest['files'])} files match manifest.json (git {manifest.get('git_revision')})"
+    )
     return 0
 
 

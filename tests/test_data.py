@@ -50,7 +50,10 @@ def test_verify_public_window_reproduces_every_label(public_dir):
 def test_verify_cli_json_and_exit_code(public_dir, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "offline", "data", "verify", str(public_dir), "--json"],
-        capture_output=True, text=True, cwd=ROOT, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     payload = json.loads(out.stdout)
     assert payload["compared"] == 49_679 and payload["mismatched"] == 0
@@ -61,11 +64,19 @@ def test_verify_cli_json_and_exit_code(public_dir, tmp_path):
     lag1 = bad / "lagged_test_labels" / "test_labels_lag_1.csv"
     lag1.chmod(0o644)
     frame = pl.read_csv(lag1)
-    frame = frame.with_columns(pl.when(pl.col("date_id") == 1850).then(pl.col("target_0") + 0.01)
-                               .otherwise(pl.col("target_0")).alias("target_0"))
+    frame = frame.with_columns(
+        pl.when(pl.col("date_id") == 1850)
+        .then(pl.col("target_0") + 0.01)
+        .otherwise(pl.col("target_0"))
+        .alias("target_0")
+    )
     frame.write_csv(lag1)
-    res = subprocess.run([sys.executable, "-m", "offline", "data", "verify", str(bad), "--json"],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "offline", "data", "verify", str(bad), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert res.returncode == 1
     payload = json.loads(res.stdout)
     assert payload["mismatched"] == 1
@@ -83,19 +94,36 @@ def _copy_public(public_dir: Path, dest: Path) -> Path:
     ("mutate", "expected"),
     [
         (lambda d: (d / "target_pairs.csv").unlink(), r"target_pairs.csv: required file is missing"),
-        (lambda d: _replace_cell(d / "test.csv", 5, "LME_CA_Close", "abc"),
-         r"test.csv, column 'LME_CA_Close', row 7: value 'abc' is not a number"),
-        (lambda d: _replace_cell(d / "test.csv", 3, "date_id", "1828"),
-         r"test.csv, column 'date_id', row 5: date_id 1828 follows 1829"),
-        (lambda d: _replace_text(d / "target_pairs.csv", "LME_PB_Close - US_Stock_VT_adj_close",
-                                 "LME_PB_Close - US_Stock_NOPE_adj_close"),
-         r"target_pairs.csv, column 'pair', row 3: leg 'US_Stock_NOPE_adj_close' is not a column of test.csv"),
-        (lambda d: _drop_column(d / "lagged_test_labels" / "test_labels_lag_2.csv", "target_107"),
-         r"test_labels_lag_2.csv: target columns disagree with target_pairs.csv: missing \['target_107'\]"),
-        (lambda d: _replace_cell(d / "lagged_test_labels" / "test_labels_lag_3.csv", 0, "label_date_id", "1"),
-         r"test_labels_lag_3.csv, column 'label_date_id', row 2: label_date_id 1 != date_id 1831 - 3 - 1"),
-        (lambda d: _replace_cell(d / "test.csv", 2, "is_scored", "maybe"),
-         r"test.csv, column 'is_scored', row 4: is_scored 'maybe' is not true/false"),
+        (
+            lambda d: _replace_cell(d / "test.csv", 5, "LME_CA_Close", "abc"),
+            r"test.csv, column 'LME_CA_Close', row 7: value 'abc' is not a number",
+        ),
+        (
+            lambda d: _replace_cell(d / "test.csv", 3, "date_id", "1828"),
+            r"test.csv, column 'date_id', row 5: date_id 1828 follows 1829",
+        ),
+        (
+            lambda d: _replace_text(
+                d / "target_pairs.csv",
+                "LME_PB_Close - US_Stock_VT_adj_close",
+                "LME_PB_Close - US_Stock_NOPE_adj_close",
+            ),
+            r"target_pairs.csv, column 'pair', row 3: leg 'US_Stock_NOPE_adj_close' is not a column of test.csv",
+        ),
+        (
+            lambda d: _drop_column(d / "lagged_test_labels" / "test_labels_lag_2.csv", "target_107"),
+            r"test_labels_lag_2.csv: target columns disagree with target_pairs.csv: missing \['target_107'\]",
+        ),
+        (
+            lambda d: _replace_cell(
+                d / "lagged_test_labels" / "test_labels_lag_3.csv", 0, "label_date_id", "1"
+            ),
+            r"test_labels_lag_3.csv, column 'label_date_id', row 2: label_date_id 1 != date_id 1831 - 3 - 1",
+        ),
+        (
+            lambda d: _replace_cell(d / "test.csv", 2, "is_scored", "maybe"),
+            r"test.csv, column 'is_scored', row 4: is_scored 'maybe' is not true/false",
+        ),
     ],
 )
 def test_bad_input_names_file_column_row(public_dir, tmp_path, mutate, expected):
@@ -122,8 +150,12 @@ def _drop_column(path: Path, column: str) -> None:
 
 
 def test_cli_prints_one_line_error(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "offline", "data", "verify", str(tmp_path / "nowhere")],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "offline", "data", "verify", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert res.returncode == 2
     assert res.stderr.strip() == f"error: {tmp_path / 'nowhere'}: is not a directory"
 
@@ -150,14 +182,18 @@ def test_target_formula_matches_definition(a, b_seed, lag, gap):
     ids = list(range(n))
     if 0 < gap < n:  # a missing date_id: rows after it move one day later
         ids = ids[:gap] + [i + 1 for i in ids[gap:]]
-    prices = pl.DataFrame({"date_id": ids, "A": a, "B": b}, schema={"date_id": pl.Int64, "A": pl.Float64, "B": pl.Float64})
+    prices = pl.DataFrame(
+        {"date_id": ids, "A": a, "B": b}, schema={"date_id": pl.Int64, "A": pl.Float64, "B": pl.Float64}
+    )
     defs = [TargetDef("target_0", lag, "A - B", "A", "B"), TargetDef("target_1", lag, "A", "A", None)]
     out = compute_targets(prices, defs)
     by_day = dict(zip(ids, zip(a, b, strict=True), strict=True))
     assert out["date_id"].to_list() == ids
     for s, spread, single in out.iter_rows():
+
         def px(day, leg):
             return by_day.get(day, (None, None))[leg]
+
         a0, a1, b0, b1 = px(s + 1, 0), px(s + lag + 1, 0), px(s + 1, 1), px(s + lag + 1, 1)
         exp_single = None if a0 is None or a1 is None else math.log(a1 / a0)
         exp_spread = None if None in (a0, a1, b0, b1) else math.log(a1 / a0) - math.log(b1 / b0)

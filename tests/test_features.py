@@ -20,7 +20,10 @@ def _window_parity(spec, prices, labels):
         lw = lp.filter((pl.col("date_id") <= d) & (pl.col("date_id") > d - F.LABEL_WINDOW))
         v = F.last_day_features(spec, pw, lw)
         a = X[i]
-        assert np.array_equal(np.isnan(a), np.isnan(v)), (d, np.array(spec.all_features())[np.isnan(a) != np.isnan(v)][:5])
+        assert np.array_equal(np.isnan(a), np.isnan(v)), (
+            d,
+            np.array(spec.all_features())[np.isnan(a) != np.isnan(v)][:5],
+        )
         if (~np.isnan(a)).any():
             worst = max(worst, float(np.nanmax(np.abs(a - v))))
     return X, worst
@@ -76,10 +79,14 @@ def test_no_lookahead(synthetic_dir):
     d = 250
     _, X = F.batch_features(spec, comp.train, comp.train_labels)
     cols = [c for c in comp.train.columns if c != "date_id"]
-    noisy = comp.train.with_columns([pl.when(pl.col("date_id") > d).then(pl.col(c) * 1.5).otherwise(pl.col(c)).alias(c) for c in cols])
+    noisy = comp.train.with_columns(
+        [pl.when(pl.col("date_id") > d).then(pl.col(c) * 1.5).otherwise(pl.col(c)).alias(c) for c in cols]
+    )
     # labels of day s are delivered at s + L + 1 (> d for s >= d - 1), so change those
     names = [t.name for t in spec.targets]
-    noisy_labels = comp.train_labels.with_columns([pl.when(pl.col("date_id") >= d - 1).then(pl.lit(9.0)).otherwise(pl.col(n)).alias(n) for n in names])
+    noisy_labels = comp.train_labels.with_columns(
+        [pl.when(pl.col("date_id") >= d - 1).then(pl.lit(9.0)).otherwise(pl.col(n)).alias(n) for n in names]
+    )
     _, X2 = F.batch_features(spec, noisy, noisy_labels)
     np.testing.assert_array_equal(X[: d + 1], X2[: d + 1])
     assert not np.allclose(np.nan_to_num(X[d + 1 :]), np.nan_to_num(X2[d + 1 :]))

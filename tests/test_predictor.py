@@ -26,7 +26,9 @@ TARGETS = list(range(0, 24))
 @pytest.fixture(scope="module")
 def trained(synthetic_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pred")
-    cfg = TrainConfig(n_folds=2, min_labels=100, targets=TARGETS, ablation=False, baselines=False, target_mode="raw")
+    cfg = TrainConfig(
+        n_folds=2, min_labels=100, targets=TARGETS, ablation=False, baselines=False, target_mode="raw"
+    )
     train(synthetic_dir, out / "train", cfg, n_jobs=2)
     build(out / "train", out / "artifacts", data_dir=synthetic_dir)
     return out
@@ -69,7 +71,9 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
             expected = b.predict(x[None, [col[f] for f in b.feature_name()]])[0]
             assert v[i] == pytest.approx(expected, abs=1e-9)
         # a target without a model serves its naive baseline (latest delivered label)
-        assert v[100] == pytest.approx(x[col["target_100_lab1"]], abs=1e-6) or np.isnan(x[col["target_100_lab1"]])
+        assert v[100] == pytest.approx(x[col["target_100_lab1"]], abs=1e-6) or np.isnan(
+            x[col["target_100_lab1"]]
+        )
 
 
 def test_kernel_imports_stay_lean(trained, synthetic_dir):
@@ -100,14 +104,36 @@ def warm(trained, synthetic_dir):
 
 
 MALFORMED = {
-    "all-null row": lambda t, lags: (t.select(pl.col("date_id"), pl.all().exclude("date_id").cast(pl.Float64) * None), lags),
+    "all-null row": lambda t, lags: (
+        t.select(pl.col("date_id"), pl.all().exclude("date_id").cast(pl.Float64) * None),
+        lags,
+    ),
     "missing columns": lambda t, lags: (t.select(t.columns[:50]), lags),
-    "extra columns": lambda t, lags: (t.with_columns(pl.lit("x").alias("surprise"), pl.lit(1.0).alias("target_9999")), lags),
-    "strings for numbers": lambda t, lags: (t.with_columns(pl.lit("n/a").alias("LME_CA_Close"), pl.col("FX_USDJPY").cast(pl.String)), lags),
+    "extra columns": lambda t, lags: (
+        t.with_columns(pl.lit("x").alias("surprise"), pl.lit(1.0).alias("target_9999")),
+        lags,
+    ),
+    "strings for numbers": lambda t, lags: (
+        t.with_columns(pl.lit("n/a").alias("LME_CA_Close"), pl.col("FX_USDJPY").cast(pl.String)),
+        lags,
+    ),
     "empty lag batches": lambda t, lags: (t, [lb.head(0) for lb in lags]),
-    "all-null lag targets": lambda t, lags: (t, [lb.select("date_id", "label_date_id", pl.all().exclude("date_id", "label_date_id").cast(pl.Float64) * None) for lb in lags]),
+    "all-null lag targets": lambda t, lags: (
+        t,
+        [
+            lb.select(
+                "date_id",
+                "label_date_id",
+                pl.all().exclude("date_id", "label_date_id").cast(pl.Float64) * None,
+            )
+            for lb in lags
+        ],
+    ),
     "no lag batches": lambda t, lags: (t, [None, None, None, None]),
-    "two rows for one day": lambda t, lags: (pl.concat([t, t.with_columns(pl.lit(None, dtype=pl.Float64).alias("LME_CA_Close"))]), lags),
+    "two rows for one day": lambda t, lags: (
+        pl.concat([t, t.with_columns(pl.lit(None, dtype=pl.Float64).alias("LME_CA_Close"))]),
+        lags,
+    ),
     "no date_id": lambda t, lags: (t.drop("date_id"), lags),
     "empty test frame": lambda t, lags: (t.head(0), lags),
     "pandas frames": lambda t, lags: (t.to_pandas(), [lb.to_pandas() for lb in lags]),
@@ -151,12 +177,17 @@ def test_repeated_day_is_idempotent_and_gaps_are_tolerated(warm):
     assert p.errors["predict"] == 0
 
 
-def test_duplicate_and_out_of_order_date_ids_in_one_batch(warm):
+def test_duplicate_and_out_of_order_date_ids_in_one_batch(warm, trained):
+    """A batch holding days 30, 29, 30 is served as day 30, exactly as a clean batch of day 30."""
     p, comp, days = warm
+    q = Predictor.from_artifacts(trained / "artifacts")
+    for d in days[:30]:
+        q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
     t1, lags = _day(comp, days[30])
     t0, _ = _day(comp, days[29])
-    _check_row(p.predict(pl.concat([t1, t0, t1]), *lags))
-    assert p.history.last_day == days[30]
+    messy = _check_row(p.predict(pl.concat([t1, t0, t1]), *lags))
+    clean = _check_row(q.predict(t1, *lags))
+    np.testing.assert_array_equal(messy, clean)
 
 
 def test_corrupt_or_missing_artifacts_degrade(trained, tmp_path, synthetic_dir, capsys):
@@ -168,7 +199,9 @@ def test_corrupt_or_missing_artifacts_degrade(trained, tmp_path, synthetic_dir, 
     assert "forest.npz" in p.problems and p.stage2 is None
     err = capsys.readouterr().err
     assert "forest.npz" in err and "SHA-256" in err
-    v = _check_row(p.predict(*_day(comp, comp.test["date_id"][0])[0:1], *_day(comp, comp.test["date_id"][0])[1]))
+    v = _check_row(
+        p.predict(*_day(comp, comp.test["date_id"][0])[0:1], *_day(comp, comp.test["date_id"][0])[1])
+    )
     assert np.isfinite(v).all()
     (art / "manifest.json").unlink()
     p = Predictor.from_artifacts(art)
@@ -187,6 +220,14 @@ def test_package_is_byte_identical_and_private(trained, tmp_path, synthetic_dir)
     meta = json.loads((a / "dataset-metadata.json").read_text())
     assert meta["isPrivate"] is True and meta["id"].endswith("/mitsui-kit-artifacts")
     manifest = json.loads((a / "manifest.json").read_text())
-    assert set(manifest) >= {"files", "kit_version", "git_revision", "libraries", "models", "training", "snapshot"}
+    assert set(manifest) >= {
+        "files",
+        "kit_version",
+        "git_revision",
+        "libraries",
+        "models",
+        "training",
+        "snapshot",
+    }
     assert "kaggle_kernel/predictor.py" in manifest["files"] and "forest.npz" in manifest["files"]
     assert not [f for f in files if f.suffix in (".pkl", ".pickle", ".joblib")]

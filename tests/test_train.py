@@ -50,8 +50,10 @@ def test_regime_label_definition():
     for t in (150, 390, 396, 410, 500):
         future = rv[t + 5]
         trailing = rv[t - 99 : t + 1]
-        assert y[t] == float(future > np.quantile(trailing, 0.8, method="nearest")) or abs(
-            future - np.quantile(trailing, 0.8)) < 1e-3
+        assert (
+            y[t] == float(future > np.quantile(trailing, 0.8, method="nearest"))
+            or abs(future - np.quantile(trailing, 0.8)) < 1e-3
+        )
     assert np.isnan(y[-5:]).all() and np.isnan(y[:50]).all()
     assert y[396] == 1.0 and y[150] in (0.0, 1.0)
 
@@ -98,10 +100,30 @@ def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
 
 def test_checkpoint_resume_after_kill(synthetic_dir, tmp_path):
     """Kill a run mid-way, rerun: finished targets are skipped and the result equals an unbroken run."""
-    args = [sys.executable, "-m", "offline", "train", "--data", str(synthetic_dir), "--folds", "2", "--min-labels", "100",
-            "--targets", "0-39", "--target-mode", "raw", "--no-ablation", "--no-baselines", "--jobs", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "offline",
+        "train",
+        "--data",
+        str(synthetic_dir),
+        "--folds",
+        "2",
+        "--min-labels",
+        "100",
+        "--targets",
+        "0-39",
+        "--target-mode",
+        "raw",
+        "--no-ablation",
+        "--no-baselines",
+        "--jobs",
+        "1",
+    ]
     out = tmp_path / "run"
-    proc = subprocess.Popen([*args, "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*args, "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     ckpt = out / "work" / "raw" / "checkpoints"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(ckpt.glob("*.json"))) < 15:
@@ -127,10 +149,18 @@ def test_checkpoint_resume_after_kill(synthetic_dir, tmp_path):
             assert a.read_text() == b.read_text()
             n_models += 1
     assert n_models >= 30
-    assert json.loads((out / "report.json").read_text())["oof_score"] == json.loads((ref / "report.json").read_text())["oof_score"]
+    assert (
+        json.loads((out / "report.json").read_text())["oof_score"]
+        == json.loads((ref / "report.json").read_text())["oof_score"]
+    )
     # a changed config retrains: every checkpoint gets a new fingerprint
     before = {p.name: json.loads(p.read_text())["fingerprint"] for p in ckpt.glob("*.json")}
-    subprocess.run([*args[:-2], "--jobs", "2", "--seed", "1", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [*args[:-2], "--jobs", "2", "--seed", "1", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     after = {p.name: json.loads(p.read_text())["fingerprint"] for p in ckpt.glob("*.json")}
     assert all(before[k] != after[k] for k in before)
 
@@ -143,9 +173,13 @@ def test_dask_local_cluster_gives_identical_models(synthetic_dir):
     targets = list(data.spec.targets[:4])
     tasks = _make_tasks(data, targets, folds, TrainConfig(**SMALL))
     local = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "local", n_jobs=2)}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
-            remote = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "dask", scheduler=client)}
+            remote = {
+                r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "dask", scheduler=client)
+            }
     assert sorted(local) == sorted(remote) == [0, 1, 2, 3]
     for i in local:
         assert local[i].model_text == remote[i].model_text
@@ -170,13 +204,20 @@ def test_tune_continues_sqlite_study_and_writes_best_params(synthetic_dir, tmp_p
 
 
 def test_mask_url_hides_password():
-    assert mask_url("postgresql://kit:s3cret@db.example:5432/optuna") == "postgresql://kit:***@db.example:5432/optuna"
+    assert (
+        mask_url("postgresql://kit:s3cret@db.example:5432/optuna")
+        == "postgresql://kit:***@db.example:5432/optuna"
+    )
     assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
 
 
 def test_cli_rejects_bad_target_range():
-    res = subprocess.run([sys.executable, "-m", "offline", "train", "--data", ".", "--targets", "5-abc"],
-                         cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "offline", "train", "--data", ".", "--targets", "5-abc"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "--targets: '5-abc'" in res.stderr
 
 
@@ -186,7 +227,7 @@ def test_until_keeps_only_what_is_known_that_day(synthetic_dir):
     comp = load_competition(synthetic_dir)
     prices, labels = training_frames(comp, until=400)
     assert prices["date_id"].max() == 400
-    for t in FeatureSpec().targets[:: 53]:
+    for t in FeatureSpec().targets[::53]:
         known = labels.filter(pl.col(t.name).is_not_null())["date_id"]
         # label day s of lag L is delivered on s + L + 1
         assert known.max() == 400 - t.lag - 1

@@ -16,14 +16,21 @@ def _verify(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for name, c in result["files"].items():
-            print(f"{name:42s} compared {c['compared']:>9,}  mismatched {c['mismatched']:>6,}  "
-                  f"max_abs_error {c['max_abs_error']:.2e}  undetermined {c['undetermined']:,}")
+            print(
+                f"{name:42s} compared {c['compared']:>9,}  mismatched {c['mismatched']:>6,}  "
+                f"max_abs_error {c['max_abs_error']:.2e}  undetermined {c['undetermined']:,}"
+            )
         for w in result["worst"]:
-            print(f"  mismatch {w['file']} date {w['date_id']} {w['target']}: "
-                  f"published {w['published']:.8g} recomputed {w['recomputed']:.8g}", file=sys.stderr)
+            print(
+                f"  mismatch {w['file']} date {w['date_id']} {w['target']}: "
+                f"published {w['published']:.8g} recomputed {w['recomputed']:.8g}",
+                file=sys.stderr,
+            )
         verdict = "OK" if result["ok"] else "MISMATCH"
-        print(f"{verdict}: {result['compared']:,} labels compared, {result['mismatched']:,} mismatched, "
-              f"max abs error {result['max_abs_error']:.2e}")
+        print(
+            f"{verdict}: {result['compared']:,} labels compared, {result['mismatched']:,} mismatched, "
+            f"max abs error {result['max_abs_error']:.2e}"
+        )
     return 0 if result["ok"] else 1
 
 

@@ -39,7 +39,9 @@ class Competition:
 
     def prices(self) -> pl.DataFrame:
         """Train and test rows as one frame, one row per date_id (train wins on overlap), sorted."""
-        parts = [f.select(["date_id", *self.feature_columns]) for f in (self.train, self.test) if f is not None]
+        parts = [
+            f.select(["date_id", *self.feature_columns]) for f in (self.train, self.test) if f is not None
+        ]
         return pl.concat(parts).unique("date_id", keep="first", maintain_order=True).sort("date_id")
 
 

@@ -49,7 +49,9 @@ def lagged_label_frames(
     for lag in LAGS:
         names = [t.name for t in defs if t.lag == lag]
         frame = days.with_columns((pl.col("date_id") - lag - 1).alias("label_date_id")).join(
-            labels.select("date_id", *names).rename({"date_id": "label_date_id"}), on="label_date_id", how="left"
+            labels.select("date_id", *names).rename({"date_id": "label_date_id"}),
+            on="label_date_id",
+            how="left",
         )
         out[lag] = frame.select("date_id", *names, "label_date_id")
     return out
@@ -66,6 +68,8 @@ def labels_from_lag_files(lagged: dict[int, pl.DataFrame]) -> pl.DataFrame:
         parts.append(long)
     if not parts:
         return pl.DataFrame(schema={"date_id": pl.Int64})
-    long = pl.concat(parts).drop_nulls("value").unique(["date_id", "target"], keep="first", maintain_order=True)
+    long = (
+        pl.concat(parts).drop_nulls("value").unique(["date_id", "target"], keep="first", maintain_order=True)
+    )
     wide = long.pivot(on="target", index="date_id", values="value")
     return wide.sort("date_id")

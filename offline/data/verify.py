@@ -39,7 +39,9 @@ def _long(frame: pl.DataFrame, date_col: str, value: str) -> pl.DataFrame:
     )
 
 
-def compare_labels(published: pl.DataFrame, recomputed: pl.DataFrame, source: str, date_col: str = "date_id") -> Comparison:
+def compare_labels(
+    published: pl.DataFrame, recomputed: pl.DataFrame, source: str, date_col: str = "date_id"
+) -> Comparison:
     """Compare published labels (wide) with recomputed ones on their common (date, target) cells."""
     pub = _long(published, date_col, "published")
     rec = _long(recomputed, "date_id", "recomputed")
@@ -61,7 +63,9 @@ def compare_labels(published: pl.DataFrame, recomputed: pl.DataFrame, source: st
         .with_columns(pl.lit(source).alias("file"))
         .to_dicts()
     )
-    return Comparison(worst=worst, **{k: (float(v) if k == "max_abs_error" else int(v)) for k, v in stats.items()})
+    return Comparison(
+        worst=worst, **{k: (float(v) if k == "max_abs_error" else int(v)) for k, v in stats.items()}
+    )
 
 
 def verify(comp: Competition) -> dict:
@@ -78,5 +82,7 @@ def verify(comp: Competition) -> dict:
     out = asdict(total)
     out["ok"] = total.mismatched == 0
     out["tolerance"] = TOLERANCE
-    out["files"] = {name: {k: v for k, v in asdict(c).items() if k != "worst"} for name, c in per_file.items()}
+    out["files"] = {
+        name: {k: v for k, v in asdict(c).items() if k != "worst"} for name, c in per_file.items()
+    }
     return out

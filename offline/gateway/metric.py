@@ -66,7 +66,9 @@ def daily_rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     corr = rank_correlations(pred, truth)
     zero = np.isnan(corr)
     if zero.any():
-        raise ZeroDivisionError(f"Denominator is zero, unable to compute rank correlation (row {int(np.argmax(zero))}).")
+        raise ZeroDivisionError(
+            f"Denominator is zero, unable to compute rank correlation (row {int(np.argmax(zero))})."
+        )
     return corr
 
 
@@ -88,11 +90,21 @@ def align(solution: pl.DataFrame, submission: pl.DataFrame) -> tuple[np.ndarray,
         if "date_id" not in frame.columns:
             raise UserError(f"{name} has no date_id column")
         if frame["date_id"].is_duplicated().any():
-            raise UserError(f"{name} has duplicate date_id {frame.filter(pl.col('date_id').is_duplicated())['date_id'][0]}")
-    joined = solution.select("date_id", *targets).join(
-        submission.select("date_id", *[pl.col(c).alias(f"pred__{c}") for c in targets]), on="date_id", how="left"
-    ).sort("date_id")
-    lacking = joined.filter(pl.col(f"pred__{targets[0]}").is_null() & pl.all_horizontal(pl.col("^pred__.*$").is_null()))
+            raise UserError(
+                f"{name} has duplicate date_id {frame.filter(pl.col('date_id').is_duplicated())['date_id'][0]}"
+            )
+    joined = (
+        solution.select("date_id", *targets)
+        .join(
+            submission.select("date_id", *[pl.col(c).alias(f"pred__{c}") for c in targets]),
+            on="date_id",
+            how="left",
+        )
+        .sort("date_id")
+    )
+    lacking = joined.filter(
+        pl.col(f"pred__{targets[0]}").is_null() & pl.all_horizontal(pl.col("^pred__.*$").is_null())
+    )
     if lacking.height:
         raise UserError(f"submission has no row for date_id {lacking['date_id'][0]} of the solution")
     truth = joined.select(targets).cast(pl.Float64).to_numpy()
@@ -104,4 +116,3 @@ def score(solution: pl.DataFrame, submission: pl.DataFrame) -> float:
     """The competition score of `submission` against `solution` (date_id + target_* each)."""
     pred, truth, _ = align(solution, submission)
     return sharpe_of_daily(daily_rank_correlations(pred, truth))
-

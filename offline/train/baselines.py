@@ -40,7 +40,9 @@ def naive(data: Dataset, targets: list[TargetDef], folds: list[Fold]) -> np.ndar
     return _only_test(P, folds)
 
 
-def per_target_mean(data: Dataset, Ytrain: np.ndarray, targets: list[TargetDef], folds: list[Fold]) -> np.ndarray:
+def per_target_mean(
+    data: Dataset, Ytrain: np.ndarray, targets: list[TargetDef], folds: list[Fold]
+) -> np.ndarray:
     P = np.full(data.Y.shape, np.nan)
     idx = [t.index for t in targets]
     for f in folds:
@@ -58,19 +60,33 @@ def _relative_columns(data: Dataset, t: TargetDef) -> list[int]:
     return [*own, *a, *b, *shared]
 
 
-def pooled(data: Dataset, Ytrain: np.ndarray, targets: list[TargetDef], folds: list[Fold], seed: int,
-           n_jobs: int | None) -> np.ndarray:
+def pooled(
+    data: Dataset,
+    Ytrain: np.ndarray,
+    targets: list[TargetDef],
+    folds: list[Fold],
+    seed: int,
+    n_jobs: int | None,
+) -> np.ndarray:
     """One model over (day, target) rows; the target's lag and whether it is a spread are features too."""
     n_days = len(data.date_ids)
     Xpad = np.concatenate([data.X, np.full((n_days, 1), np.nan)], axis=1).astype(np.float32)
     blocks = []
     for t in targets:
         cols = _relative_columns(data, t)
-        extra = np.column_stack([np.full(n_days, t.lag, np.float32), np.full(n_days, t.leg_b is not None, np.float32)])
+        extra = np.column_stack(
+            [np.full(n_days, t.lag, np.float32), np.full(n_days, t.leg_b is not None, np.float32)]
+        )
         blocks.append(np.concatenate([Xpad[:, cols], extra], axis=1))
     Xs = np.stack(blocks)  # target, day, feature
     Ys = np.stack([Ytrain[:, t.index] for t in targets])
-    params = {**POOLED_PARAMS, "random_state": seed, "n_jobs": n_jobs or -1, "deterministic": True, "force_row_wise": True}
+    params = {
+        **POOLED_PARAMS,
+        "random_state": seed,
+        "n_jobs": n_jobs or -1,
+        "deterministic": True,
+        "force_row_wise": True,
+    }
     P = np.full(data.Y.shape, np.nan)
     for f in folds:
         Xtr = Xs[:, : f.train_end : POOLED_DAY_STRIDE].reshape(-1, Xs.shape[2])
@@ -91,8 +107,15 @@ def _only_test(P: np.ndarray, folds: list[Fold]) -> np.ndarray:
     return out
 
 
-def all_baselines(data: Dataset, Ytrain: np.ndarray, targets: list[TargetDef], folds: list[Fold], mask: np.ndarray,
-                  cfg: TrainConfig, n_jobs: int | None) -> dict:
+def all_baselines(
+    data: Dataset,
+    Ytrain: np.ndarray,
+    targets: list[TargetDef],
+    folds: list[Fold],
+    mask: np.ndarray,
+    cfg: TrainConfig,
+    n_jobs: int | None,
+) -> dict:
     idx = [t.index for t in targets]
     out = {}
     for name, P in (

@@ -40,8 +40,12 @@ def _load_params(path: str | None) -> dict:
 
 
 def _add_execution(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local: joblib processes on this machine; dask: a dask.distributed cluster")
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local: joblib processes on this machine; dask: a dask.distributed cluster",
+    )
     p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--jobs", type=int, default=None, help="local processes (default: all cores)")
 
@@ -51,18 +55,35 @@ def _train(args: argparse.Namespace) -> int:
 
     params_file = args.params or str(Path(args.out).parent / "tune" / "best_params.json")
     cfg = TrainConfig(
-        n_folds=args.folds, gap=args.gap, seed=args.seed, targets=_targets(args.targets),
-        params=_load_params(params_file), target_mode=args.target_mode, min_labels=args.min_labels,
-        ablation=not args.no_ablation, baselines=not args.no_baselines, until=args.until,
+        n_folds=args.folds,
+        gap=args.gap,
+        seed=args.seed,
+        targets=_targets(args.targets),
+        params=_load_params(params_file),
+        target_mode=args.target_mode,
+        min_labels=args.min_labels,
+        ablation=not args.no_ablation,
+        baselines=not args.no_baselines,
+        until=args.until,
     )
-    report = train(args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
+    report = train(
+        args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler
+    )
     b = report.get("baselines", {})
-    print(f"OOF score {report['oof_score']:.4f}  (naive {b.get('naive', float('nan')):.4f}, mean "
-          f"{b.get('mean', float('nan')):.4f}, pooled {b.get('pooled', float('nan')):.4f}"
-          + (f", oracle {report['oracle_score']:.4f} -> {100 * report['oracle_fraction']:.1f}%" if "oracle_score" in report else "")
-          + ")")
-    print(f"regime ROC AUC {report['regime']['roc_auc']:.3f}  PR AUC {report['regime']['pr_auc']:.3f} "
-          f"(base rate {report['regime']['base_rate']:.3f});  {report['train_seconds']:.0f} s;  report: {args.out}/report.md")
+    print(
+        f"OOF score {report['oof_score']:.4f}  (naive {b.get('naive', float('nan')):.4f}, mean "
+        f"{b.get('mean', float('nan')):.4f}, pooled {b.get('pooled', float('nan')):.4f}"
+        + (
+            f", oracle {report['oracle_score']:.4f} -> {100 * report['oracle_fraction']:.1f}%"
+            if "oracle_score" in report
+            else ""
+        )
+        + ")"
+    )
+    print(
+        f"regime ROC AUC {report['regime']['roc_auc']:.3f}  PR AUC {report['regime']['pr_auc']:.3f} "
+        f"(base rate {report['regime']['base_rate']:.3f});  {report['train_seconds']:.0f} s;  report: {args.out}/report.md"
+    )
     return 0
 
 
@@ -71,15 +92,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", required=True, help="competition directory")
     t.add_argument("--out", default="runs/train", help="output directory (default runs/train)")
     t.add_argument("--folds", type=int, default=4, help="walk-forward folds (default 4)")
-    t.add_argument("--gap", type=int, default=5, help="purge gap in days, >= the longest label horizon (default 5)")
+    t.add_argument(
+        "--gap", type=int, default=5, help="purge gap in days, >= the longest label horizon (default 5)"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--targets", help="subset, e.g. 0-49,100 (default: all 424)")
-    t.add_argument("--params", help="JSON of regressor parameters (default: <out>/../tune/best_params.json if present)")
-    t.add_argument("--target-mode", choices=("auto", "raw", "rank"), default="auto",
-                   help="fit raw targets or per-day ranks; auto decides by CV score (default)")
-    t.add_argument("--min-labels", type=int, default=200, help="fewer training labels -> naive fallback (default 200)")
-    t.add_argument("--until", type=int, help="train only on what is known at the end of this date_id "
-                   "(e.g. the day before test.csv starts, to score the test window out of sample)")
+    t.add_argument(
+        "--params", help="JSON of regressor parameters (default: <out>/../tune/best_params.json if present)"
+    )
+    t.add_argument(
+        "--target-mode",
+        choices=("auto", "raw", "rank"),
+        default="auto",
+        help="fit raw targets or per-day ranks; auto decides by CV score (default)",
+    )
+    t.add_argument(
+        "--min-labels", type=int, default=200, help="fewer training labels -> naive fallback (default 200)"
+    )
+    t.add_argument(
+        "--until",
+        type=int,
+        help="train only on what is known at the end of this date_id "
+        "(e.g. the day before test.csv starts, to score the test window out of sample)",
+    )
     t.add_argument("--no-ablation", action="store_true", help="skip the ablation runs")
     t.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     _add_execution(t)
@@ -91,12 +126,29 @@ def _tune(args: argparse.Namespace) -> int:
     from offline.train.engine import TrainConfig
     from offline.train.tune import tune
 
-    cfg = TrainConfig(n_folds=args.folds, gap=args.gap, seed=args.seed, targets=_targets(args.targets),
-                      min_labels=args.min_labels)
-    result = tune(args.data, args.out, cfg, n_trials=args.trials, storage=args.storage, study_name=args.study,
-                  mode=args.target_mode, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
-    print(f"best OOF score {result['score']:.4f} (trial {result['trial']} of {result['n_trials']}, "
-          f"{result['n_pruned']} pruned) on {result['n_targets']} targets; storage {result['storage']}")
+    cfg = TrainConfig(
+        n_folds=args.folds,
+        gap=args.gap,
+        seed=args.seed,
+        targets=_targets(args.targets),
+        min_labels=args.min_labels,
+    )
+    result = tune(
+        args.data,
+        args.out,
+        cfg,
+        n_trials=args.trials,
+        storage=args.storage,
+        study_name=args.study,
+        mode=args.target_mode,
+        executor=args.executor,
+        n_jobs=args.jobs,
+        scheduler=args.scheduler,
+    )
+    print(
+        f"best OOF score {result['score']:.4f} (trial {result['trial']} of {result['n_trials']}, "
+        f"{result['n_pruned']} pruned) on {result['n_targets']} targets; storage {result['storage']}"
+    )
     print(f"best parameters -> {args.out}/best_params.json (make train reads them)")
     return 0
 
@@ -106,10 +158,14 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", required=True, help="competition directory")
     t.add_argument("--out", default="runs/tune", help="output directory (default runs/tune)")
     t.add_argument("--trials", type=int, default=20, help="trials to add to the study (default 20)")
-    t.add_argument("--storage", help="SQLAlchemy URL shared by many workers (default sqlite:///<out>/study.db)")
+    t.add_argument(
+        "--storage", help="SQLAlchemy URL shared by many workers (default sqlite:///<out>/study.db)"
+    )
     t.add_argument("--study", default="regressors", help="study name (default regressors)")
     t.add_argument("--targets", help="subset to score on, e.g. 0-49 (default every 8th target)")
-    t.add_argument("--target-mode", choices=("raw", "rank"), default="raw", help="fit raw targets or per-day ranks")
+    t.add_argument(
+        "--target-mode", choices=("raw", "rank"), default="raw", help="fit raw targets or per-day ranks"
+    )
     t.add_argument("--folds", type=int, default=4)
     t.add_argument("--gap", type=int, default=5)
     t.add_argument("--seed", type=int, default=0)

@@ -66,7 +66,10 @@ class TrainConfig:
 
     def model_part(self) -> dict:
         """The fields that change a single target's model (not which analyses run)."""
-        return {k: getattr(self, k) for k in ("n_folds", "gap", "min_train", "seed", "params", "min_labels", "until")}
+        return {
+            k: getattr(self, k)
+            for k in ("n_folds", "gap", "min_train", "seed", "params", "min_labels", "until")
+        }
 
 
 @dataclass
@@ -102,8 +105,11 @@ def training_frames(comp: Competition, until: int | None = None) -> tuple[pl.Dat
         prices = prices.filter(pl.col("date_id") <= until)
         lag = {t.name: t.lag for t in FeatureSpec().targets}
         labels = labels.filter(pl.col("date_id") <= until).with_columns(
-            [pl.when(pl.col("date_id") + lag[n] + 1 <= until).then(pl.col(n)).alias(n)
-             for n in labels.columns if n in lag]
+            [
+                pl.when(pl.col("date_id") + lag[n] + 1 <= until).then(pl.col(n)).alias(n)
+                for n in labels.columns
+                if n in lag
+            ]
         )
     return prices, labels
 
@@ -113,13 +119,19 @@ def build_dataset(comp: Competition, spec: FeatureSpec, until: int | None = None
     days, X = batch_features(spec, prices, labels)
     names = [t.name for t in spec.targets]
     wide = consecutive(labels, int(days[0]), int(days[-1]))
-    wide = wide.with_columns([pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns])
+    wide = wide.with_columns(
+        [pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns]
+    )
     Y = wide.select(names).cast(pl.Float64).to_numpy()
     return Dataset(days, X, Y, spec.all_features(), spec, set(prices.columns))
 
 
 def _make_tasks(
-    data: Dataset, targets: list[TargetDef], folds: list[Fold], cfg: TrainConfig, drop=None,
+    data: Dataset,
+    targets: list[TargetDef],
+    folds: list[Fold],
+    cfg: TrainConfig,
+    drop=None,
     probs: tuple[str, ...] = (REGIME_PROB,),
 ) -> list[TargetTask]:
     col = data.col
@@ -170,7 +182,9 @@ def run_variant(
             results[task.index] = cached
         else:
             todo.append(task)
-    bar = tqdm(total=len(tasks), initial=len(results), desc=desc, unit="target", file=sys.stderr, smoothing=0.1)
+    bar = tqdm(
+        total=len(tasks), initial=len(results), desc=desc, unit="target", file=sys.stderr, smoothing=0.1
+    )
     for res in run_tasks(fit_target, todo, (data.X, Ytrain), executor, n_jobs, scheduler):
         store.save(res, fps[res.index])
         results[res.index] = res
@@ -204,19 +218,35 @@ def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
     data = build_dataset(comp, spec, cfg.until)
     col = data.col
     folds = walk_forward(len(data.date_ids), cfg.n_folds, cfg.gap, cfg.min_train)
-    missing = sorted({leg for t in spec.targets for leg in (t.leg_a, t.leg_b) if leg and leg not in data.price_columns})
+    missing = sorted(
+        {leg for t in spec.targets for leg in (t.leg_a, t.leg_b) if leg and leg not in data.price_columns}
+    )
     if missing:
-        warnings.warn(f"leg columns missing from {comp.path}: {', '.join(missing)}; their targets fall back to naive",
-                      stacklevel=1)
+        warnings.warn(
+            f"leg columns missing from {comp.path}: {', '.join(missing)}; their targets fall back to naive",
+            stacklevel=1,
+        )
     regime_cols = [col[f] for f in spec.regime_model_features()]
-    regime = train_regime(data.X[:, regime_cols], spec.regime_model_features(), data.X[:, col["px_ret1"]],
-                          folds, cfg.regime_params, cfg.seed)
+    regime = train_regime(
+        data.X[:, regime_cols],
+        spec.regime_model_features(),
+        data.X[:, col["px_ret1"]],
+        folds,
+        cfg.regime_params,
+        cfg.seed,
+    )
     data.X[:, col[REGIME_PROB]] = regime.oof_prob
     return Prepared(comp, data, folds, oof_mask(len(data.date_ids), folds), regime)
 
 
-def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor: str = "local",
-          n_jobs: int | None = None, scheduler: str | None = None) -> dict:
+def train(
+    data_dir: Path | str,
+    out_dir: Path | str,
+    cfg: TrainConfig,
+    executor: str = "local",
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+) -> dict:
     """Train both stages, write models, OOF predictions, report.json/report.md and plots to out_dir."""
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -226,7 +256,9 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
     spec = data.spec
     n_days = len(data.date_ids)
 
-    targets = [spec.targets[i] for i in (cfg.targets if cfg.targets is not None else range(len(spec.targets)))]
+    targets = [
+        spec.targets[i] for i in (cfg.targets if cfg.targets is not None else range(len(spec.targets)))
+    ]
     analysis = targets[:: cfg.analysis_every]
     Y_by_mode = {"raw": data.Y, "rank": rank_per_day(data.Y)}
     work = out / "work"
@@ -239,18 +271,34 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
     sub_results = {}
     for mode in modes:
         tasks = _make_tasks(data, analysis, folds, cfg)
-        res = run_variant(data, Y_by_mode[mode], tasks, CheckpointStore(work / mode), {**variant_base, "mode": mode},
-                          desc=f"mode {mode} ({len(analysis)} targets)", **common)
+        res = run_variant(
+            data,
+            Y_by_mode[mode],
+            tasks,
+            CheckpointStore(work / mode),
+            {**variant_base, "mode": mode},
+            desc=f"mode {mode} ({len(analysis)} targets)",
+            **common,
+        )
         sub_results[mode] = res
         idx = [t.index for t in analysis]
-        mode_scores[mode] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx], data.Y[:, idx], mask)
+        mode_scores[mode] = score_block(
+            _oof_matrix(res, n_days, len(spec.targets))[:, idx], data.Y[:, idx], mask
+        )
     chosen = max(modes, key=lambda m: mode_scores[m]["score"])
 
     # all targets in the chosen mode (the analysis subset is reused from its checkpoints)
     t_fit = time.perf_counter()
     tasks = _make_tasks(data, targets, folds, cfg)
-    results = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / chosen),
-                          {**variant_base, "mode": chosen}, desc=f"train {len(targets)} targets", **common)
+    results = run_variant(
+        data,
+        Y_by_mode[chosen],
+        tasks,
+        CheckpointStore(work / chosen),
+        {**variant_base, "mode": chosen},
+        desc=f"train {len(targets)} targets",
+        **common,
+    )
     fit_seconds = time.perf_counter() - t_fit
     idx = [t.index for t in targets]
     P = _oof_matrix(results, n_days, len(spec.targets))
@@ -263,32 +311,57 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
         "n_targets": len(targets),
         "n_days": n_days,
         "n_oof_days": int(main["n_days"]),
-        "target_mode": {"chosen": chosen, **{m: s["score"] for m, s in mode_scores.items()},
-                        "decided_on_targets": len(analysis)},
+        "target_mode": {
+            "chosen": chosen,
+            **{m: s["score"] for m, s in mode_scores.items()},
+            "decided_on_targets": len(analysis),
+        },
         "regime": {**regime.overall, "folds": regime.folds},
-        "fallbacks": [{"target": r.name, "reason": r.fallback} for r in sorted(results.values(), key=lambda r: r.index)
-                      if r.fallback],
+        "fallbacks": [
+            {"target": r.name, "reason": r.fallback}
+            for r in sorted(results.values(), key=lambda r: r.index)
+            if r.fallback
+        ],
         "ic": target_ics(P[:, idx], data.Y[:, idx], mask),
         "fit_seconds": fit_seconds,
     }
     if cfg.baselines:
-        report["baselines"] = baselines.all_baselines(data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs)
+        report["baselines"] = baselines.all_baselines(
+            data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs
+        )
     if cfg.ablation:
         idx_a = [t.index for t in analysis]
         full = score_block(P[:, idx_a], data.Y[:, idx_a], mask)["score"]
         abl = {"targets": len(analysis), "full": full}
         for name, drop in ABLATIONS.items():
             tasks = _make_tasks(data, analysis, folds, cfg, drop=drop)
-            res = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / name),
-                              {**variant_base, "mode": chosen, "ablation": name}, desc=f"ablation {name}", **common)
-            abl[name] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask)["score"]
+            res = run_variant(
+                data,
+                Y_by_mode[chosen],
+                tasks,
+                CheckpointStore(work / name),
+                {**variant_base, "mode": chosen, "ablation": name},
+                desc=f"ablation {name}",
+                **common,
+            )
+            abl[name] = score_block(
+                _oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask
+            )["score"]
         # the ETF pipeline's walk-forward crash probability, offered as one more feature
         data.X[:, data.col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids)
         tasks = _make_tasks(data, analysis, folds, cfg, probs=(REGIME_PROB, ETF_CRASH_PROB))
-        res = run_variant(data, Y_by_mode[chosen], tasks, CheckpointStore(work / "with_etf"),
-                          {**variant_base, "mode": chosen, "ablation": "with_etf"}, desc="ablation with_etf", **common)
-        abl["with_etf_crash_prob"] = score_block(_oof_matrix(res, n_days, len(spec.targets))[:, idx_a],
-                                                 data.Y[:, idx_a], mask)["score"]
+        res = run_variant(
+            data,
+            Y_by_mode[chosen],
+            tasks,
+            CheckpointStore(work / "with_etf"),
+            {**variant_base, "mode": chosen, "ablation": "with_etf"},
+            desc="ablation with_etf",
+            **common,
+        )
+        abl["with_etf_crash_prob"] = score_block(
+            _oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask
+        )["score"]
         data.X[:, data.col[ETF_CRASH_PROB]] = np.nan
         abl["etf_crash_prob_helps"] = bool(abl["with_etf_crash_prob"] > full)
         report["ablation"] = abl
@@ -298,8 +371,13 @@ def train(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, executor:
         report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
     report["train_seconds"] = time.perf_counter() - t_start
     report["config"] = asdict(cfg)
-    report["data"] = {"dir": str(comp.path), "until": cfg.until, "fingerprint": fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
-                      "first_date_id": int(data.date_ids[0]), "last_date_id": int(data.date_ids[-1])}
+    report["data"] = {
+        "dir": str(comp.path),
+        "until": cfg.until,
+        "fingerprint": fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
+        "first_date_id": int(data.date_ids[0]),
+        "last_date_id": int(data.date_ids[-1]),
+    }
 
     _write_outputs(out, data, regime, results, targets, P, report, folds)
     return report
@@ -324,8 +402,16 @@ def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.nda
     return score_block(expected[:, idx], data.Y[:, idx], mask)["score"]
 
 
-def _write_outputs(out: Path, data: Dataset, regime, results: dict[int, TargetResult], targets: list[TargetDef],
-                   P: np.ndarray, report: dict, folds: list[Fold]) -> None:
+def _write_outputs(
+    out: Path,
+    data: Dataset,
+    regime,
+    results: dict[int, TargetResult],
+    targets: list[TargetDef],
+    P: np.ndarray,
+    report: dict,
+    folds: list[Fold],
+) -> None:
     from offline.train.report import write_plots, write_report_md
 
     models = out / "models"
@@ -333,8 +419,10 @@ def _write_outputs(out: Path, data: Dataset, regime, results: dict[int, TargetRe
         shutil.rmtree(models)
     models.mkdir(parents=True)
     atomic_write(models / "regime.txt", regime.model_text)
-    manifest = {"regime": {"file": "models/regime.txt", "features": regime.features, "kind": "classifier"},
-                "targets": {}}
+    manifest = {
+        "regime": {"file": "models/regime.txt", "features": regime.features, "kind": "classifier"},
+        "targets": {},
+    }
     for t in targets:
         r = results[t.index]
         entry = {"index": t.index, "lag": t.lag, "pair": t.pair, "fallback": r.fallback}
@@ -347,8 +435,9 @@ def _write_outputs(out: Path, data: Dataset, regime, results: dict[int, TargetRe
     manifest["cv"] = {"oof_score": report["oof_score"], "regime_roc_auc": report["regime"]["roc_auc"]}
     atomic_write(out / "models.json", json.dumps(manifest, indent=1))
     names = {t.index: t.name for t in targets}
-    oof = pl.DataFrame({"date_id": data.date_ids, REGIME_PROB: regime.oof_prob,
-                        **{names[i]: P[:, i] for i in sorted(names)}}).with_columns(pl.all().fill_nan(None))
+    oof = pl.DataFrame(
+        {"date_id": data.date_ids, REGIME_PROB: regime.oof_prob, **{names[i]: P[:, i] for i in sorted(names)}}
+    ).with_columns(pl.all().fill_nan(None))
     oof.write_parquet(out / "oof.parquet")
     atomic_write(out / "report.json", json.dumps(report, indent=1, default=_json_default))
     write_plots(out / "plots", data, regime, P, report, folds)

@@ -29,12 +29,19 @@ def _sharpe(corr: np.ndarray) -> float:
 def score_block(P: np.ndarray, Y: np.ndarray, mask: np.ndarray, folds: list[Fold] | None = None) -> dict:
     """Competition score (mean / population std of daily Spearman) over the masked days."""
     rows, corr, constant = daily_scores(P, Y, mask)
-    out = {"score": _sharpe(corr), "mean": float(np.mean(corr)), "n_days": int(len(rows)), "constant_days": constant}
+    out = {
+        "score": _sharpe(corr),
+        "mean": float(np.mean(corr)),
+        "n_days": int(len(rows)),
+        "constant_days": constant,
+    }
     if folds is not None:
         out["per_fold"] = []
         for i, f in enumerate(folds):
             sel = (rows >= f.test_start) & (rows < f.test_end)
-            out["per_fold"].append({"fold": i, "score": _sharpe(corr[sel]), "mean": float(np.mean(corr[sel]))})
+            out["per_fold"].append(
+                {"fold": i, "score": _sharpe(corr[sel]), "mean": float(np.mean(corr[sel]))}
+            )
     return out
 
 

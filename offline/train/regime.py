@@ -36,7 +36,9 @@ DEFAULT_PARAMS = {
 }
 
 
-def regime_label(proxy_ret: np.ndarray, horizon: int = HORIZON, trailing: int = TRAILING, q: float = QUANTILE) -> np.ndarray:
+def regime_label(
+    proxy_ret: np.ndarray, horizon: int = HORIZON, trailing: int = TRAILING, q: float = QUANTILE
+) -> np.ndarray:
     """1.0 / 0.0 / NaN per day, from the proxy's daily log-returns (the `px_ret1` feature)."""
     r = pl.Series("r", proxy_ret, dtype=pl.Float64, nan_to_null=True)
     frame = pl.DataFrame([r]).with_columns(pl.col("r").rolling_std(horizon, min_samples=horizon).alias("rv"))
@@ -88,7 +90,12 @@ class RegimeResult:
 
 
 def train_regime(
-    X: np.ndarray, features: list[str], proxy_ret: np.ndarray, folds: list[Fold], params: dict | None = None, seed: int = 0
+    X: np.ndarray,
+    features: list[str],
+    proxy_ret: np.ndarray,
+    folds: list[Fold],
+    params: dict | None = None,
+    seed: int = 0,
 ) -> RegimeResult:
     """Walk-forward OOF probabilities, per-fold metrics, and the final model refit on every labeled day."""
     y = regime_label(proxy_ret, trailing=min(TRAILING, max(20, len(proxy_ret) // 3)))

@@ -103,7 +103,11 @@ def fit_target(task: TargetTask, X: np.ndarray, Y: np.ndarray) -> TargetResult:
             te = f.test_idx()
             oof[te] = _fit(Xt[tr], y[tr], task.feature_names, params).booster_.predict(Xt[te])
         labeled = np.flatnonzero(~np.isnan(y))
-        text = _fit(Xt[labeled], y[labeled], task.feature_names, params).booster_.model_to_string() if task.final else None
+        text = (
+            _fit(Xt[labeled], y[labeled], task.feature_names, params).booster_.model_to_string()
+            if task.final
+            else None
+        )
     except Exception as exc:  # one bad target must not stop the other 423
         return fallback(f"training failed: {type(exc).__name__}: {exc}")
     return TargetResult(task.index, task.name, oof, text, None, len(labeled))

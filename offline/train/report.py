@@ -28,8 +28,10 @@ def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> 
     ax2.set_ylabel("probability")
     ax.set_xlabel("date_id")
     fig.legend(loc="upper left", fontsize=8)
-    ax.set_title(f"Regime classifier: ROC AUC {report['regime']['roc_auc']:.3f}, PR AUC {report['regime']['pr_auc']:.3f} "
-                 f"(base rate {report['regime']['base_rate']:.3f})")
+    ax.set_title(
+        f"Regime classifier: ROC AUC {report['regime']['roc_auc']:.3f}, PR AUC {report['regime']['pr_auc']:.3f} "
+        f"(base rate {report['regime']['base_rate']:.3f})"
+    )
     paths.append(_save(fig, out / "regime_probability.png"))
 
     ic = np.array([v for v in report["ic"]["values"] if v is not None])
@@ -38,7 +40,9 @@ def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> 
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("out-of-fold rank IC per target")
     ax.set_ylabel("targets")
-    ax.set_title(f"Per-target IC: mean {ic.mean():.4f}, {100 * (ic > 0).mean():.0f}% positive" if ic.size else "no IC")
+    ax.set_title(
+        f"Per-target IC: mean {ic.mean():.4f}, {100 * (ic > 0).mean():.0f}% positive" if ic.size else "no IC"
+    )
     paths.append(_save(fig, out / "ic_histogram.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -97,14 +101,26 @@ def write_report_md(path: Path, r: dict) -> None:
         lines.append(f"| oracle (synthetic truth) | {r['oracle_score']:.4f} |")
         lines.append(f"\nModel / oracle: {100 * r['oracle_fraction']:.1f}%.")
     tm = r["target_mode"]
-    lines += ["", f"Target transform, chosen by OOF score on {tm['decided_on_targets']} targets: "
-              + ", ".join(f"{m} {_fmt(tm[m])}" for m in ("raw", "rank") if m in tm) + f" -> **{tm['chosen']}**."]
+    lines += [
+        "",
+        f"Target transform, chosen by OOF score on {tm['decided_on_targets']} targets: "
+        + ", ".join(f"{m} {_fmt(tm[m])}" for m in ("raw", "rank") if m in tm)
+        + f" -> **{tm['chosen']}**.",
+    ]
     g = r["regime"]
-    lines += ["", "## Regime classifier", "",
-              f"ROC AUC {_fmt(g['roc_auc'])}, PR AUC {_fmt(g['pr_auc'])} (base rate {_fmt(g['base_rate'])}), Brier {_fmt(g['brier'])}.",
-              "", "| fold | n | base rate | ROC AUC | PR AUC | Brier |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Regime classifier",
+        "",
+        f"ROC AUC {_fmt(g['roc_auc'])}, PR AUC {_fmt(g['pr_auc'])} (base rate {_fmt(g['base_rate'])}), Brier {_fmt(g['brier'])}.",
+        "",
+        "| fold | n | base rate | ROC AUC | PR AUC | Brier |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for f in g["folds"]:
-        lines.append(f"| {f['fold']} | {f['n']} | {_fmt(f['base_rate'])} | {_fmt(f['roc_auc'])} | {_fmt(f['pr_auc'])} | {_fmt(f['brier'])} |")
+        lines.append(
+            f"| {f['fold']} | {f['n']} | {_fmt(f['base_rate'])} | {_fmt(f['roc_auc'])} | {_fmt(f['pr_auc'])} | {_fmt(f['brier'])} |"
+        )
     if "ablation" in r:
         a = r["ablation"]
         lines += ["", f"## Ablation ({a['targets']} targets)", "", "| variant | score |", "| --- | --- |"]
@@ -112,11 +128,18 @@ def write_report_md(path: Path, r: dict) -> None:
     lines += ["", "## Folds", "", "| fold | score | mean daily corr |", "| --- | --- | --- |"]
     lines += [f"| {f['fold']} | {_fmt(f['score'])} | {_fmt(f['mean'])} |" for f in r["per_fold"]]
     ic = r["ic"]
-    lines += ["", f"Per-target IC: mean {_fmt(ic['mean'])}, median {_fmt(ic['median'])}, positive {_fmt(ic['frac_positive'])}."]
+    lines += [
+        "",
+        f"Per-target IC: mean {_fmt(ic['mean'])}, median {_fmt(ic['median'])}, positive {_fmt(ic['frac_positive'])}.",
+    ]
     if r["fallbacks"]:
         lines += ["", f"## Fallbacks ({len(r['fallbacks'])} targets use the naive baseline)", ""]
         lines += [f"- {f['target']}: {f['reason']}" for f in r["fallbacks"]]
-    lines += ["", f"Training took {r['train_seconds']:.0f} s (per-target fits {r['fit_seconds']:.0f} s).", "",
-              "Plots: plots/regime_probability.png, plots/ic_histogram.png, plots/score_per_fold.png, "
-              "plots/regime_reliability.png"]
+    lines += [
+        "",
+        f"Training took {r['train_seconds']:.0f} s (per-target fits {r['fit_seconds']:.0f} s).",
+        "",
+        "Plots: plots/regime_probability.png, plots/ic_histogram.png, plots/score_per_fold.png, "
+        "plots/regime_reliability.png",
+    ]
     path.write_text("\n".join(lines) + "\n")

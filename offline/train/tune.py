@@ -37,8 +37,9 @@ def suggest(trial: optuna.Trial) -> dict:
     }
 
 
-def objective_factory(prep: Prepared, cfg: TrainConfig, mode: str, executor: str, n_jobs: int | None,
-                      scheduler: str | None):
+def objective_factory(
+    prep: Prepared, cfg: TrainConfig, mode: str, executor: str, n_jobs: int | None, scheduler: str | None
+):
     data, folds, mask = prep.data, prep.folds, prep.mask
     targets = [data.spec.targets[i] for i in cfg.targets] if cfg.targets else list(data.spec.targets[::8])
     idx = [t.index for t in targets]
@@ -50,8 +51,10 @@ def objective_factory(prep: Prepared, cfg: TrainConfig, mode: str, executor: str
         seen = np.zeros(len(data.date_ids), dtype=bool)
         score = float("nan")
         for k, fold in enumerate(folds):
-            tasks = [replace(t, folds=[fold], final=False) for t in
-                     _make_tasks(data, targets, folds, replace(cfg, params=params))]
+            tasks = [
+                replace(t, folds=[fold], final=False)
+                for t in _make_tasks(data, targets, folds, replace(cfg, params=params))
+            ]
             for res in run_tasks(fit_target, tasks, (data.X, Ytrain), executor, n_jobs, scheduler):
                 P[fold.test_start : fold.test_end, res.index] = res.oof[fold.test_start : fold.test_end]
             seen[fold.test_start : fold.test_end] = True
@@ -64,9 +67,18 @@ def objective_factory(prep: Prepared, cfg: TrainConfig, mode: str, executor: str
     return objective, len(targets)
 
 
-def tune(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, n_trials: int = 20,
-         storage: str | None = None, study_name: str = "regressors", mode: str = "raw",
-         executor: str = "local", n_jobs: int | None = None, scheduler: str | None = None) -> dict:
+def tune(
+    data_dir: Path | str,
+    out_dir: Path | str,
+    cfg: TrainConfig,
+    n_trials: int = 20,
+    storage: str | None = None,
+    study_name: str = "regressors",
+    mode: str = "raw",
+    executor: str = "local",
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+) -> dict:
     """Run (or continue) the study and write best_params.json for `make train`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,14 +86,28 @@ def tune(data_dir: Path | str, out_dir: Path | str, cfg: TrainConfig, n_trials: 
     prep = prepare(data_dir, cfg)
     objective, n_targets = objective_factory(prep, cfg, mode, executor, n_jobs, scheduler)
     study = optuna.create_study(
-        study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
+        study_name=study_name,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=cfg.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
     )
     if not study.trials:
-        study.enqueue_trial({k: DEFAULT_PARAMS[k] for k in ("n_estimators", "learning_rate", "num_leaves",
-                                                            "min_child_samples", "subsample", "colsample_bytree",
-                                                            "reg_lambda")})
+        study.enqueue_trial(
+            {
+                k: DEFAULT_PARAMS[k]
+                for k in (
+                    "n_estimators",
+                    "learning_rate",
+                    "num_leaves",
+                    "min_child_samples",
+                    "subsample",
+                    "colsample_bytree",
+                    "reg_lambda",
+                )
+            }
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=n_trials, show_progress_bar=sys.stderr.isatty())
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
