@@ -51,11 +51,9 @@ def rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def daily_rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Spearman per day like the official metric: raises on a day without labels or a constant day."""
+    corr = rank_correlations(pred, truth)  # validates shapes
     pred = np.asarray(pred, dtype=np.float64)
-    truth = np.asarray(truth, dtype=np.float64)
-    if pred.shape != truth.shape:
-        raise ValueError(f"prediction shape {pred.shape} != solution shape {truth.shape}")
-    mask = ~np.isnan(truth)
+    mask = ~np.isnan(np.asarray(truth, dtype=np.float64))
     empty = ~mask.any(axis=1)
     if empty.any():
         raise ValueError(f"day (row {int(np.argmax(empty))}) has no non-null target")
@@ -63,7 +61,6 @@ def daily_rank_correlations(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     if bad.any():
         row = int(np.argmax(bad.any(axis=1)))
         raise ValueError(f"day (row {row}) has a non-finite prediction for a scored target")
-    corr = rank_correlations(pred, truth)
     zero = np.isnan(corr)
     if zero.any():
         raise ZeroDivisionError(

@@ -265,27 +265,26 @@ def train(
     common = dict(executor=executor, n_jobs=n_jobs, scheduler=scheduler)
     variant_base = {"model": cfg.model_part()}
 
-    # target transform, decided by CV on the competition score over the analysis subset
-    mode_scores = {}
-    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
-    sub_results = {}
-    for mode in modes:
-        tasks = _make_tasks(data, analysis, folds, cfg)
+    idx_a = [t.index for t in analysis]
+
+    def subset_score(name: str, mode: str, **task_options) -> float:
+        """OOF competition score of one variant on the analysis subset (checkpointed under work/name)."""
         res = run_variant(
             data,
             Y_by_mode[mode],
-            tasks,
-            CheckpointStore(work / mode),
-            {**variant_base, "mode": mode},
-            desc=f"mode {mode} ({len(analysis)} targets)",
+            _make_tasks(data, analysis, folds, cfg, **task_options),
+            CheckpointStore(work / name),
+            {**variant_base, "mode": mode, "variant": name},
+            desc=f"{name} ({len(analysis)} targets)",
             **common,
         )
-        sub_results[mode] = res
-        idx = [t.index for t in analysis]
-        mode_scores[mode] = score_block(
-            _oof_matrix(res, n_days, len(spec.targets))[:, idx], data.Y[:, idx], mask
-        )
-    chosen = max(modes, key=lambda m: mode_scores[m]["score"])
+        P_sub = _oof_matrix(res, n_days, len(spec.targets))[:, idx_a]
+        return score_block(P_sub, data.Y[:, idx_a], mask)["score"]
+
+    # target transform, decided by CV on the competition score over the analysis subset
+    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
+    mode_scores = {mode: subset_score(mode, mode) for mode in modes}
+    chosen = max(modes, key=mode_scores.get)
 
     # all targets in the chosen mode (the analysis subset is reused from its checkpoints)
     t_fit = time.perf_counter()
@@ -295,7 +294,7 @@ def train(
         Y_by_mode[chosen],
         tasks,
         CheckpointStore(work / chosen),
-        {**variant_base, "mode": chosen},
+        {**variant_base, "mode": chosen, "variant": chosen},
         desc=f"train {len(targets)} targets",
         **common,
     )
@@ -313,7 +312,7 @@ def train(
         "n_oof_days": int(main["n_days"]),
         "target_mode": {
             "chosen": chosen,
-            **{m: s["score"] for m, s in mode_scores.items()},
+            **mode_scores,
             "decided_on_targets": len(analysis),
         },
         "regime": {**regime.overall, "folds": regime.folds},
@@ -330,38 +329,13 @@ def train(
             data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs
         )
     if cfg.ablation:
-        idx_a = [t.index for t in analysis]
         full = score_block(P[:, idx_a], data.Y[:, idx_a], mask)["score"]
         abl = {"targets": len(analysis), "full": full}
         for name, drop in ABLATIONS.items():
-            tasks = _make_tasks(data, analysis, folds, cfg, drop=drop)
-            res = run_variant(
-                data,
-                Y_by_mode[chosen],
-                tasks,
-                CheckpointStore(work / name),
-                {**variant_base, "mode": chosen, "ablation": name},
-                desc=f"ablation {name}",
-                **common,
-            )
-            abl[name] = score_block(
-                _oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask
-            )["score"]
+            abl[name] = subset_score(name, chosen, drop=drop)
         # the ETF pipeline's walk-forward crash probability, offered as one more feature
         data.X[:, data.col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids)
-        tasks = _make_tasks(data, analysis, folds, cfg, probs=(REGIME_PROB, ETF_CRASH_PROB))
-        res = run_variant(
-            data,
-            Y_by_mode[chosen],
-            tasks,
-            CheckpointStore(work / "with_etf"),
-            {**variant_base, "mode": chosen, "ablation": "with_etf"},
-            desc="ablation with_etf",
-            **common,
-        )
-        abl["with_etf_crash_prob"] = score_block(
-            _oof_matrix(res, n_days, len(spec.targets))[:, idx_a], data.Y[:, idx_a], mask
-        )["score"]
+        abl["with_etf_crash_prob"] = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
         data.X[:, data.col[ETF_CRASH_PROB]] = np.nan
         abl["etf_crash_prob_helps"] = bool(abl["with_etf_crash_prob"] > full)
         report["ablation"] = abl
