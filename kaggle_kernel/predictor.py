@@ -28,7 +28,7 @@ from kaggle_kernel.features import (
     price_panel,
 )
 from kaggle_kernel.forest import Forest
-from kaggle_kernel.schema import N_TARGETS
+from kaggle_kernel.schema import N_TARGETS, feature_columns
 from kaggle_kernel.state import History
 
 RAMP = np.linspace(-1.0, 1.0, N_TARGETS) * 1e-9  # deterministic tie-breaker, far below any signal
@@ -46,28 +46,19 @@ class Predictor:
     ):
         self.spec = spec or FeatureSpec()
         self.names = [t.name for t in self.spec.targets]
-        self.columns = self.spec.price_columns(self._all_price_columns())
+        self.columns = self.spec.price_columns(feature_columns())
         self.history = History(self.columns, len(self.names), keep_days=WINDOW + 16)
         self.bootstrap_days = WINDOW + 16 + REPLAY_DAYS
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None
-        self.n_calls = 0
-        feats = self.spec.all_features()
-        self.col = {n: i for i, n in enumerate(feats)}
-        self.n_features = len(feats)
+        self.col = {n: i for i, n in enumerate(self.spec.all_features())}
         self.naive_cols = np.array([self.col[f"{n}_lab1"] for n in self.names])
         self.stage1: Forest | None = None
         self.stage2: Forest | None = None
         self.stage2_targets = np.zeros(0, dtype=np.int64)
         if forest is not None:
             self._attach(forest, manifest or {})
-
-    @staticmethod
-    def _all_price_columns() -> list[str]:
-        from kaggle_kernel.schema import feature_columns
-
-        return feature_columns()
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -112,7 +103,6 @@ class Predictor:
             if pairs:
                 self.stage2 = forest.select([m for m, _ in pairs])
                 self.stage2_targets = np.array([i for _, i in pairs], dtype=np.int64)
-            self.forest = forest
         except Exception as exc:
             self.problems["forest.npz"] = str(exc)
             self._log("artifacts", f"forest.npz: {exc}")
@@ -148,7 +138,6 @@ class Predictor:
         label_lags_4_batch=None,
     ) -> pl.DataFrame:
         """One row, target_0..target_423 float64, for the newest day in `test`."""
-        self.n_calls += 1
         values = None
         try:
             day = self._update(
