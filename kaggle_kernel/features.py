@@ -105,6 +105,18 @@ class FeatureSpec:
         return {c: i for i, c in enumerate(self.instruments)}
 
     @cached_property
+    def leg_table(self) -> pl.DataFrame:
+        """target index -> instrument index of leg A and of leg B (null for a single-leg target)."""
+        return pl.DataFrame(
+            {
+                "target": np.arange(len(self.targets), dtype=np.uint32),
+                "a": [self.inst_index[t.leg_a] for t in self.targets],
+                "b": [self.inst_index[t.leg_b] if t.leg_b else None for t in self.targets],
+            },
+            schema={"target": pl.UInt32, "a": pl.UInt32, "b": pl.UInt32},
+        )
+
+    @cached_property
     def key_features(self) -> list[str]:
         return [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in KEY_STATS]
 
@@ -329,14 +341,7 @@ def own_features(spec: FeatureSpec, labels: pl.DataFrame, inst: pl.DataFrame) ->
     own = labels.with_columns(
         *[_over(pl.col("value").shift(lag + k), "target").alias(f"lab{k}") for k in (1, 2, 3)]
     ).drop("value", "lag")
-    legs = pl.DataFrame(
-        {
-            "target": np.arange(len(spec.targets), dtype=np.uint32),
-            "a": [spec.inst_index[t.leg_a] for t in spec.targets],
-            "b": [spec.inst_index[t.leg_b] if t.leg_b else None for t in spec.targets],
-        },
-        schema={"target": pl.UInt32, "a": pl.UInt32, "b": pl.UInt32},
-    )
+    legs = spec.leg_table
     first = labels["date_id"].min()
     rets = inst.filter(pl.col("date_id") >= first).select("inst", "date_id", *SPREAD_STATS)
     ra = rets.rename({"inst": "a", **{c: f"a_{c}" for c in SPREAD_STATS}})

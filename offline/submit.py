@@ -287,9 +287,29 @@ def stage_kernel(meta: dict, code_source: Path, stage: Path) -> Path:
     return stage
 
 
+def status_args(dataset_id: str) -> list[str]:
+    return ["datasets", "status", dataset_id, "--format", "json(status,current_version_number)"]
+
+
+def submit_args(kernel_id: str, version: str, message: str) -> list[str]:
+    return [
+        "competitions",
+        "submit",
+        COMPETITION,
+        "-k",
+        kernel_id,
+        "-v",
+        version,
+        "-f",
+        SUBMISSION_FILE,
+        "-m",
+        message,
+    ]
+
+
 def dataset_state(kaggle: Kaggle, dataset_id: str, echo: bool = True) -> tuple[str, int | None] | None:
     """(status, current version) of the dataset, or None when Kaggle has no such dataset."""
-    args = ["datasets", "status", dataset_id, "--format", "json(status,current_version_number)"]
+    args = status_args(dataset_id)
     try:
         stdout = kaggle.run("checking the dataset", args, echo=echo)
     except UserError as exc:
@@ -308,7 +328,7 @@ def dataset_state(kaggle: Kaggle, dataset_id: str, echo: bool = True) -> tuple[s
 
 def wait_for_dataset(kaggle: Kaggle, dataset_id: str, min_version: int, poll: float, timeout: float) -> None:
     kaggle.command(
-        ["datasets", "status", dataset_id, "--format", "json(status,current_version_number)"],
+        status_args(dataset_id),
         note=f"repeated every {poll:g} s until version {min_version} is ready",
     )
     deadline, last = time.monotonic() + timeout, None
@@ -404,11 +424,11 @@ def submit(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         kaggle.say("dry run: printing the kaggle commands, nothing is sent")
-        kaggle.command(["datasets", "status", dataset_id, "--format", "json(status,current_version_number)"])
+        kaggle.command(status_args(dataset_id))
         kaggle.command(create, note="when the dataset does not exist yet")
         kaggle.command(version, note="when it exists")
         kaggle.command(
-            ["datasets", "status", dataset_id, "--format", "json(status,current_version_number)"],
+            status_args(dataset_id),
             note="repeated until the new version is ready",
         )
         kaggle.command(
@@ -418,20 +438,7 @@ def submit(args: argparse.Namespace) -> int:
         kaggle.say(json.dumps(meta, indent=1))
         kaggle.command(["kernels", "status", kernel_id], note="repeated until the run completes")
         kaggle.command(
-            [
-                "competitions",
-                "submit",
-                COMPETITION,
-                "-k",
-                kernel_id,
-                "-v",
-                "VERSION",
-                "-f",
-                SUBMISSION_FILE,
-                "-m",
-                message,
-            ],
-            note="VERSION: the one kernels push reports",
+            submit_args(kernel_id, "VERSION", message), note="VERSION: the one kernels push reports"
         )
         return 0
 
@@ -454,19 +461,7 @@ def submit(args: argparse.Namespace) -> int:
 
     kaggle.run(
         "submitting to the competition",
-        [
-            "competitions",
-            "submit",
-            COMPETITION,
-            "-k",
-            kernel_id,
-            "-v",
-            str(kernel_version),
-            "-f",
-            SUBMISSION_FILE,
-            "-m",
-            message,
-        ],
+        submit_args(kernel_id, str(kernel_version), message),
         echo_output=True,
     )
     kaggle.say(
