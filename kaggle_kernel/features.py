@@ -3,7 +3,7 @@
 Data is held long, so the number of expressions does not grow with the number of series:
 - prices: one row per (instrument, day), `inst` = index into `FeatureSpec.instruments`;
 - labels: one row per (target, label day), `target` = target index, `lag` its horizon.
-Both grids are complete and sorted (group, date_id), so `shift(k)` over a group is k trading days.
+Both grids are complete and sorted (group, date_id), so k rows back in a group is k trading days.
 
 Training evaluates the expressions over the whole history; serving over the last WINDOW days and
 keeps the last day. `feature_matrix` lays the result out as the global feature vector of each day
@@ -26,7 +26,7 @@ from kaggle_kernel.schema import TargetDef, target_defs
 
 ANNUAL = 252.0**0.5
 FFILL_LIMIT = 5  # a price carries over at most this many missing days
-WINDOW = 100  # days of price history that determine the last day's features exactly
+WINDOW = 72  # days of price history that determine the last day's features exactly (>= 64 + the 5-day fill)
 REPLAY_DAYS = 160  # Kaggle's public phase replays the last training days; bootstrap history covers that
 LABEL_WINDOW = 8  # days of label history that determine the last day's own-label features
 
@@ -61,6 +61,7 @@ REGIME_FEATURES = (
 KEY_STATS = ("mean5", "mean21", "std5", "std21")
 LEG_STATS = ("ret1", "ret5", "ret21", "volz", "z5", "z21", "rz5", "rz21")
 OWN_STATS = ("lab1", "lab2", "lab3", "sret1", "sret5", "sret21", "sz5", "sz21", "srz5", "srz21")
+INST_STATS = (*LEG_STATS, *KEY_STATS)
 SPREAD_STATS = ("ret1", "ret5", "ret21", "z5", "z21", "rz5", "rz21")  # leg stats differenced per target
 
 
@@ -105,16 +106,11 @@ class FeatureSpec:
         return {c: i for i, c in enumerate(self.instruments)}
 
     @cached_property
-    def leg_table(self) -> pl.DataFrame:
-        """target index -> instrument index of leg A and of leg B (null for a single-leg target)."""
-        return pl.DataFrame(
-            {
-                "target": np.arange(len(self.targets), dtype=np.uint32),
-                "a": [self.inst_index[t.leg_a] for t in self.targets],
-                "b": [self.inst_index[t.leg_b] if t.leg_b else None for t in self.targets],
-            },
-            schema={"target": pl.UInt32, "a": pl.UInt32, "b": pl.UInt32},
-        )
+    def leg_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per target, the instrument index of leg A and of leg B (-1 for a single-leg target)."""
+        a = np.array([self.inst_index[t.leg_a] for t in self.targets], dtype=np.int64)
+        b = np.array([self.inst_index[t.leg_b] if t.leg_b else -1 for t in self.targets], dtype=np.int64)
+        return a, b
 
     @cached_property
     def key_features(self) -> list[str]:
@@ -239,90 +235,122 @@ def panels_from_frames(
 
 
 # ---- expressions ------------------------------------------------------------------------------
-def _over(e: pl.Expr, by: str) -> pl.Expr:
-    return e.over(by)
+PAD = 63  # null rows before each instrument: no window (at most 63 rows) reaches the previous one
 
 
-def instrument_features(spec: FeatureSpec, prices: pl.DataFrame) -> pl.DataFrame:
-    """Per (inst, day): log-returns over 1/5/21 days, volume z-score, rolling mean/std of returns,
-    and 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the market (rz).
+def _padded(values: np.ndarray, groups: int, rows: int) -> np.ndarray:
+    """`values` of `groups` equal consecutive blocks, with `rows` NaN in front of each block."""
+    blocks = np.asarray(values, dtype=np.float64).reshape(groups, -1)
+    return np.concatenate([np.full((groups, rows), np.nan), blocks], axis=1).ravel()
 
-    The market is the equity proxy; its beta is the 63-day rolling regression slope of daily returns.
+
+def _first_of(blocks: np.ndarray, codes: Sequence[int]) -> np.ndarray:
+    """Per position, the first non-NaN value among the blocks `codes`, in that order."""
+    out = blocks[codes[0]].copy()
+    for c in codes[1:]:
+        out = np.where(np.isnan(out), blocks[c], out)
+    return out
+
+
+def _diff(rows: np.ndarray, k: int) -> np.ndarray:
+    """Each row minus itself k positions earlier (NaN for the first k)."""
+    out = np.full_like(rows, np.nan)
+    out[:, k:] = rows[:, k:] - rows[:, :-k]
+    return out
+
+
+def instrument_features(
+    spec: FeatureSpec, prices: pl.DataFrame, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """(instruments, kept days, INST_STATS): per instrument and day: log-returns over 1/5/21 days, volume z-score, rolling mean/std of returns,
+    and 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the market (rz);
+    and per day the market's 1/5/21-day returns.
+
+    The market is the equity proxy (first `spec.proxy` column, else the next); its beta is the 63-day
+    rolling regression slope of daily returns. `keep`: positions of the days wanted (default all).
+    Every instrument's block is preceded by PAD null rows,
+    so the expressions run over one long column yet never see another instrument's values (what
+    `.over("inst")` would give, at a fraction of its per-call cost).
     """
-    lp = pl.col("price").log().forward_fill(limit=FFILL_LIMIT)
-    lv = pl.col("volume").log1p()
-    frame = prices.with_columns(_over(lp, "inst").alias("lp"))
-    frame = frame.with_columns(
-        *[_over(pl.col("lp") - pl.col("lp").shift(k), "inst").alias(f"ret{k}") for k in (1, 5, 21)],
-        _over((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10), "inst").alias(
-            "volz"
-        ),
+    n_inst = len(spec.instruments)
+    n_days = prices.height // n_inst
+    size = n_days + PAD
+    is_proxy = np.zeros(n_inst, dtype=bool)
+    is_proxy[[spec.inst_index[c] for c in spec.proxy]] = True
+    frame = pl.DataFrame(
+        {
+            "price": _padded(prices["price"].to_numpy(), n_inst, PAD),
+            "volume": _padded(prices["volume"].to_numpy(), n_inst, PAD),
+            "real": np.tile(np.arange(size) >= PAD, n_inst),
+            "proxy": np.repeat(is_proxy, size),
+        },
+        nan_to_null=True,
     )
-    market = _market_returns(spec, frame)
-    frame = frame.join(market, on="date_id", how="left").with_columns(
-        _over(pl.col("ret1").rolling_mean(5, min_samples=3), "inst").alias("mean5"),
-        _over(pl.col("ret1").rolling_mean(21, min_samples=14), "inst").alias("mean21"),
-        _over(pl.col("ret1").rolling_std(5, min_samples=3), "inst").alias("std5"),
-        _over(pl.col("ret1").rolling_std(21, min_samples=14), "inst").alias("std21"),
-        _over(
+    frame = frame.with_columns(
+        pl.when("real").then(pl.col("price").log().forward_fill(limit=FFILL_LIMIT)).alias("lp"),
+        pl.col("volume").log1p().alias("lv"),
+    ).with_columns(
+        *[(pl.col("lp") - pl.col("lp").shift(k)).alias(f"ret{k}") for k in (1, 5, 21)],
+        (
+            (pl.col("lv") - pl.col("lv").rolling_mean(21, min_samples=10))
+            / pl.col("lv").rolling_std(21, min_samples=10)
+        ).alias("volz"),
+    )
+    # the market's returns, by the same arithmetic as `ret{k}` on the proxies' log prices
+    lp = frame["lp"].to_numpy().reshape(n_inst, size)[[spec.inst_index[c] for c in spec.proxy]]
+    market = {f"m{k}": _first_of(_diff(lp, k), range(len(lp))) for k in (1, 5, 21)}
+    frame = frame.with_columns(
+        *[pl.Series(name, np.tile(m, n_inst), nan_to_null=True) for name, m in market.items()]
+    ).with_columns(
+        pl.col("ret1").rolling_mean(5, min_samples=3).alias("mean5"),
+        pl.col("ret1").rolling_mean(21, min_samples=14).alias("mean21"),
+        pl.col("ret1").rolling_std(5, min_samples=3).alias("std5"),
+        pl.col("ret1").rolling_std(21, min_samples=14).alias("std21"),
+        (
             pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40)
-            / pl.col("m1").rolling_var(63, min_samples=40),
-            "inst",
+            / pl.col("m1").rolling_var(63, min_samples=40)
         ).alias("beta"),
     )
+    keep = np.arange(n_days) if keep is None else np.asarray(keep)
+    rows = (np.arange(n_inst)[:, None] * size + PAD + keep[None, :]).ravel()
     # a proxy's residual against the market it defines is rounding noise: leave it undefined
-    proxies = pl.Series([spec.inst_index[c] for c in spec.proxy], dtype=pl.UInt32).implode()
-    return frame.with_columns(
-        *[(pl.col(f"ret{k}") / (pl.col("std21") * k**0.5)).alias(f"z{k}") for k in (5, 21)],
-        *[
-            pl.when(pl.col("inst").is_in(proxies))
-            .then(None)
-            .otherwise((pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5))
-            .alias(f"rz{k}")
-            for k in (5, 21)
-        ],
-    ).select("inst", "date_id", *LEG_STATS, *KEY_STATS)
-
-
-def _market_returns(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
-    """Per day: the equity proxy's 1/5/21-day log-returns (first proxy column, else the next)."""
-    codes = [spec.inst_index[c] for c in spec.proxy]
-    parts = [
-        inst.filter(pl.col("inst") == code).select(
-            "date_id", *[pl.col(f"ret{k}").alias(f"m{k}_{i}") for k in (1, 5, 21)]
+    stats = (
+        frame[rows]
+        .select(
+            *[(pl.col(f"ret{k}") / (pl.col("std21") * k**0.5)).alias(f"z{k}") for k in (5, 21)],
+            *[
+                pl.when(pl.col("proxy"))
+                .then(None)
+                .otherwise(
+                    (pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5)
+                )
+                .alias(f"rz{k}")
+                for k in (5, 21)
+            ],
+            *[c for c in INST_STATS if c not in ("z5", "z21", "rz5", "rz21")],
         )
-        for i, code in enumerate(codes)
-    ]
-    wide = parts[0]
-    for p in parts[1:]:
-        wide = wide.join(p, on="date_id", how="left")
-    return wide.select(
-        "date_id",
-        *[pl.coalesce([pl.col(f"m{k}_{i}") for i in range(len(codes))]).alias(f"m{k}") for k in (1, 5, 21)],
+        .select(INST_STATS)
     )
+    block = stats.to_numpy().reshape(n_inst, len(keep), len(INST_STATS))
+    market_frame = pl.DataFrame(
+        {"date_id": prices["date_id"][:n_days], **{k: m[PAD:] for k, m in market.items()}}, nan_to_null=True
+    )
+    return block, market_frame
 
 
-def regime_features(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
+def regime_features(market: pl.DataFrame) -> pl.DataFrame:
     """Per day: the equity proxy's return, realized vols, term structure, vol-of-vol, drawdown.
 
-    The proxy is the first `spec.proxy` column, falling back to the next where its return is null;
-    chained on returns so a switch of series causes no jump in the level.
+    `market` is the per-day frame of `instrument_features`: where the first proxy's return is null the
+    next proxy's is used, chained on returns so a switch of series causes no jump in the level.
     """
-    codes = [spec.inst_index[c] for c in spec.proxy]
-    parts = [
-        inst.filter(pl.col("inst") == code).select("date_id", pl.col("ret1").alias(f"r{i}"))
-        for i, code in enumerate(codes)
-    ]
-    wide = parts[0]
-    for p in parts[1:]:
-        wide = wide.join(p, on="date_id", how="left")
-    r = pl.coalesce([pl.col(f"r{i}") for i in range(len(codes))])
+    r = pl.col("m1")
     lp = r.fill_null(0.0).cum_sum()
     rv5 = r.rolling_std(5, min_samples=4) * ANNUAL
     rv21 = r.rolling_std(21, min_samples=15) * ANNUAL
     rv63 = r.rolling_std(63, min_samples=40) * ANNUAL
     # cum_sum makes the level depend on the window start; the drawdown only uses differences
-    return wide.sort("date_id").select(
+    return market.select(
         "date_id",
         r.alias("px_ret1"),
         rv5.alias("px_rv5"),
@@ -335,76 +363,74 @@ def regime_features(spec: FeatureSpec, inst: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def own_features(spec: FeatureSpec, labels: pl.DataFrame, inst: pl.DataFrame) -> pl.DataFrame:
-    """Per (target, day): its last three delivered labels and its spread's returns (leg A minus leg B)."""
-    lag = pl.col("lag").first()
-    own = labels.with_columns(
-        *[_over(pl.col("value").shift(lag + k), "target").alias(f"lab{k}") for k in (1, 2, 3)]
-    ).drop("value", "lag")
-    legs = spec.leg_table
-    first = labels["date_id"].min()
-    rets = inst.filter(pl.col("date_id") >= first).select("inst", "date_id", *SPREAD_STATS)
-    ra = rets.rename({"inst": "a", **{c: f"a_{c}" for c in SPREAD_STATS}})
-    rb = rets.rename({"inst": "b", **{c: f"b_{c}" for c in SPREAD_STATS}})
-    spread = (
-        own.join(legs, on="target", how="left")
-        .join(ra, on=["a", "date_id"], how="left")
-        .join(rb, on=["b", "date_id"], how="left")
-    )
-    return spread.select(
-        "target",
-        "date_id",
-        "lab1",
-        "lab2",
-        "lab3",
-        *[(pl.col(f"a_{c}") - pl.col(f"b_{c}")).alias(f"s{c}") for c in SPREAD_STATS],
-    )
+def own_labels(spec: FeatureSpec, labels: pl.DataFrame) -> np.ndarray:
+    """(targets, days, 3): each target's last three delivered labels, the lag-L labels of day t-L-k, k = 1, 2, 3."""
+    n_t = len(spec.targets)
+    values = labels["value"].to_numpy().reshape(n_t, -1)
+    n = values.shape[1]
+    lags = np.array([t.lag for t in spec.targets])
+    out = np.full((n_t, n, 3), np.nan)
+    for k in (1, 2, 3):
+        src = np.arange(n)[None, :] - (lags + k)[:, None]
+        ok = src >= 0
+        out[:, :, k - 1] = np.where(ok, np.take_along_axis(values, np.where(ok, src, 0), axis=1), np.nan)
+    return out
 
 
 @dataclass
 class FeatureTables:
-    """The computed features of a stretch of days, long per instrument and per target."""
+    """The computed features of some days: per day, per (instrument, day) and per (target, day)."""
 
-    regime: pl.DataFrame  # date_id + REGIME_FEATURES
-    inst: pl.DataFrame  # inst, date_id, LEG_STATS, KEY_STATS
-    own: pl.DataFrame  # target, date_id, OWN_STATS
-
-
-def compute_tables(spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame) -> FeatureTables:
-    """All features for every day of the long price panel (labels on the same or a shorter tail)."""
-    inst = instrument_features(spec, prices)
-    return FeatureTables(regime_features(spec, inst), inst, own_features(spec, labels, inst))
+    days: np.ndarray
+    regime: np.ndarray  # (days, REGIME_FEATURES)
+    inst: np.ndarray  # (instruments, days, INST_STATS)
+    labels: np.ndarray  # (targets, days, lab1..lab3)
 
 
-def feature_matrix(
-    spec: FeatureSpec, tables: FeatureTables, date_ids: Sequence[int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(date_ids, X): one row per day in `spec.all_features()` order; probability columns are NaN."""
-    regime = tables.regime
-    if date_ids is not None:
-        keep = pl.Series(list(date_ids), dtype=pl.Int64).implode()
-        regime = regime.filter(pl.col("date_id").is_in(keep))
-    days = regime["date_id"].to_numpy()
-    n = len(days)
-    keep_days = pl.Series(days, dtype=pl.Int64).implode()
-    inst = tables.inst.filter(pl.col("date_id").is_in(keep_days)).sort("date_id", "inst")
-    own = tables.own.filter(pl.col("date_id").is_in(keep_days)).sort("date_id", "target")
-    n_inst, n_legs, n_t = len(spec.instruments), len(spec.legs), len(spec.targets)
-    key_codes = [spec.inst_index[c] for c in spec.key_instruments]
-    leg_block = inst.select(LEG_STATS).to_numpy().reshape(n, n_inst, len(LEG_STATS))[:, :n_legs]
-    key_block = inst.select(KEY_STATS).to_numpy().reshape(n, n_inst, len(KEY_STATS))[:, key_codes]
-    own_block = own.select(OWN_STATS).to_numpy().reshape(n, n_t, len(OWN_STATS))
+def compute_tables(
+    spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame, days: Sequence[int] | None = None
+) -> FeatureTables:
+    """Features of `days` (default: every day of the long price panel), from the price panel and the
+    label panel (on the same days or a shorter tail)."""
+    all_days = prices["date_id"][: prices.height // len(spec.instruments)].to_numpy()
+    days = all_days if days is None else np.asarray(days, dtype=np.int64)
+    pos = days - all_days[0]
+    inst, market = instrument_features(spec, prices, pos)
+    regime = regime_features(market).select(REGIME_FEATURES).to_numpy()[pos]
+    labs = np.full((len(spec.targets), len(days), 3), np.nan)
+    if labels.height:
+        known = own_labels(spec, labels)
+        lpos = days - labels["date_id"][0]
+        ok = (lpos >= 0) & (lpos < known.shape[1])
+        labs[:, ok] = known[:, lpos[ok]]
+    return FeatureTables(days, regime, inst, labs)
+
+
+def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
+    """One row per day of `tables` in `spec.all_features()` order; probability columns are NaN.
+
+    Spread statistics are leg A's minus leg B's (null for single-leg targets).
+    """
+    n = len(tables.days)
+    inst = tables.inst.transpose(1, 0, 2)  # (days, instruments, stats)
+    n_leg_stats = len(LEG_STATS)
+    leg_block = inst[:, : len(spec.legs), :n_leg_stats]
+    key_block = inst[:, [spec.inst_index[c] for c in spec.key_instruments], n_leg_stats:]
+    a, b = spec.leg_codes
+    spread_cols = [LEG_STATS.index(c) for c in SPREAD_STATS]
+    spread = inst[:, a][:, :, spread_cols] - inst[:, np.maximum(b, 0)][:, :, spread_cols]
+    spread[:, b < 0] = np.nan
     X = np.concatenate(
         [
-            regime.select(REGIME_FEATURES).to_numpy(),
+            tables.regime,
             key_block.reshape(n, -1),
             leg_block.reshape(n, -1),
-            own_block.reshape(n, -1),
+            np.concatenate([tables.labels.transpose(1, 0, 2), spread], axis=2).reshape(n, -1),
             np.full((n, len(PROBABILITIES)), np.nan),
         ],
         axis=1,
     )
-    return days, np.asarray(X, dtype=np.float64)
+    return np.asarray(X, dtype=np.float64)
 
 
 def batch_features(
@@ -412,11 +438,11 @@ def batch_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training entry: wide prices/labels -> (date_ids, global feature matrix) for every day."""
     pp, lp = panels_from_frames(spec, prices, labels)
-    return feature_matrix(spec, compute_tables(spec, pp, lp))
+    tables = compute_tables(spec, pp, lp)
+    return tables.days, feature_matrix(spec, tables)
 
 
 def last_day_features(spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
     """Serving entry: long panels of the last WINDOW / LABEL_WINDOW days -> the last day's vector."""
-    tables = compute_tables(spec, prices, labels)
-    last = int(tables.regime["date_id"].max())
-    return feature_matrix(spec, tables, [last])[1][0]
+    last = prices["date_id"][prices.height // len(spec.instruments) - 1]
+    return feature_matrix(spec, compute_tables(spec, prices, labels, [last]))[0]

@@ -187,16 +187,16 @@ class Forest:
         order = np.argsort(-depth, kind="stable")
         roots = roots[order]
         # Renumber nodes level by level so each level's gathers touch one compact block of memory,
-        # and keep threshold, column and children of a node side by side in one row (one cache line).
+        # internal nodes first so that only they need testing.
         relabel = _level_order(roots, children, n_int)
+        relabel = np.concatenate([relabel[relabel < n_int], relabel[relabel >= n_int]])
+        n_tested = int((relabel < n_int).sum())
         # Only reachable nodes are kept (select() leaves other models' nodes behind).
         new_id = np.full(n_nodes, -1, dtype=np.intp)
         new_id[relabel] = np.arange(len(relabel))
-        table = np.empty((len(relabel), 4), dtype=np.float64)
-        table[:, 0] = threshold[relabel]
-        table[:, 1] = column[relabel]
-        table[:, 2:] = new_id[children[relabel]]
-        self._table = table
+        self._threshold = threshold[relabel[:n_tested]]
+        self._column = column[relabel[:n_tested]]
+        self._children = new_id[children[relabel]].ravel()  # left of node i at 2i, right at 2i + 1
         self._value = value[relabel]
         self._roots = new_id[roots]
         self._order = order
@@ -243,7 +243,7 @@ class Forest:
         X = self._check_input(X)
         n_rows = X.shape[0]
         out = np.empty((n_rows, len(self.models)), dtype=np.float64)
-        step = max(1, _CHUNK_ELEMENTS // max(1, self.n_trees))
+        step = max(1, _CHUNK_ELEMENTS // max(1, len(self._threshold)))
         for start in range(0, n_rows, step):
             out[start : start + step] = self._raw_chunk(X[start : start + step])
         return out
@@ -268,15 +268,16 @@ class Forest:
 
     def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
         n_rows, n_trees = X.shape[0], self.n_trees
-        xa = _augment(X).reshape(-1)
+        # Every internal node's test at once (one gather), then each level only looks up the child
+        # taken. Leaves (numbered after internal nodes) read a clipped, meaningless test: both their
+        # children are themselves.
+        goes_right = _augment(X).reshape(n_rows, -1)[:, self._column] > self._threshold
         nodes = np.repeat(self._roots[None, :], n_rows, axis=0)
-        base = (np.arange(n_rows, dtype=np.intp) * (_N_VARIANTS * X.shape[1]))[:, None]
-        for k in self._active:
-            rec = np.take(self._table, nodes[:, :k], axis=0)
-            col = rec[..., 1].astype(np.intp)
-            if n_rows > 1:
-                col += base
-            nodes[:, :k] = np.where(xa[col] > rec[..., 0], rec[..., 3], rec[..., 2])
+        for row in range(n_rows):
+            walk, tests = nodes[row], goes_right[row]
+            for k in self._active:
+                at = walk[:k]
+                walk[:k] = self._children[2 * at + np.take(tests, at, mode="clip")]
         leaf = np.empty((n_rows, n_trees), dtype=np.float64)
         leaf[:, self._order] = self._value[nodes]
         # bincount adds in array order: per row and model, trees are summed in LightGBM's order.
