@@ -267,17 +267,19 @@ class Forest:
         return X
 
     def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
-        n_rows, n_trees = X.shape[0], self.n_trees
+        n_rows, n_trees, n_tested = X.shape[0], self.n_trees, len(self._threshold)
         # Every internal node's test at once (one gather), then each level only looks up the child
         # taken. Leaves (numbered after internal nodes) read a clipped, meaningless test: both their
         # children are themselves.
-        goes_right = _augment(X).reshape(n_rows, -1)[:, self._column] > self._threshold
+        goes_right = (_augment(X).reshape(n_rows, -1)[:, self._column] > self._threshold).ravel()
         nodes = np.repeat(self._roots[None, :], n_rows, axis=0)
-        for row in range(n_rows):
-            walk, tests = nodes[row], goes_right[row]
-            for k in self._active:
-                at = walk[:k]
-                walk[:k] = self._children[2 * at + np.take(tests, at, mode="clip")]
+        offset = np.arange(n_rows, dtype=np.intp)[:, None] * n_tested
+        for k in self._active:
+            at = nodes[:, :k]
+            test = np.minimum(at, n_tested - 1)
+            if n_rows > 1:
+                test += offset
+            nodes[:, :k] = self._children[2 * at + goes_right[test]]
         leaf = np.empty((n_rows, n_trees), dtype=np.float64)
         leaf[:, self._order] = self._value[nodes]
         # bincount adds in array order: per row and model, trees are summed in LightGBM's order.
