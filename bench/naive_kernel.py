@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from kaggle_kernel import structure
 from kaggle_kernel.features import (
     ANNUAL,
     DEFAULT_KEY,
@@ -26,6 +27,7 @@ from kaggle_kernel.features import (
     FFILL_LIMIT,
     LABEL_WINDOW,
     REPLAY_DAYS,
+    STRUCT_STATS,
     WINDOW,
 )
 from kaggle_kernel.schema import N_TARGETS, feature_columns, target_defs
@@ -92,6 +94,7 @@ class NaiveKernel:
         legs = [leg for t in self.targets for leg in (t.leg_a, t.leg_b) if leg]
         self.legs = list(dict.fromkeys(legs))
         self.instruments = list(dict.fromkeys([*self.legs, *DEFAULT_KEY, *DEFAULT_PROXY]))
+        self._relate()
         have = set(feature_columns())
         vols = [_volume_of(c) for c in self.instruments]
         self.volume_columns = [
@@ -118,6 +121,23 @@ class NaiveKernel:
         if snap.get("labels"):
             frame = pd.read_parquet(self.root / snap["labels"]).tail(BOOTSTRAP_DAYS)
             self._add_labels(frame.rename(columns={"date_id": "label_date_id"}))
+
+    def _relate(self) -> None:
+        """Structural partners by name (structure.py), kept only where the partner is an instrument."""
+        have = set(self.instruments)
+        self.benchmark = {
+            c: b
+            for c in self.instruments
+            if structure.has_residual(c) and (b := structure.class_benchmark(c)) in have
+        }
+        self.any_benchmark = {
+            c: b for c in self.instruments if (b := structure.class_benchmark(c)) in have and b != c
+        }
+        self.peers: dict[str, list[str]] = {}
+        for c in self.instruments:
+            if group := structure.peer_group(c):
+                self.peers.setdefault(group, []).append(c)
+        self.metal = {c: m for c in self.instruments if (m := structure.related_metal(c)) in have}
 
     # ---- state ------------------------------------------------------------------------------
     def _add_prices(self, frame: pd.DataFrame) -> None:
@@ -161,30 +181,27 @@ class NaiveKernel:
             "std21": std21.iloc[-1],
         }
         # the market: the first proxy's return, else the next one's, day by day
-        market = {k: _coalesce(ret[k], DEFAULT_PROXY) for k in (1, 5, 21)}
-        beta = (
-            r1.rolling(63, min_periods=40)
-            .cov(market[1])
-            .div(market[1].rolling(63, min_periods=40).var(), axis=0)
-        )
+        market = _coalesce(ret[1], DEFAULT_PROXY)
+        # rz: net of the class benchmark (undefined without one, e.g. for VT itself)
+        own, bench = list(self.any_benchmark), list(self.any_benchmark.values())
+        b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, 5, 21)}
+        beta = r1[own].rolling(63, min_periods=40).cov(b[1]) / b[1].rolling(63, min_periods=40).var()
         stats = {"ret1": ret[1], "ret5": ret[5], "ret21": ret[21], "volz": volz}
         for k in (5, 21):
             scale = std21 * k**0.5
             stats[f"z{k}"] = ret[k] / scale
-            stats[f"rz{k}"] = (ret[k] - beta.mul(market[k], axis=0)) / scale
-            stats[f"rz{k}"][[c for c in DEFAULT_PROXY if c in stats[f"rz{k}"].columns]] = (
-                np.nan
-            )  # undefined for the market itself
+            stats[f"rz{k}"] = ((ret[k][own] - beta * b[k]) / scale[own]).reindex(columns=self.instruments)
         last = {stat: frame.iloc[-1] for stat, frame in stats.items()}
         f: dict[str, float] = {}
-        f.update(self._regime(market[1]))
+        f.update(self._regime(market))
         for c in DEFAULT_KEY:
             for stat, values in key.items():
                 f[f"key_{_short(c)}_{stat}"] = values[c]
         for leg in self.legs:
             for stat, values in last.items():
                 f[f"leg_{leg}_{stat}"] = values[leg]
-        f.update(self._own(day, {stat: v for stat, v in last.items() if stat != "volz"}))
+        struct = self._structural(ret, r1)
+        f.update(self._own(day, {stat: v for stat, v in last.items() if stat != "volz"}, struct))
         f["regime_prob"] = np.nan
         f["etf_crash_prob"] = np.nan
         return {k: float(v) for k, v in f.items()}
@@ -207,7 +224,36 @@ class NaiveKernel:
         }
         return {k: v.iloc[-1] for k, v in out.items()}
 
-    def _own(self, day: int, last: dict[str, pd.Series]) -> dict[str, float]:
+    def _structural(self, ret: dict[int, pd.DataFrame], r1: pd.DataFrame) -> dict[str, pd.Series]:
+        """Per STRUCT_STATS name, each instrument's value on the last day (lagged ones k days before).
+
+        res5/res21: the return net of beta x the class benchmark's return; peer5: the 5-day return in
+        63-day vols minus the peers' mean of it, back in the instrument's vol; leadlag: the related
+        metal's 5-day return in its own 63-day vols, times the instrument's vol, per day (/5).
+        0 wherever undefined or not finite.
+        """
+        vol = r1.rolling(63, min_periods=40).std()
+        z5 = ret[5] / vol
+        own, bench = list(self.benchmark), list(self.benchmark.values())
+        b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, 5, 21)}
+        beta = r1[own].rolling(63, min_periods=40).cov(b[1]) / b[1].rolling(63, min_periods=40).var()
+        parts = {f"res{k}": [ret[k][own] - beta * b[k]] for k in (5, 21)}
+        parts["peer5"] = [
+            vol[cols] * z5[cols].sub(z5[cols].mean(axis=1), axis=0) for cols in self.peers.values()
+        ]
+        users, metals = list(self.metal), list(self.metal.values())
+        parts["leadlag"] = [vol[users] * z5[metals].set_axis(users, axis=1) / 5]
+        base = {}
+        for stat, frames in parts.items():
+            wide = pd.concat([r1.iloc[:, :0], *frames], axis=1).reindex(columns=self.instruments)
+            base[stat] = wide.where(np.isfinite(wide), 0.0)
+        out = {}
+        for name in STRUCT_STATS:
+            stat, _, lag = name.partition("_L")
+            out[name] = base[stat].iloc[-1 - int(lag or 0)]
+        return out
+
+    def _own(self, day: int, last: dict[str, pd.Series], struct: dict[str, pd.Series]) -> dict[str, float]:
         labels = self.labels.reindex(index=pd.RangeIndex(day - LABEL_WINDOW + 1, day + 1), columns=self.names)
         values: dict[str, np.ndarray] = {}
         for k in (1, 2, 3):
@@ -218,6 +264,11 @@ class NaiveKernel:
         leg_b = [t.leg_b or "" for t in self.targets]
         for stat, row in last.items():
             values[f"s{stat}"] = row.reindex(leg_a).to_numpy() - row.reindex(leg_b).to_numpy()
+        # structural stats: horizon x (leg a - leg b), a missing leg b counting as 0
+        lags = np.array([t.lag for t in self.targets], dtype=np.float64)
+        for stat, row in struct.items():
+            spread = row.reindex(leg_a).to_numpy() - row.reindex(leg_b, fill_value=0.0).to_numpy()
+            values[f"lsd_{stat}"] = lags * spread
         return {f"{name}_{stat}": v[i] for stat, v in values.items() for i, name in enumerate(self.names)}
 
     # ---- serving ----------------------------------------------------------------------------

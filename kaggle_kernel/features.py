@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
+from kaggle_kernel import structure
 from kaggle_kernel.schema import TargetDef, target_defs
 
 ANNUAL = 252.0**0.5
@@ -60,8 +61,29 @@ REGIME_FEATURES = (
 )
 KEY_STATS = ("mean5", "mean21", "std5", "std21")
 LEG_STATS = ("ret1", "ret5", "ret21", "volz", "z5", "z21", "rz5", "rz21")
-OWN_STATS = ("lab1", "lab2", "lab3", "sret1", "sret5", "sret21", "sz5", "sz21", "srz5", "srz21")
-INST_STATS = (*LEG_STATS, *KEY_STATS)
+STRUCT_LAGS = (1, 2, 3)
+STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending t and 1-3 days earlier
+    "res5",
+    "res21",
+    "peer5",
+    "leadlag",
+    *[f"{s}_L{k}" for k in STRUCT_LAGS for s in ("res5", "peer5", "leadlag")],
+)
+LSD_STATS = tuple(f"lsd_{s}" for s in STRUCT_STATS)  # per target: lag x (leg A - leg B)
+OWN_STATS = (
+    "lab1",
+    "lab2",
+    "lab3",
+    "sret1",
+    "sret5",
+    "sret21",
+    "sz5",
+    "sz21",
+    "srz5",
+    "srz21",
+    *LSD_STATS,
+)
+INST_STATS = (*LEG_STATS, *KEY_STATS, *STRUCT_STATS)
 SPREAD_STATS = ("ret1", "ret5", "ret21", "z5", "z21", "rz5", "rz21")  # leg stats differenced per target
 
 
@@ -104,6 +126,26 @@ class FeatureSpec:
     @cached_property
     def inst_index(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.instruments)}
+
+    @cached_property
+    def relations(self) -> dict[str, np.ndarray]:
+        """Per instrument (structure.py): benchmark index, residual flag, peer group, related metal (-1 none)."""
+        idx = self.inst_index
+        groups = sorted({g for c in self.instruments if (g := structure.peer_group(c))})
+
+        def code(name: str | None) -> int:
+            return idx.get(name, -1) if name else -1
+
+        bench = np.array([code(structure.class_benchmark(c)) for c in self.instruments])
+        own = np.arange(len(self.instruments))
+        return {
+            "benchmark": np.where(bench == own, -1, bench),
+            "residual": np.array([structure.has_residual(c) for c in self.instruments]) & (bench >= 0),
+            "peer": np.array(
+                [groups.index(g) if (g := structure.peer_group(c)) else -1 for c in self.instruments]
+            ),
+            "metal": np.array([code(structure.related_metal(c)) for c in self.instruments]),
+        }
 
     @cached_property
     def leg_codes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,30 +301,76 @@ def _diff(rows: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _gather(rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """rows[codes], NaN where the code is -1."""
+    out = rows[np.maximum(codes, 0)]
+    out[codes < 0] = np.nan
+    return out
+
+
+def _structural(
+    spec: FeatureSpec,
+    rets: dict[int, np.ndarray],
+    bench: dict[int, np.ndarray],
+    vol: np.ndarray,
+    beta: np.ndarray,
+    start: int = 0,
+) -> np.ndarray:
+    """(instruments, padded days from `start`, STRUCT_STATS), in log-return units, 0 where undefined:
+    - res5, res21: the return net of the class benchmark (structure.py; 63-day beta), for US stocks and FX;
+    - peer5: the 5-day return relative to the exchange peers' average, each scaled by its own 63-day
+      volatility, in the instrument's volatility (LME metals; JPX gold and platinum);
+    - leadlag: the related LME metal's 5-day return in the stock's volatility, per day;
+    - and res5, peer5, leadlag 1, 2 and 3 days earlier.
+    """
+    rel = spec.relations
+    rets = {k: v[:, start:] for k, v in rets.items()}
+    bench = {k: v[:, start:] for k, v in bench.items()}
+    vol, beta = vol[:, start:], beta[:, start:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z5 = rets[5] / vol
+        base = {
+            f"res{k}": np.where(rel["residual"][:, None], rets[k] - beta * bench[k], np.nan) for k in (5, 21)
+        }
+        peer = np.full_like(z5, np.nan)
+        for g in range(rel["peer"].max(initial=-1) + 1):
+            members = rel["peer"] == g
+            seen = ~np.isnan(z5[members])
+            mean = np.where(seen, z5[members], 0.0).sum(axis=0) / seen.sum(axis=0)
+            peer[members] = vol[members] * (z5[members] - mean)
+        base["peer5"] = peer
+        base["leadlag"] = vol * _gather(z5, rel["metal"]) / 5
+    base = {k: np.where(np.isfinite(v), v, 0.0) for k, v in base.items()}
+    out = np.zeros((*z5.shape, len(STRUCT_STATS)))
+    for i, name in enumerate(STRUCT_STATS):
+        stat, _, lag = name.partition("_L")
+        k = int(lag or 0)
+        out[:, k:, i] = base[stat][:, : z5.shape[1] - k]
+    out[:, : max(PAD - start, 0)] = 0.0
+    return out
+
+
 def instrument_features(
     spec: FeatureSpec, prices: pl.DataFrame, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, pl.DataFrame]:
-    """(instruments, kept days, INST_STATS): per instrument and day: log-returns over 1/5/21 days, volume z-score, rolling mean/std of returns,
-    and 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the market (rz);
-    and per day the market's 1/5/21-day returns.
+    """(instruments, kept days, INST_STATS), and the market's daily return per day.
 
-    The market is the equity proxy (first `spec.proxy` column, else the next); its beta is the 63-day
-    rolling regression slope of daily returns. `keep`: positions of the days wanted (default all).
-    Every instrument's block is preceded by PAD null rows,
-    so the expressions run over one long column yet never see another instrument's values (what
+    Per instrument and day: log-returns over 1/5/21 days, volume z-score, rolling mean/std of
+    returns, 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the instrument's
+    class benchmark (rz; structure.py, 63-day rolling beta), and the structural stats (_structural).
+    The market is the equity proxy (first `spec.proxy` column, else the next). `keep`: positions
+    of the days wanted (default all). Every instrument's block is preceded by PAD null rows, so the
+    expressions run over one long column yet never see another instrument's values (what
     `.over("inst")` would give, at a fraction of its per-call cost).
     """
     n_inst = len(spec.instruments)
     n_days = prices.height // n_inst
     size = n_days + PAD
-    is_proxy = np.zeros(n_inst, dtype=bool)
-    is_proxy[[spec.inst_index[c] for c in spec.proxy]] = True
     frame = pl.DataFrame(
         {
             "price": _padded(prices["price"].to_numpy(), n_inst, PAD),
             "volume": _padded(prices["volume"].to_numpy(), n_inst, PAD),
             "real": np.tile(np.arange(size) >= PAD, n_inst),
-            "proxy": np.repeat(is_proxy, size),
         },
         nan_to_null=True,
     )
@@ -296,46 +384,43 @@ def instrument_features(
             / pl.col("lv").rolling_std(21, min_samples=10)
         ).alias("volz"),
     )
-    # the market's returns, by the same arithmetic as `ret{k}` on the proxies' log prices
-    lp = frame["lp"].to_numpy().reshape(n_inst, size)[[spec.inst_index[c] for c in spec.proxy]]
-    market = {f"m{k}": _first_of(_diff(lp, k), range(len(lp))) for k in (1, 5, 21)}
-    frame = frame.with_columns(
-        *[pl.Series(name, np.tile(m, n_inst), nan_to_null=True) for name, m in market.items()]
-    ).with_columns(
+    # the market's and each instrument's benchmark's returns, by the same arithmetic as `ret{k}`
+    lp = frame["lp"].to_numpy().reshape(n_inst, size)
+    proxies = [spec.inst_index[c] for c in spec.proxy]
+    market = _first_of(_diff(lp[proxies], 1), range(len(proxies)))
+    rets = {k: _diff(lp, k) for k in (1, 5, 21)}
+    bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, 5, 21)}
+    frame = frame.with_columns(pl.Series("b1", bench[1].ravel(), nan_to_null=True)).with_columns(
         pl.col("ret1").rolling_mean(5, min_samples=3).alias("mean5"),
         pl.col("ret1").rolling_mean(21, min_samples=14).alias("mean21"),
         pl.col("ret1").rolling_std(5, min_samples=3).alias("std5"),
         pl.col("ret1").rolling_std(21, min_samples=14).alias("std21"),
+        pl.col("ret1").rolling_std(63, min_samples=40).alias("vol63"),
         (
-            pl.rolling_cov("ret1", "m1", window_size=63, min_samples=40)
-            / pl.col("m1").rolling_var(63, min_samples=40)
+            pl.rolling_cov("ret1", "b1", window_size=63, min_samples=40)
+            / pl.col("b1").rolling_var(63, min_samples=40)
         ).alias("beta"),
     )
+    shape = (n_inst, size)
+    beta = frame["beta"].to_numpy().reshape(shape)
     keep = np.arange(n_days) if keep is None else np.asarray(keep)
+    # the structural stats of the kept days need the 3 days before them (and a day with no
+    # history before it is a pad day, 0 either way)
+    start = max(int(PAD + keep.min()) - max(STRUCT_LAGS), 0)
+    struct = _structural(spec, rets, bench, frame["vol63"].to_numpy().reshape(shape), beta, start)
     rows = (np.arange(n_inst)[:, None] * size + PAD + keep[None, :]).ravel()
-    # a proxy's residual against the market it defines is rounding noise: leave it undefined
-    stats = (
-        frame[rows]
-        .select(
-            *[(pl.col(f"ret{k}") / (pl.col("std21") * k**0.5)).alias(f"z{k}") for k in (5, 21)],
-            *[
-                pl.when(pl.col("proxy"))
-                .then(None)
-                .otherwise(
-                    (pl.col(f"ret{k}") - pl.col("beta") * pl.col(f"m{k}")) / (pl.col("std21") * k**0.5)
-                )
-                .alias(f"rz{k}")
-                for k in (5, 21)
-            ],
-            *[c for c in INST_STATS if c not in ("z5", "z21", "rz5", "rz21")],
-        )
-        .select(INST_STATS)
-    )
-    block = stats.to_numpy().reshape(n_inst, len(keep), len(INST_STATS))
-    market_frame = pl.DataFrame(
-        {"date_id": prices["date_id"][:n_days], **{k: m[PAD:] for k, m in market.items()}}, nan_to_null=True
-    )
-    return block, market_frame
+    plain = [c for c in (*LEG_STATS, *KEY_STATS) if c not in ("z5", "z21", "rz5", "rz21")]
+    values = frame[rows].select(plain).to_numpy().T.reshape(len(plain), n_inst, len(keep))
+    stats = dict(zip(plain, values, strict=True))
+    at = PAD + keep
+    for k in (5, 21):
+        scale = stats["std21"] * k**0.5
+        stats[f"z{k}"] = stats[f"ret{k}"] / scale
+        # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
+        stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / scale
+    block = np.stack([stats[c] for c in (*LEG_STATS, *KEY_STATS)], axis=2)
+    market_frame = pl.DataFrame({"date_id": prices["date_id"][:n_days], "m1": market[PAD:]}, nan_to_null=True)
+    return np.concatenate([block, struct[:, at - start]], axis=2), market_frame
 
 
 def regime_features(market: pl.DataFrame) -> pl.DataFrame:
@@ -415,17 +500,22 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     inst = tables.inst.transpose(1, 0, 2)  # (days, instruments, stats)
     n_leg_stats = len(LEG_STATS)
     leg_block = inst[:, : len(spec.legs), :n_leg_stats]
-    key_block = inst[:, [spec.inst_index[c] for c in spec.key_instruments], n_leg_stats:]
+    keys = [spec.inst_index[c] for c in spec.key_instruments]
+    key_block = inst[:, keys, n_leg_stats : n_leg_stats + len(KEY_STATS)]
     a, b = spec.leg_codes
     spread_cols = [LEG_STATS.index(c) for c in SPREAD_STATS]
     spread = inst[:, a][:, :, spread_cols] - inst[:, np.maximum(b, 0)][:, :, spread_cols]
     spread[:, b < 0] = np.nan
+    struct_cols = [INST_STATS.index(c) for c in STRUCT_STATS]
+    leg_b = np.where((b < 0)[None, :, None], 0.0, inst[:, np.maximum(b, 0)][:, :, struct_cols])
+    lags = np.array([t.lag for t in spec.targets], dtype=np.float64)[None, :, None]
+    lsd = lags * (inst[:, a][:, :, struct_cols] - leg_b)
     X = np.concatenate(
         [
             tables.regime,
             key_block.reshape(n, -1),
             leg_block.reshape(n, -1),
-            np.concatenate([tables.labels.transpose(1, 0, 2), spread], axis=2).reshape(n, -1),
+            np.concatenate([tables.labels.transpose(1, 0, 2), spread, lsd], axis=2).reshape(n, -1),
             np.full((n, len(PROBABILITIES)), np.nan),
         ],
         axis=1,

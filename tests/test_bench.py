@@ -172,3 +172,38 @@ def test_inputs_are_checked(synthetic_artifacts, synthetic_dir, tmp_path, capsys
         resolve_inputs(None, synthetic_dir)
     # the data directory defaults to the one the artifacts were trained on
     assert resolve_inputs(synthetic_artifacts, None)[1].resolve() == synthetic_dir.resolve()
+
+
+def test_naive_features_equal_batch_features_on_synthetic(synthetic_dir, tmp_path):
+    """Without any model: the naive kernel's pandas features, bootstrapped from a snapshot, equal
+    kaggle_kernel.features' batch features on the last 20 days, structural leg spreads (lsd) included."""
+    import polars as pl
+
+    from bench.naive_kernel import BOOTSTRAP_DAYS
+    from kaggle_kernel.features import STRUCT_STATS, WINDOW, FeatureSpec, batch_features
+    from offline.data.competition import load_competition
+
+    comp = load_competition(synthetic_dir)
+    prices = comp.prices().tail(BOOTSTRAP_DAYS)
+    labels = comp.train_labels.filter(pl.col("date_id") >= prices["date_id"].min())
+    (tmp_path / "snapshot").mkdir()
+    prices.write_parquet(tmp_path / "snapshot" / "prices.parquet")
+    labels.write_parquet(tmp_path / "snapshot" / "labels.parquet")
+    snapshot = {"prices": "snapshot/prices.parquet", "labels": "snapshot/labels.parquet"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {}, "snapshot": snapshot}))
+    naive = NaiveKernel(tmp_path)
+    spec = FeatureSpec()
+    names = spec.all_features()
+    days, X = batch_features(spec, prices, labels)
+    assert len(days) >= WINDOW + 20
+    xs = []
+    for day, xk in zip(days[-20:], X[-20:], strict=True):
+        fn = naive.features(int(day))
+        assert set(names) <= set(fn)
+        xs.append((xk, np.array([fn[n] for n in names])))
+    _assert_same_features(xs)
+    # the structural spreads are really exercised: every kind is non-zero for some targets
+    lsd = np.array([xk for xk, _ in xs])
+    for stat in STRUCT_STATS:
+        cols = [i for i, n in enumerate(names) if n.endswith(f"_lsd_{stat}")]
+        assert len(cols) == len(spec.targets) and (lsd[:, cols] != 0).any(), stat

@@ -72,6 +72,44 @@ def test_layout_matches_names_and_definitions(synthetic_dir):
     assert f"leg_{t.leg_b}_ret21" in feats and F.REGIME_PROB in feats and "key_LME_CA_mean5" in feats
 
 
+def test_structural_features_match_their_definitions(synthetic_dir):
+    """lsd_* of LME zinc - Freeport (a copper miner), recomputed by hand from the prices."""
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    _, X = F.batch_features(spec, comp.train, comp.train_labels)
+    col = {n: i for i, n in enumerate(spec.all_features())}
+    t = next(t for t in spec.targets if t.pair == "LME_ZS_Close - US_Stock_FCX_adj_close")
+    lme = [c for c in spec.instruments if c.startswith("LME_")]
+    series = ["US_Stock_FCX_adj_close", *lme]
+    logp = {c: np.log(comp.train[c].to_numpy()) for c in series}
+    ok = np.all([~np.isnan(logp[c]) for c in series], axis=0)
+    d = next(d for d in range(400, comp.train.height) if ok[d - 70 : d + 1].all())
+
+    def ret(c, k, day):
+        return logp[c][day] - logp[c][day - k]
+
+    def returns(c, day):  # the 63 daily returns ending on `day`
+        return np.diff(logp[c][day - 63 : day + 1])
+
+    def vol(c, day):
+        return np.std(returns(c, day), ddof=1)
+
+    def res5_fcx(day):
+        a, b = returns("US_Stock_FCX_adj_close", day), returns("LME_CA_Close", day)
+        beta = np.cov(a, b, ddof=1)[0, 1] / np.var(b, ddof=1)
+        return ret("US_Stock_FCX_adj_close", 5, day) - beta * ret("LME_CA_Close", 5, day)
+
+    z5 = {c: ret(c, 5, d) / vol(c, d) for c in lme}
+    peer5_zs = vol("LME_ZS_Close", d) * (z5["LME_ZS_Close"] - np.mean(list(z5.values())))
+    leadlag_fcx = vol("US_Stock_FCX_adj_close", d) * z5["LME_CA_Close"] / 5
+    lag = t.lag
+    assert X[d, col[f"{t.name}_lsd_res5"]] == pytest.approx(-lag * res5_fcx(d), abs=1e-12)
+    assert X[d, col[f"{t.name}_lsd_res5_L2"]] == pytest.approx(-lag * res5_fcx(d - 2), abs=1e-12)
+    assert X[d, col[f"{t.name}_lsd_peer5"]] == pytest.approx(lag * peer5_zs, abs=1e-12)
+    assert X[d, col[f"{t.name}_lsd_leadlag"]] == pytest.approx(-lag * leadlag_fcx, abs=1e-12)
+    assert res5_fcx(d) != 0 and peer5_zs != 0 and leadlag_fcx != 0
+
+
 def test_no_lookahead(synthetic_dir):
     """Changing prices and labels after day d leaves every feature of days <= d unchanged.
 

@@ -22,6 +22,7 @@ from offline.train.engine import TrainConfig, _make_tasks, build_dataset, train
 from offline.train.executors import run_tasks
 from offline.train.regime import regime_label
 from offline.train.regressors import fit_target, rank_per_day
+from offline.train.shared import fit_shared
 from offline.train.tune import mask_url, tune
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,13 +173,15 @@ def test_dask_local_cluster_gives_identical_models(synthetic_dir):
     folds = walk_forward(len(data.date_ids), 2, 5, 0.4)
     targets = list(data.spec.targets[:4])
     tasks = _make_tasks(data, targets, folds, TrainConfig(**SMALL))
-    local = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "local", n_jobs=2)}
+    shared = fit_shared(data.X, data.Y, data.col, targets, folds, seed=0, n_jobs=1)
+    local = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y, shared), "local", n_jobs=2)}
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         with distributed.Client(cluster) as client:
             remote = {
-                r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y), "dask", scheduler=client)
+                r.index: r
+                for r in run_tasks(fit_target, tasks, (data.X, data.Y, shared), "dask", scheduler=client)
             }
     assert sorted(local) == sorted(remote) == [0, 1, 2, 3]
     for i in local:
@@ -232,3 +235,40 @@ def test_until_keeps_only_what_is_known_that_day(synthetic_dir):
         # label day s of lag L is delivered on s + L + 1
         assert known.max() == 400 - t.lag - 1
         assert comp.train_labels.filter(pl.col("date_id") == 400 - t.lag - 1)[t.name].item() is not None
+
+
+def test_combined_model_file_predicts_own_plus_shared_trees():
+    """A target's final file is one LightGBM model: its own trees plus the shared trees, remapped."""
+    import lightgbm as lgb
+
+    from offline.train.shared import combine
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X[:, 1]) - 0.5 * np.nan_to_num(X[:, 3]) + rng.normal(scale=0.1, size=600)
+    params = dict(n_estimators=20, num_leaves=7, min_child_samples=20, verbose=-1, random_state=0)
+    shared_cols = [3, 1]  # the shared model sees two of the target's five features, in another order
+    shared = lgb.LGBMRegressor(**params).fit(X[:, shared_cols], y, feature_name=["s_a", "s_b"]).booster_
+    base = shared.predict(X[:, shared_cols])
+    names = [f"t_{i}" for i in range(5)]
+    own = lgb.LGBMRegressor(**params).fit(X, y, feature_name=names, init_score=base).booster_
+    text = combine(own.model_to_string(), shared.model_to_string(), ["t_3", "t_1"], names)
+    merged = lgb.Booster(model_str=text)
+    assert merged.num_trees() == own.num_trees() + shared.num_trees()
+    assert merged.feature_name() == names
+    np.testing.assert_allclose(merged.predict(X), own.predict(X) + base, rtol=0, atol=1e-12)
+
+
+def test_paired_gain_separates_signal_from_noise():
+    from offline.train.evaluate import paired_gain
+
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(300, 40))
+    mask = np.ones(300, dtype=bool)
+    weak = Y + rng.normal(scale=4.0, size=Y.shape)
+    strong = Y + rng.normal(scale=1.0, size=Y.shape)
+    better = paired_gain(strong, weak, Y, mask)
+    assert better["mean_daily_gain"] > 0.2 and better["t"] > 10 and better["n_days"] == 300
+    same = paired_gain(weak + rng.normal(scale=1e-9, size=Y.shape), weak, Y, mask)
+    assert abs(same["t"]) < 3 or np.isnan(same["t"])

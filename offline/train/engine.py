@@ -33,10 +33,11 @@ from offline.errors import UserError
 from offline.train import baselines
 from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
 from offline.train.cv import Fold, oof_mask, walk_forward
-from offline.train.evaluate import score_block, target_ics
+from offline.train.evaluate import paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
 from offline.train.regime import train_regime
 from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
+from offline.train.shared import SharedFit, fit_shared
 
 MODES = ("raw", "rank")
 ABLATIONS = {
@@ -162,6 +163,7 @@ def _make_tasks(
 def run_variant(
     data: Dataset,
     Ytrain: np.ndarray,
+    shared: SharedFit,
     tasks: list[TargetTask],
     store: CheckpointStore,
     variant: dict,
@@ -171,7 +173,7 @@ def run_variant(
     desc: str,
 ) -> dict[int, TargetResult]:
     """Fit every task not already checkpointed under the same fingerprint; return all results."""
-    data_fp = fingerprint(data.X, Ytrain)
+    data_fp = fingerprint(data.X, Ytrain, shared.model_text)
     results: dict[int, TargetResult] = {}
     todo = []
     fps = {}
@@ -185,7 +187,7 @@ def run_variant(
     bar = tqdm(
         total=len(tasks), initial=len(results), desc=desc, unit="target", file=sys.stderr, smoothing=0.1
     )
-    for res in run_tasks(fit_target, todo, (data.X, Ytrain), executor, n_jobs, scheduler):
+    for res in run_tasks(fit_target, todo, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
         store.save(res, fps[res.index])
         results[res.index] = res
         bar.update(1)
@@ -251,7 +253,16 @@ def train(
     t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        seconds[name] = round(now - clock[0], 2)
+        clock[0] = now
+
     prep = prepare(data_dir, cfg)
+    lap("features_and_regime")
     comp, data, folds, mask, regime = prep.comp, prep.data, prep.folds, prep.mask, prep.regime
     spec = data.spec
     n_days = len(data.date_ids)
@@ -261,17 +272,25 @@ def train(
     ]
     analysis = targets[:: cfg.analysis_every]
     Y_by_mode = {"raw": data.Y, "rank": rank_per_day(data.Y)}
+    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
+    shared_by_mode = {
+        m: fit_shared(data.X, Y_by_mode[m], data.col, targets, folds, cfg.seed, n_jobs) for m in modes
+    }
+    lap("shared_model")
     work = out / "work"
     common = dict(executor=executor, n_jobs=n_jobs, scheduler=scheduler)
     variant_base = {"model": cfg.model_part()}
 
     idx_a = [t.index for t in analysis]
 
+    subset_oof: dict[str, np.ndarray] = {}
+
     def subset_score(name: str, mode: str, **task_options) -> float:
         """OOF competition score of one variant on the analysis subset (checkpointed under work/name)."""
         res = run_variant(
             data,
             Y_by_mode[mode],
+            shared_by_mode[mode],
             _make_tasks(data, analysis, folds, cfg, **task_options),
             CheckpointStore(work / name),
             {**variant_base, "mode": mode, "variant": name},
@@ -279,11 +298,12 @@ def train(
             **common,
         )
         P_sub = _oof_matrix(res, n_days, len(spec.targets))[:, idx_a]
+        subset_oof[name] = P_sub
         return score_block(P_sub, data.Y[:, idx_a], mask)["score"]
 
     # target transform, decided by CV on the competition score over the analysis subset
-    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
     mode_scores = {mode: subset_score(mode, mode) for mode in modes}
+    lap("target_mode")
     chosen = max(modes, key=mode_scores.get)
 
     # all targets in the chosen mode (the analysis subset is reused from its checkpoints)
@@ -292,6 +312,7 @@ def train(
     results = run_variant(
         data,
         Y_by_mode[chosen],
+        shared_by_mode[chosen],
         tasks,
         CheckpointStore(work / chosen),
         {**variant_base, "mode": chosen, "variant": chosen},
@@ -302,6 +323,7 @@ def train(
     idx = [t.index for t in targets]
     P = _oof_matrix(results, n_days, len(spec.targets))
     main = score_block(P[:, idx], data.Y[:, idx], mask, folds)
+    P_shared = _shared_oof(shared_by_mode[chosen], folds)
 
     report: dict = {
         "oof_score": main["score"],
@@ -315,6 +337,7 @@ def train(
             **mode_scores,
             "decided_on_targets": len(analysis),
         },
+        "shared_only": score_block(P_shared[:, idx], data.Y[:, idx], mask)["score"],
         "regime": {**regime.overall, "folds": regime.folds},
         "fallbacks": [
             {"target": r.name, "reason": r.fallback}
@@ -324,10 +347,12 @@ def train(
         "ic": target_ics(P[:, idx], data.Y[:, idx], mask),
         "fit_seconds": fit_seconds,
     }
+    lap("regressors")
     if cfg.baselines:
         report["baselines"] = baselines.all_baselines(
             data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs
         )
+        lap("baselines")
     if cfg.ablation:
         full = score_block(P[:, idx_a], data.Y[:, idx_a], mask)["score"]
         abl = {"targets": len(analysis), "full": full}
@@ -337,8 +362,11 @@ def train(
         data.X[:, data.col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids)
         abl["with_etf_crash_prob"] = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
         data.X[:, data.col[ETF_CRASH_PROB]] = np.nan
-        abl["etf_crash_prob_helps"] = bool(abl["with_etf_crash_prob"] > full)
+        gain = paired_gain(subset_oof["with_etf"], P[:, idx_a], data.Y[:, idx_a], mask)
+        abl["etf_crash_prob_gain"] = gain
+        abl["etf_crash_prob_helps"] = bool(gain["t"] >= 2.0)  # two standard errors above no gain
         report["ablation"] = abl
+        lap("ablation")
     oracle = _oracle_score(comp, data, idx, mask)
     if oracle is not None:
         report["oracle_score"] = oracle
@@ -353,8 +381,17 @@ def train(
         "last_date_id": int(data.date_ids[-1]),
     }
 
+    report["seconds"] = seconds  # per step, up to the report itself
     _write_outputs(out, data, regime, results, targets, P, report, folds)
     return report
+
+
+def _shared_oof(shared: SharedFit, folds: list[Fold]) -> np.ndarray:
+    """The shared model alone, out of fold: each test block from the model fit for that fold."""
+    P = np.full(shared.margins.shape[1:], np.nan)
+    for i, f in enumerate(folds):
+        P[f.test_start : f.test_end] = shared.margins[i][f.test_start : f.test_end]
+    return P
 
 
 def _etf_probability(comp: Competition, date_ids: np.ndarray) -> np.ndarray:

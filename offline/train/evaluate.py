@@ -45,6 +45,17 @@ def score_block(P: np.ndarray, Y: np.ndarray, mask: np.ndarray, folds: list[Fold
     return out
 
 
+def paired_gain(P_new: np.ndarray, P_old: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> dict:
+    """Day-by-day gain in rank correlation of P_new over P_old on the same days, with its t statistic
+    (mean / standard error): a feature "helps" only if the gain stands clear of day-to-day noise."""
+    _, new, _ = daily_scores(P_new, Y, mask)
+    _, old, _ = daily_scores(P_old, Y, mask)
+    d = new - old
+    se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    mean = float(np.mean(d)) if len(d) else float("nan")
+    return {"mean_daily_gain": mean, "t": mean / se if se > 0 else float("nan"), "n_days": len(d)}
+
+
 def target_ics(P: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> dict:
     """Per-target rank IC over time (OOF days), with a summary."""
     ic = rank_correlations(P[mask].T, Y[mask].T)

@@ -1,5 +1,7 @@
 """One LightGBM regressor per target: walk-forward out-of-fold predictions and a final refit.
 
+Each regressor starts from the shared structural model's prediction (shared.py, LightGBM's
+init_score) and learns what is particular to its target; its final file carries both sets of trees.
 A target the data cannot support (too few labels, a missing leg) falls back to its naive baseline,
 the latest delivered label, and says why; an error in one target never stops the run.
 """
@@ -12,13 +14,14 @@ import lightgbm as lgb
 import numpy as np
 
 from offline.train.cv import Fold
+from offline.train.shared import SharedFit, combine
 
-DEFAULT_PARAMS = {  # shallow, heavily regularized trees: the signal is weak and close to linear
+DEFAULT_PARAMS = {  # a small, slow correction to the shared model: larger ones fit noise (README)
     "objective": "regression",
-    "n_estimators": 200,
-    "learning_rate": 0.05,
+    "n_estimators": 25,
+    "learning_rate": 0.02,
     "num_leaves": 4,
-    "min_child_samples": 200,
+    "min_child_samples": 400,
     "subsample": 0.8,
     "subsample_freq": 1,
     "colsample_bytree": 0.5,
@@ -61,6 +64,7 @@ class TargetTask:
     missing_legs: list[str]
     min_labels: int = MIN_LABELS
     final: bool = True  # also refit on every labeled day (tuning skips this)
+    fold_ids: list[int] | None = None  # which shared margins belong to `folds` (default: 0, 1, ...)
 
 
 @dataclass
@@ -73,14 +77,20 @@ class TargetResult:
     n_train: int
 
 
-def _fit(X: np.ndarray, y: np.ndarray, names: list[str], params: dict) -> lgb.LGBMRegressor:
+def _fit(X: np.ndarray, y: np.ndarray, names: list[str], params: dict, base: np.ndarray | None):
     model = lgb.LGBMRegressor(**params)
-    model.fit(X, y, feature_name=names)
-    return model
+    model.fit(X, y, feature_name=names, init_score=base)
+    return model.booster_
 
 
-def fit_target(task: TargetTask, X: np.ndarray, Y: np.ndarray) -> TargetResult:
-    """OOF predictions over `task.folds` and the final model for one target (column `task.index` of Y)."""
+def fit_target(
+    task: TargetTask, X: np.ndarray, Y: np.ndarray, shared: SharedFit | None = None
+) -> TargetResult:
+    """OOF predictions over `task.folds` and the final model for one target (column `task.index` of Y).
+
+    With `shared`, every fit starts from the shared model's margins for that fold, and the final
+    model text also holds the shared trees.
+    """
     y = Y[:, task.index]
     naive = X[:, task.naive_column]
     oof = np.full(len(y), np.nan)
@@ -90,24 +100,35 @@ def fit_target(task: TargetTask, X: np.ndarray, Y: np.ndarray) -> TargetResult:
             oof[f.test_start : f.test_end] = naive[f.test_start : f.test_end]
         return TargetResult(task.index, task.name, oof, None, reason, int(np.sum(~np.isnan(y))))
 
+    def margin(i: int) -> np.ndarray | None:
+        return None if shared is None else shared.margins[i][:, task.index]
+
     if task.missing_legs:
         return fallback(f"leg column(s) missing from the data: {', '.join(task.missing_legs)}")
     Xt = X[:, task.columns]
     params = regressor_params(task.params, task.seed)
+    fold_ids = task.fold_ids if task.fold_ids is not None else range(len(task.folds))
     try:
-        for i, f in enumerate(task.folds):
+        for i, f in zip(fold_ids, task.folds, strict=True):
             tr = f.train_idx()
             tr = tr[~np.isnan(y[tr])]
             if len(tr) < task.min_labels:
                 return fallback(f"fold {i} has {len(tr)} training labels (< {task.min_labels})")
             te = f.test_idx()
-            oof[te] = _fit(Xt[tr], y[tr], task.feature_names, params).booster_.predict(Xt[te])
+            base = margin(i)
+            model = _fit(Xt[tr], y[tr], task.feature_names, params, None if base is None else base[tr])
+            oof[te] = model.predict(Xt[te]) + (0.0 if base is None else base[te])
         labeled = np.flatnonzero(~np.isnan(y))
-        text = (
-            _fit(Xt[labeled], y[labeled], task.feature_names, params).booster_.model_to_string()
-            if task.final
-            else None
-        )
+        text = None
+        if task.final:
+            base = margin(-1)
+            model = _fit(
+                Xt[labeled], y[labeled], task.feature_names, params, None if base is None else base[labeled]
+            )
+            text = model.model_to_string()
+            if shared is not None:
+                names = [f"{task.name}_{s}" for s in shared.features]
+                text = combine(text, shared.model_text, names, task.feature_names)
     except Exception as exc:  # one bad target must not stop the other 423
         return fallback(f"training failed: {type(exc).__name__}: {exc}")
     return TargetResult(task.index, task.name, oof, text, None, len(labeled))

@@ -18,6 +18,7 @@ from offline.train.engine import Prepared, TrainConfig, _make_tasks, prepare
 from offline.train.evaluate import score_block
 from offline.train.executors import run_tasks
 from offline.train.regressors import DEFAULT_PARAMS, fit_target, rank_per_day
+from offline.train.shared import fit_shared
 
 
 def mask_url(url: str) -> str:
@@ -27,10 +28,10 @@ def mask_url(url: str) -> str:
 
 def suggest(trial: optuna.Trial) -> dict:
     return {
-        "n_estimators": trial.suggest_int("n_estimators", 50, 300, step=25),
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 3, 31),
-        "min_child_samples": trial.suggest_int("min_child_samples", 20, 300, log=True),
+        "n_estimators": trial.suggest_int("n_estimators", 10, 100, step=5),
+        "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.1, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 2, 15),
+        "min_child_samples": trial.suggest_int("min_child_samples", 50, 800, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-2, 100.0, log=True),
@@ -44,6 +45,8 @@ def objective_factory(
     targets = [data.spec.targets[i] for i in cfg.targets] if cfg.targets else list(data.spec.targets[::8])
     idx = [t.index for t in targets]
     Ytrain = rank_per_day(data.Y) if mode == "rank" else data.Y
+    # the shared model is not tuned here: fit it once, on every target, as training does
+    shared = fit_shared(data.X, Ytrain, data.col, list(data.spec.targets), folds, cfg.seed, n_jobs)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial)
@@ -52,10 +55,10 @@ def objective_factory(
         score = float("nan")
         for k, fold in enumerate(folds):
             tasks = [
-                replace(t, folds=[fold], final=False)
+                replace(t, folds=[fold], fold_ids=[k], final=False)
                 for t in _make_tasks(data, targets, folds, replace(cfg, params=params))
             ]
-            for res in run_tasks(fit_target, tasks, (data.X, Ytrain), executor, n_jobs, scheduler):
+            for res in run_tasks(fit_target, tasks, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
                 P[fold.test_start : fold.test_end, res.index] = res.oof[fold.test_start : fold.test_end]
             seen[fold.test_start : fold.test_end] = True
             score = score_block(P[:, idx], data.Y[:, idx], mask & seen)["score"]
