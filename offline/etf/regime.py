@@ -1,18 +1,17 @@
 """PCA + KMeans market regimes (bull, neutral, bear by cluster mean trailing return), saved as JSON.
 
-Fit on training rows only; `transform` is pure polars expressions so serving can recompute it.
+Fit on training rows only (sklearn); the model and its pure-polars `transform` live in
+kaggle_kernel/crash.py so serving recomputes it, and are re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import operator
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import numpy as np
 import polars as pl
+
+from kaggle_kernel.crash import RegimeModel
+
+__all__ = ["NAMING_RETURN", "REGIME_INPUTS", "RegimeModel", "fit_regime"]
 
 REGIME_INPUTS = (
     "ret_1d",
@@ -27,57 +26,6 @@ REGIME_INPUTS = (
     "rv_ratio_21_63",
 )
 NAMING_RETURN = "mom_21"  # clusters are named by the mean trailing 21-day return of their training rows
-
-
-def _ordered_sum(terms) -> pl.Expr:
-    """Left-to-right sum: a fixed order gives bit-identical results (sum_horizontal's order may vary)."""
-    return functools.reduce(operator.add, terms)
-
-
-@dataclass
-class RegimeModel:
-    inputs: list[str]
-    mean: list[float]
-    scale: list[float]
-    components: list[list[float]]  # (k, len(inputs))
-    centers: list[list[float]]  # (clusters, k) in component space
-    names: list[str]  # one per cluster
-    mean_return: list[float]
-
-    @property
-    def output_columns(self) -> list[str]:
-        pcs = [f"regime_pc{j + 1}" for j in range(len(self.components))]
-        return [*pcs, *(f"regime_dist_{n}" for n in self.names), *(f"regime_is_{n}" for n in self.names)]
-
-    def transform(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Add component scores, distances to each named centre and a one-hot of the nearest centre."""
-        z = [
-            ((pl.col(c) - m) / s).fill_null(0.0)
-            for c, m, s in zip(self.inputs, self.mean, self.scale, strict=True)
-        ]
-        pcs = [_ordered_sum(w * zi for w, zi in zip(comp, z, strict=True)) for comp in self.components]
-        frame = frame.with_columns(*(p.alias(f"regime_pc{j + 1}") for j, p in enumerate(pcs)))
-        dist = [
-            _ordered_sum((pl.col(f"regime_pc{j + 1}") - cj) ** 2 for j, cj in enumerate(center)).sqrt()
-            for center in self.centers
-        ]
-        frame = frame.with_columns(
-            *(d.alias(f"regime_dist_{n}") for d, n in zip(dist, self.names, strict=True))
-        )
-        nearest = pl.min_horizontal(*(pl.col(f"regime_dist_{n}") for n in self.names))
-        return frame.with_columns(
-            *(
-                (pl.col(f"regime_dist_{n}") == nearest).cast(pl.Int8).alias(f"regime_is_{n}")
-                for n in self.names
-            )
-        )
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> RegimeModel:
-        return cls(**json.loads(path.read_text()))
 
 
 def _names(order: np.ndarray) -> list[str]:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import polars as pl
 
+from kaggle_kernel.crash import FIELDS, RAW_COLUMNS, market_frame, ticker_columns
 from offline.errors import DataError, UserError
 
-RAW_COLUMNS = ("date_id", "date", "open", "high", "low", "close", "volume", "vix", "def_ret")
-FIELDS = ("open", "high", "low", "close", "volume")
+__all__ = ["FIELDS", "RAW_COLUMNS", "competition_frame", "load_source", "load_sp500"]
 
 
 def load_sp500() -> pl.DataFrame:
@@ -41,7 +41,7 @@ def load_sp500() -> pl.DataFrame:
 
 
 def _ticker_columns(prices: pl.DataFrame, ticker: str) -> dict[str, str] | None:
-    cols = {f: f"US_Stock_{ticker}_adj_{f}" for f in FIELDS}
+    cols = ticker_columns(ticker)
     if not all(c in prices.columns for c in cols.values()):
         return None
     if prices[cols["close"]].drop_nulls().len() == 0:
@@ -54,41 +54,21 @@ def competition_frame(
 ) -> tuple[pl.DataFrame, dict]:
     """Market OHLCV and defensive return from a competition price frame (date_id + feature columns).
 
-    Rows where the market has no close (holidays of its exchange) are dropped; the returned info
-    names the tickers used.
+    Picks the first market ticker and the defensive tickers with any data here; the frame itself is
+    kaggle_kernel.crash.market_frame (rows without a market close dropped). Info names the tickers.
     """
     market_cols = next(((t, c) for t in market if (c := _ticker_columns(prices, t))), None)
     if market_cols is None:
         wanted = ", ".join(f"US_Stock_{t}_adj_close" for t in market)
         raise DataError(name, f"no market ETF with data; looked for {wanted}")
-    ticker, cols = market_cols
+    ticker = market_cols[0]
     bonds = [
         t
         for t in defensive
         if f"US_Stock_{t}_adj_close" in prices.columns
         and prices[f"US_Stock_{t}_adj_close"].drop_nulls().len() > 0
     ]
-    frame = (
-        prices.select(
-            pl.col("date_id").cast(pl.Int64),
-            *(pl.col(c).cast(pl.Float64).alias(f) for f, c in cols.items()),
-            *(pl.col(f"US_Stock_{t}_adj_close").cast(pl.Float64).alias(f"_bond_{t}") for t in bonds),
-        )
-        .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
-        .sort("date_id")
-    )
-    bond_rets = [(pl.col(f"_bond_{t}") / pl.col(f"_bond_{t}").shift(1) - 1) for t in bonds]
-    def_ret = pl.mean_horizontal(bond_rets) if bond_rets else pl.lit(None, dtype=pl.Float64)
-    frame = frame.with_columns(def_ret.alias("def_ret"))
-    if bonds:  # first row has no previous close: no return yet
-        frame = frame.with_columns(pl.col("def_ret").fill_null(0.0))
-    frame = frame.with_columns(
-        pl.lit(None, dtype=pl.Date).alias("date"),
-        pl.lit(None, dtype=pl.Float64).alias("vix"),
-        # OHLC gaps (a missing high, say) fall back to the close so ranges stay defined
-        *(pl.col(f).fill_null(pl.col("close")) for f in ("open", "high", "low")),
-        pl.col("volume").fill_null(0.0),
-    ).select(RAW_COLUMNS)
+    frame = market_frame(prices, ticker, bonds)
     return frame, {"market": ticker, "defensive": bonds}
 
 

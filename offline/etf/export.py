@@ -1,0 +1,57 @@
+"""The final crash model for serving: refit on every labelled row of a competition's ETFs.
+
+The out-of-fold probabilities (offline.etf.oof) train the 424 regressors; this is the model the
+kernel then runs on new days, so it uses all labels. Returns the kernel's CrashModel (tickers,
+feature order, regime model as JSON-able lists) and the booster as LightGBM model text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from kaggle_kernel.crash import CrashModel
+from offline.errors import UserError
+from offline.etf import model as mdl
+from offline.etf.config import EtfConfig
+from offline.etf.oof import DEFAULT_PARAMS, competition_features
+from offline.etf.regime import fit_regime
+
+MIN_ROWS = 50  # the same floor oof_crash_probability applies to each walk-forward fit
+
+
+def final_crash_model(
+    comp_or_dir, config: EtfConfig | None = None, params: dict | None = None
+) -> tuple[CrashModel, str]:
+    """(CrashModel, LightGBM model text) fit on all labelled rows of `comp_or_dir` (Competition or dir).
+
+    Same features, regime fit and parameters as each walk-forward fit of oof_crash_probability,
+    with the regime model fit on the same rows as the booster.
+    """
+    comp = comp_or_dir
+    if isinstance(comp_or_dir, (str, Path)):
+        from offline.data.competition import load_competition
+
+        comp = load_competition(comp_or_dir)
+    cfg = config or EtfConfig()
+    params = params or DEFAULT_PARAMS
+    frame, cols, info = competition_features(comp.prices(), cfg)
+    rows = frame.filter(pl.col("crash").is_not_null())
+    if rows.height < MIN_ROWS or rows["crash"].n_unique() < 2:
+        raise UserError(
+            f"{rows.height} labelled market rows with {int(rows['crash'].sum() or 0)} crash days: need at "
+            f"least {MIN_ROWS} rows and both classes to fit the crash model (loosen --depth or add data)"
+        )
+    rm = fit_regime(rows, cfg.pca_components, cfg.regimes, cfg.seed)
+    use = [*cols, *rm.output_columns]
+    booster = mdl.fit_booster(
+        rm.transform(rows).select(use).to_numpy().astype(float),
+        rows["crash"].to_numpy(),
+        params,
+        cfg.seed,
+        cfg.threads,
+        use,
+    )
+    model = CrashModel(market=info["market"], defensive=list(info["defensive"]), features=use, regime=rm)
+    return model, booster.model_to_string()
