@@ -20,6 +20,7 @@ import pandas as pd
 import polars as pl
 
 from kaggle_kernel import structure
+from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     ANNUAL,
     DEFAULT_KEY,
@@ -83,8 +84,6 @@ class NaiveKernel:
     def __init__(self, artifacts: str | Path, num_threads: int = 1):
         self.root = Path(artifacts)
         self.manifest = json.loads((self.root / "manifest.json").read_text())
-        if "etf_crash" in self.manifest.get("stage1", []):
-            raise ValueError(f"{self.root}: the naive kernel does not evaluate the ETF crash model")
         self.targets = target_defs()
         self.names = [t.name for t in self.targets]
         self.by_lag = {
@@ -115,6 +114,14 @@ class NaiveKernel:
         self.labels = pd.DataFrame(columns=self.names, dtype="float64")
         self.last_good: np.ndarray | None = None
         snap = self.manifest.get("snapshot", {})
+        self.crash = None
+        if self.manifest.get("etf_crash"):  # the ETF crash model: the kernel's inputs, LightGBM's booster
+            self.crash = CrashModel.from_json(json.loads((self.root / "crash.json").read_text()))
+            text = gzip.decompress((self.root / "models" / "etf_crash.txt.gz").read_bytes()).decode()
+            self.crash_booster = lgb.Booster(model_str=text)
+            self.crash_prob = float("nan")
+            frame = pd.read_parquet(self.root / snap["crash_prices"])
+            self.crash_prices = frame.set_index("date_id")[self.crash.columns].astype("float64")
         if snap.get("prices"):
             frame = pd.read_parquet(self.root / snap["prices"]).tail(BOOTSTRAP_DAYS)
             self._add_prices(frame)
@@ -297,6 +304,8 @@ class NaiveKernel:
             self._add_labels(frame)
         self._prune(day)
         f = self.features(day)
+        if self.crash is not None:
+            f["etf_crash_prob"] = self._crash_probability(test, day)
         for name in self.stage1:
             f[f"{name}_prob"] = self._predict_one(name, f)
         naive = np.array([f[f"{n}_lab1"] for n in self.names])
@@ -307,6 +316,17 @@ class NaiveKernel:
                 pred = self._predict_one(model, f)
                 values[i] = pred if np.isfinite(pred) else naive[i]
         return self._output(values)
+
+    def _crash_probability(self, test: pd.DataFrame, day: int) -> float:
+        rows = _numeric_rows(test, "date_id", self.crash.columns).groupby(level=0).last()
+        kept = self.crash_prices.drop(index=rows.index, errors="ignore")
+        self.crash_prices = pd.concat([kept, rows]).sort_index().loc[day - CRASH_WINDOW - 16 :]
+        window = self.crash_prices.reindex(pd.RangeIndex(day - CRASH_WINDOW + 1, day + 1))
+        frame = pl.from_pandas(window.rename_axis("date_id").reset_index(), nan_to_null=True)
+        x = self.crash.inputs(frame.with_columns(pl.col("date_id").cast(pl.Int64)))
+        if not np.isnan(x).all():
+            self.crash_prob = float(self.crash_booster.predict(x[None, :])[0])
+        return self.crash_prob
 
     def _output(self, values: np.ndarray) -> pd.DataFrame:
         fallback = self.last_good if self.last_good is not None else np.zeros(N_TARGETS)

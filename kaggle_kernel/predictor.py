@@ -8,6 +8,7 @@ stderr, and is counted in `self.errors`. The output is never constant, NaN or in
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,9 @@ import polars as pl
 
 from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
+from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
+    ETF_CRASH_PROB,
     LABEL_WINDOW,
     REGIME_PROB,
     REPLAY_DAYS,
@@ -57,6 +60,10 @@ class Predictor:
         self.stage1: Forest | None = None
         self.stage2: Forest | None = None
         self.stage2_targets = np.zeros(0, dtype=np.int64)
+        self.crash: CrashModel | None = None  # the ETF crash model, when the regressors use it
+        self.crash_forest: Forest | None = None
+        self.crash_history: History | None = None
+        self.crash_prob = float("nan")  # the last computed probability (carried over gaps)
         if forest is not None:
             self._attach(forest, manifest or {})
 
@@ -80,11 +87,29 @@ class Predictor:
             name = snap.get(kind)
             if name and name not in problems:
                 self._guarded("bootstrap", self._bootstrap_file, path / name, kind)
+        entry = (manifest or {}).get("etf_crash")
+        if entry:
+            self._guarded("crash", self._attach_crash, path, entry, problems)
+            if self.crash is not None and snap.get("crash_prices") not in (None, *problems):
+                self._guarded("bootstrap", self._bootstrap_file, path / snap["crash_prices"], "crash")
         if data_dir is not None:
             data_dir = Path(data_dir)
             self._guarded("bootstrap", self._bootstrap_file, data_dir / "train.csv", "prices")
             self._guarded("bootstrap", self._bootstrap_file, data_dir / "train_labels.csv", "labels")
+            if self.crash is not None:
+                self._guarded("bootstrap", self._bootstrap_file, data_dir / "train.csv", "crash")
         return self
+
+    def _attach_crash(self, path: Path, entry: dict, problems: dict[str, str]) -> None:
+        bad = [f for f in (entry["forest"], entry["model"]) if f in problems]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} unusable; the crash probability stays missing")
+        crash = CrashModel.from_json(json.loads((path / entry["model"]).read_text()))
+        forest = Forest.load(path / entry["forest"])
+        if list(forest.feature_names) != crash.features:
+            raise ValueError("crash.npz and crash.json disagree on the model's inputs")
+        self.crash, self.crash_forest = crash, forest
+        self.crash_history = History(crash.columns, 0, keep_days=CRASH_WINDOW + 16)
 
     def _attach(self, forest: Forest, manifest: dict) -> None:
         try:
@@ -114,11 +139,14 @@ class Predictor:
             frame = pl.read_parquet(file)
         else:
             frame = pl.read_csv(file, infer_schema_length=0)
-        frame = frame.tail(self.bootstrap_days)
+        frame = frame.tail(CRASH_WINDOW + 16 + REPLAY_DAYS if kind == "crash" else self.bootstrap_days)
         days = batches.date_ids(frame)
         if days is None:
             raise ValueError(f"{file.name} has no date_id")
-        if kind == "prices":
+        if kind == "crash":
+            for d, row in batches.combine_days(days, batches.numeric(frame, self.crash.columns)).items():
+                self.crash_history.add_prices(d, row)
+        elif kind == "prices":
             for d, row in batches.combine_days(days, batches.numeric(frame, self.columns)).items():
                 self.history.add_prices(d, row)
         else:
@@ -162,10 +190,30 @@ class Predictor:
         for d, row in batches.combine_days(days, rows).items():
             self.history.add_prices(d, row)
         day = int(np.nanmax(days))
+        if self.crash_history is not None:
+            self._guarded("crash", self._add_crash_prices, frame, days, day)
         for lag, lb in enumerate(lag_batches, start=1):
             self._guarded("labels", self._add_labels, lb, lag, day)
         self.history.prune(day)  # relative to the served day: a replayed window keeps its past
         return day
+
+    def _add_crash_prices(self, frame: pl.DataFrame, days: np.ndarray, day: int) -> None:
+        rows = batches.numeric(frame, self.crash.columns)
+        if len(rows) == len(days):
+            for d, row in batches.combine_days(days, rows).items():
+                self.crash_history.add_prices(d, row)
+        self.crash_history.prune(day)
+
+    def _crash_probability(self, day: int) -> float:
+        """The crash model's probability for `day`; the previous one when the day has no inputs."""
+        days, values = self.crash_history.price_window(day, CRASH_WINDOW)
+        window = pl.DataFrame(
+            {"date_id": days, **dict(zip(self.crash.columns, values.T, strict=True))}, nan_to_null=True
+        )
+        x = self.crash.inputs(window)
+        if not np.isnan(x).all():
+            self.crash_prob = float(self.crash_forest.predict(x[None, :])[0, 0])
+        return self.crash_prob
 
     def _add_labels(self, batch, lag: int, day: int) -> None:
         frame = batches.as_polars(batch)
@@ -188,6 +236,9 @@ class Predictor:
         naive = x[self.naive_cols]
         if self.stage1 is not None:
             self._guarded("regime", self._stage1, x)
+        if self.crash is not None:
+            p = self._guarded("crash", self._crash_probability, day)
+            x[self.col[ETF_CRASH_PROB]] = np.nan if p is None else p
         out = naive.copy()
         if self.stage2 is not None:
             pred = self._guarded("regressors", lambda: self.stage2.predict(x[None, :])[0])

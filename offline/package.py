@@ -2,6 +2,7 @@
 
 artifacts/
   forest.npz              every tree of every model, packed for kaggle_kernel.forest
+  crash.npz, crash.json   the ETF crash model and its inputs, when the regressors use its probability
   models/*.txt.gz         the LightGBM text models, gzipped (provenance)
   kaggle_kernel/          the runtime the dataset was built with
   snapshot/*.parquet      the tail of the price and label history, to bootstrap the kernel
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
+from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import REPLAY_DAYS, WINDOW, FeatureSpec
 from offline.errors import UserError
 from offline.forest_export import pack_forest, save_forest
@@ -83,7 +85,9 @@ def _read_models(models_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path, until: int | None) -> dict:
+def _snapshot(
+    data_dir: Path, spec: FeatureSpec, out: Path, until: int | None, crash: CrashModel | None
+) -> dict:
     from offline.data.competition import load_competition
     from offline.train.engine import training_frames
 
@@ -97,11 +101,18 @@ def _snapshot(data_dir: Path, spec: FeatureSpec, out: Path, until: int | None) -
         snap / "prices.parquet", statistics=False
     )
     labels.sort("date_id").tail(days).write_parquet(snap / "labels.parquet", statistics=False)
-    return {
+    out_info = {
         "prices": "snapshot/prices.parquet",
         "labels": "snapshot/labels.parquet",
         "last_date_id": int(prices["date_id"].max()),
     }
+    if crash is not None:  # the crash model's inputs need a longer history of a few columns
+        cols = [c for c in crash.columns if c in prices.columns]
+        prices.select("date_id", *cols).sort("date_id").tail(CRASH_WINDOW + 16 + REPLAY_DAYS).write_parquet(
+            snap / "crash_prices.parquet", statistics=False
+        )
+        out_info["crash_prices"] = "snapshot/crash_prices.parquet"
+    return out_info
 
 
 def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None) -> dict:
@@ -131,13 +142,21 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
     save_forest(out / "forest.npz", packed)
     for name, path in models:
         write_gzip(path.read_bytes(), out / "models" / f"{name}.txt.gz")
+    crash = None
+    if info.get("etf_crash"):
+        crash_json = json.loads((models_dir / info["etf_crash"]["model"]).read_text())
+        crash = CrashModel.from_json(crash_json)
+        crash_file = models_dir / info["etf_crash"]["file"]
+        save_forest(out / "crash.npz", pack_forest([("etf_crash", crash_file)], feature_names=crash.features))
+        (out / "crash.json").write_text(json.dumps(crash_json, indent=1, sort_keys=True) + "\n")
+        write_gzip(crash_file.read_bytes(), out / "models" / "etf_crash.txt.gz")
 
     kdir = out / "kaggle_kernel"
     kdir.mkdir()
     for f in sorted(KERNEL_DIR.iterdir()):
         if f.suffix in (".py", ".json") and f.is_file():
             shutil.copyfile(f, kdir / f.name)
-    snapshot = _snapshot(data_dir, spec, out, info["data"].get("until"))
+    snapshot = _snapshot(data_dir, spec, out, info["data"].get("until"), crash)
 
     user = kaggle_username()
     dataset_id = f"{user or 'YOUR_KAGGLE_USERNAME'}/{DATASET_SLUG}"
@@ -169,6 +188,7 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
         "target_mode": info.get("target_mode"),
         "training": {"data": info.get("data"), "cv": info.get("cv")},
         "snapshot": snapshot,
+        "etf_crash": {"forest": "crash.npz", "model": "crash.json"} if crash is not None else None,
         "dataset_id": dataset_id,
         "files": files,
     }

@@ -22,12 +22,16 @@ MIN_ROWS = 50  # the same floor oof_crash_probability applies to each walk-forwa
 
 
 def final_crash_model(
-    comp_or_dir, config: EtfConfig | None = None, params: dict | None = None
+    comp_or_dir,
+    config: EtfConfig | None = None,
+    params: dict | None = None,
+    until: int | None = None,
 ) -> tuple[CrashModel, str]:
     """(CrashModel, LightGBM model text) fit on all labelled rows of `comp_or_dir` (Competition or dir).
 
     Same features, regime fit and parameters as each walk-forward fit of oof_crash_probability,
-    with the regime model fit on the same rows as the booster.
+    with the regime model fit on the same rows as the booster. With `until`, only prices up to that
+    date_id exist for it (a crash label needs its whole horizon before then).
     """
     comp = comp_or_dir
     if isinstance(comp_or_dir, (str, Path)):
@@ -36,7 +40,10 @@ def final_crash_model(
         comp = load_competition(comp_or_dir)
     cfg = config or EtfConfig()
     params = params or DEFAULT_PARAMS
-    frame, cols, info = competition_features(comp.prices(), cfg)
+    prices = comp.prices()
+    if until is not None:
+        prices = prices.filter(pl.col("date_id") <= until)
+    frame, cols, info = competition_features(prices, cfg)
     rows = frame.filter(pl.col("crash").is_not_null())
     if rows.height < MIN_ROWS or rows["crash"].n_unique() < 2:
         raise UserError(

@@ -61,6 +61,7 @@ class TrainConfig:
     targets: list[int] | None = None
     min_labels: int = 200
     until: int | None = None  # train on what is known at the end of this date_id (None: everything)
+    etf_feature: str = "auto"  # the ETF crash probability as a feature: "auto" (by CV), "on", "off"
     analysis_every: int = 8
     ablation: bool = True
     baselines: bool = True
@@ -306,16 +307,22 @@ def train(
     lap("target_mode")
     chosen = max(modes, key=mode_scores.get)
 
+    # the ETF pipeline's walk-forward crash probability, offered as one more feature: kept only if
+    # the paired daily gain on the analysis subset is two standard errors above zero ("auto")
+    etf = _etf_decision(cfg, comp, data, subset_score, subset_oof, chosen, idx_a, mask)
+    probs = (REGIME_PROB, ETF_CRASH_PROB) if etf["used"] else (REGIME_PROB,)
+    lap("etf_decision")
+
     # all targets in the chosen mode (the analysis subset is reused from its checkpoints)
     t_fit = time.perf_counter()
-    tasks = _make_tasks(data, targets, folds, cfg)
+    main_name = "with_etf" if etf["used"] else chosen
     results = run_variant(
         data,
         Y_by_mode[chosen],
         shared_by_mode[chosen],
-        tasks,
-        CheckpointStore(work / chosen),
-        {**variant_base, "mode": chosen, "variant": chosen},
+        _make_tasks(data, targets, folds, cfg, probs=probs),
+        CheckpointStore(work / main_name),
+        {**variant_base, "mode": chosen, "variant": main_name},
         desc=f"train {len(targets)} targets",
         **common,
     )
@@ -338,6 +345,7 @@ def train(
             "decided_on_targets": len(analysis),
         },
         "shared_only": score_block(P_shared[:, idx], data.Y[:, idx], mask)["score"],
+        "etf_crash_prob": etf,
         "regime": {**regime.overall, "folds": regime.folds},
         "fallbacks": [
             {"target": r.name, "reason": r.fallback}
@@ -357,14 +365,11 @@ def train(
         full = score_block(P[:, idx_a], data.Y[:, idx_a], mask)["score"]
         abl = {"targets": len(analysis), "full": full}
         for name, drop in ABLATIONS.items():
-            abl[name] = subset_score(name, chosen, drop=drop)
-        # the ETF pipeline's walk-forward crash probability, offered as one more feature
-        data.X[:, data.col[ETF_CRASH_PROB]] = _etf_probability(comp, data.date_ids)
-        abl["with_etf_crash_prob"] = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
-        data.X[:, data.col[ETF_CRASH_PROB]] = np.nan
-        gain = paired_gain(subset_oof["with_etf"], P[:, idx_a], data.Y[:, idx_a], mask)
-        abl["etf_crash_prob_gain"] = gain
-        abl["etf_crash_prob_helps"] = bool(gain["t"] >= 2.0)  # two standard errors above no gain
+            abl[name] = subset_score(name + ("_etf" if etf["used"] else ""), chosen, drop=drop, probs=probs)
+        if "with" in etf:
+            abl["with_etf_crash_prob" if not etf["used"] else "without_etf_crash_prob"] = etf[
+                "without" if etf["used"] else "with"
+            ]
         report["ablation"] = abl
         lap("ablation")
     oracle = _oracle_score(comp, data, idx, mask)
@@ -384,6 +389,31 @@ def train(
     report["seconds"] = seconds  # per step, up to the report itself
     _write_outputs(out, data, regime, results, targets, P, report, folds)
     return report
+
+
+def _etf_decision(cfg, comp, data, subset_score, subset_oof, chosen, idx, mask) -> dict:
+    """Whether the regressors get the ETF crash probability; leaves it in data.X only if they do."""
+    col = data.col[ETF_CRASH_PROB]
+    if cfg.etf_feature == "off":
+        return {"used": False, "decided_by": "off"}
+    try:
+        data.X[:, col] = _etf_probability(comp, data.date_ids)
+    except (UserError, ValueError) as exc:  # no market ETF in the data, too few crashes, ...
+        data.X[:, col] = np.nan
+        return {"used": False, "decided_by": cfg.etf_feature, "unavailable": str(exc)}
+    with_etf = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
+    gain = paired_gain(subset_oof["with_etf"], subset_oof[chosen], data.Y[:, idx], mask)
+    used = cfg.etf_feature == "on" or gain["t"] >= 2.0
+    if not used:
+        data.X[:, col] = np.nan
+    return {
+        "used": used,
+        "decided_by": cfg.etf_feature,
+        "with": with_etf,
+        "without": score_block(subset_oof[chosen], data.Y[:, idx], mask)["score"],
+        "gain": gain,
+        "targets": len(idx),
+    }
 
 
 def _shared_oof(shared: SharedFit, folds: list[Fold]) -> np.ndarray:
@@ -441,6 +471,13 @@ def _write_outputs(
             atomic_write(models / f"{t.name}.txt", r.model_text)
             entry["file"] = f"models/{t.name}.txt"
         manifest["targets"][t.name] = entry
+    if report["etf_crash_prob"]["used"]:
+        from offline.etf.export import final_crash_model
+
+        crash, text = final_crash_model(report["data"]["dir"], until=report["data"]["until"])
+        atomic_write(models / "etf_crash.txt", text)
+        atomic_write(models / "etf_crash.json", json.dumps(crash.to_json(), indent=1))
+        manifest["etf_crash"] = {"file": "models/etf_crash.txt", "model": "models/etf_crash.json"}
     manifest["target_mode"] = report["target_mode"]["chosen"]
     manifest["data"] = report["data"]
     manifest["cv"] = {"oof_score": report["oof_score"], "regime_roc_auc": report["regime"]["roc_auc"]}
