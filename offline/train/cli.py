@@ -65,6 +65,7 @@ def _train(args: argparse.Namespace) -> int:
         ablation=not args.no_ablation,
         baselines=not args.no_baselines,
         until=args.until,
+        etf_feature=args.etf_feature,
     )
     report = train(
         args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler
@@ -114,6 +115,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="train only on what is known at the end of this date_id "
         "(e.g. the day before test.csv starts, to score the test window out of sample)",
+    )
+    t.add_argument(
+        "--etf-feature",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the ETF crash probability as a regressor feature: kept if CV shows it helps (auto, "
+        "default), always (on) or never (off)",
     )
     t.add_argument("--no-ablation", action="store_true", help="skip the ablation runs")
     t.add_argument("--no-baselines", action="store_true", help="skip the baselines")
