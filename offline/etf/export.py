@@ -13,10 +13,8 @@ import polars as pl
 
 from kaggle_kernel.crash import CrashModel
 from offline.errors import UserError
-from offline.etf import model as mdl
 from offline.etf.config import EtfConfig
-from offline.etf.oof import DEFAULT_PARAMS, competition_features
-from offline.etf.regime import fit_regime
+from offline.etf.oof import DEFAULT_PARAMS, competition_features, fit_crash
 
 MIN_ROWS = 50  # the same floor oof_crash_probability applies to each walk-forward fit
 
@@ -50,15 +48,6 @@ def final_crash_model(
             f"{rows.height} labelled market rows with {int(rows['crash'].sum() or 0)} crash days: need at "
             f"least {MIN_ROWS} rows and both classes to fit the crash model (loosen --depth or add data)"
         )
-    rm = fit_regime(rows, cfg.pca_components, cfg.regimes, cfg.seed)
-    use = [*cols, *rm.output_columns]
-    booster = mdl.fit_booster(
-        rm.transform(rows).select(use).to_numpy().astype(float),
-        rows["crash"].to_numpy(),
-        params,
-        cfg.seed,
-        cfg.threads,
-        use,
-    )
+    rm, use, booster = fit_crash(rows, cols, cfg, params)
     model = CrashModel(market=info["market"], defensive=list(info["defensive"]), features=use, regime=rm)
     return model, booster.model_to_string()

@@ -39,6 +39,15 @@ def competition_features(prices: pl.DataFrame, cfg: EtfConfig) -> tuple[pl.DataF
     return frame, cols, info
 
 
+def fit_crash(rows: pl.DataFrame, cols: list[str], cfg: EtfConfig, params: dict):
+    """(regime model, input columns, booster) fit on labelled rows: one walk-forward or final fit."""
+    rm = fit_regime(rows, cfg.pca_components, cfg.regimes, cfg.seed)
+    use = [*cols, *rm.output_columns]
+    x = rm.transform(rows).select(use).to_numpy().astype(float)
+    booster = mdl.fit_booster(x, rows["crash"].to_numpy(), params, cfg.seed, cfg.threads, use)
+    return rm, use, booster
+
+
 def oof_crash_probability(comp, config: EtfConfig | None = None, params: dict | None = None) -> pl.DataFrame:
     """date_id and etf_crash_prob for every date_id of `comp` (a Competition or its directory).
 
@@ -66,16 +75,7 @@ def oof_crash_probability(comp, config: EtfConfig | None = None, params: dict | 
         fit_rows = frame[fit_idx]
         if fit_rows.height < 50 or fit_rows["crash"].n_unique() < 2:
             continue  # too little history or no crash yet: leave null rather than guess
-        rm = fit_regime(fit_rows, cfg.pca_components, cfg.regimes, cfg.seed)
-        use = [*cols, *rm.output_columns]
-        booster = mdl.fit_booster(
-            rm.transform(fit_rows).select(use).to_numpy().astype(float),
-            fit_rows["crash"].to_numpy(),
-            params,
-            cfg.seed,
-            cfg.threads,
-            use,
-        )
+        rm, use, booster = fit_crash(fit_rows, cols, cfg, params)
         prob[chunk] = booster.predict(rm.transform(frame[chunk]).select(use).to_numpy().astype(float))
     out = frame.select("date_id").with_columns(pl.Series("etf_crash_prob", prob).fill_nan(None))
     return (
