@@ -374,23 +374,19 @@ def instrument_features(
         },
         nan_to_null=True,
     )
-    frame = frame.with_columns(
+    lv = pl.col("volume").log1p()
+    frame = frame.select(
         pl.when("real").then(pl.col("price").log().forward_fill(limit=FFILL_LIMIT)).alias("lp"),
-        pl.col("volume").log1p().alias("lv"),
-    ).with_columns(
-        *[(pl.col("lp") - pl.col("lp").shift(k)).alias(f"ret{k}") for k in (1, 5, 21)],
-        (
-            (pl.col("lv") - pl.col("lv").rolling_mean(21, min_samples=10))
-            / pl.col("lv").rolling_std(21, min_samples=10)
-        ).alias("volz"),
+        ((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10)).alias("volz"),
     )
-    # the market's and each instrument's benchmark's returns, by the same arithmetic as `ret{k}`
-    lp = frame["lp"].to_numpy().reshape(n_inst, size)
+    # returns of every instrument, of the market and of each instrument's benchmark
+    shape = (n_inst, size)
+    lp = frame["lp"].to_numpy().reshape(shape)
     proxies = [spec.inst_index[c] for c in spec.proxy]
     market = _first_of(_diff(lp[proxies], 1), range(len(proxies)))
     rets = {k: _diff(lp, k) for k in (1, 5, 21)}
     bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, 5, 21)}
-    frame = frame.with_columns(pl.Series("b1", bench[1].ravel(), nan_to_null=True)).with_columns(
+    rolling = pl.DataFrame({"ret1": rets[1].ravel(), "b1": bench[1].ravel()}, nan_to_null=True).select(
         pl.col("ret1").rolling_mean(5, min_samples=3).alias("mean5"),
         pl.col("ret1").rolling_mean(21, min_samples=14).alias("mean21"),
         pl.col("ret1").rolling_std(5, min_samples=3).alias("std5"),
@@ -401,18 +397,18 @@ def instrument_features(
             / pl.col("b1").rolling_var(63, min_samples=40)
         ).alias("beta"),
     )
-    shape = (n_inst, size)
-    beta = frame["beta"].to_numpy().reshape(shape)
+    beta = rolling["beta"].to_numpy().reshape(shape)
     keep = np.arange(n_days) if keep is None else np.asarray(keep)
     # the structural stats of the kept days need the 3 days before them (and a day with no
     # history before it is a pad day, 0 either way)
     start = max(int(PAD + keep.min()) - max(STRUCT_LAGS), 0)
-    struct = _structural(spec, rets, bench, frame["vol63"].to_numpy().reshape(shape), beta, start)
+    struct = _structural(spec, rets, bench, rolling["vol63"].to_numpy().reshape(shape), beta, start)
     rows = (np.arange(n_inst)[:, None] * size + PAD + keep[None, :]).ravel()
-    plain = [c for c in (*LEG_STATS, *KEY_STATS) if c not in ("z5", "z21", "rz5", "rz21")]
-    values = frame[rows].select(plain).to_numpy().T.reshape(len(plain), n_inst, len(keep))
-    stats = dict(zip(plain, values, strict=True))
     at = PAD + keep
+    stats = {f"ret{k}": rets[k][:, at] for k in (1, 5, 21)}
+    stats["volz"] = frame["volz"].gather(rows).to_numpy().reshape(n_inst, len(keep))
+    values = rolling[rows].select(KEY_STATS).to_numpy().T.reshape(len(KEY_STATS), n_inst, len(keep))
+    stats.update(zip(KEY_STATS, values, strict=True))
     for k in (5, 21):
         scale = stats["std21"] * k**0.5
         stats[f"z{k}"] = stats[f"ret{k}"] / scale
