@@ -27,7 +27,10 @@ from kaggle_kernel.schema import TargetDef, target_defs
 
 ANNUAL = 252.0**0.5
 FFILL_LIMIT = 5  # a price carries over at most this many missing days
-WINDOW = 72  # days of price history that determine the last day's features exactly (>= 64 + the 5-day fill)
+# Days back the last day's features reach: the 63-day beta of a day 3 days back (the _L3 stats)
+# reads daily returns from 65 days back, whose log price may be filled from 5 more days back.
+LOOKBACK = 3 + 62 + 1 + 5
+WINDOW = LOOKBACK + 1  # days of price history that determine the last day's features exactly
 REPLAY_DAYS = 160  # Kaggle's public phase replays the last training days; bootstrap history covers that
 LABEL_WINDOW = 8  # days of label history that determine the last day's own-label features
 
@@ -314,6 +317,7 @@ def _structural(
     bench: dict[int, np.ndarray],
     vol: np.ndarray,
     beta: np.ndarray,
+    pad: int,
     start: int = 0,
 ) -> np.ndarray:
     """(instruments, padded days from `start`, STRUCT_STATS), in log-return units, 0 where undefined:
@@ -346,7 +350,7 @@ def _structural(
         stat, _, lag = name.partition("_L")
         k = int(lag or 0)
         out[:, k:, i] = base[stat][:, : z5.shape[1] - k]
-    out[:, : max(PAD - start, 0)] = 0.0
+    out[:, : max(pad - start, 0)] = 0.0
     return out
 
 
@@ -359,18 +363,21 @@ def instrument_features(
     returns, 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the instrument's
     class benchmark (rz; structure.py, 63-day rolling beta), and the structural stats (_structural).
     The market is the equity proxy (first `spec.proxy` column, else the next). `keep`: positions
-    of the days wanted (default all). Every instrument's block is preceded by PAD null rows, so the
+    of the days wanted (default all). Every instrument's block is preceded by PAD null rows (unless
+    every kept day's look-back lies inside its block, as when serving the last day), so the
     expressions run over one long column yet never see another instrument's values (what
     `.over("inst")` would give, at a fraction of its per-call cost).
     """
     n_inst = len(spec.instruments)
     n_days = prices.height // n_inst
-    size = n_days + PAD
+    keep = np.arange(n_days) if keep is None else np.asarray(keep)
+    pad = 0 if keep.min() >= LOOKBACK else PAD
+    size = n_days + pad
     frame = pl.DataFrame(
         {
-            "price": _padded(prices["price"].to_numpy(), n_inst, PAD),
-            "volume": _padded(prices["volume"].to_numpy(), n_inst, PAD),
-            "real": np.tile(np.arange(size) >= PAD, n_inst),
+            "price": _padded(prices["price"].to_numpy(), n_inst, pad),
+            "volume": _padded(prices["volume"].to_numpy(), n_inst, pad),
+            "real": np.tile(np.arange(size) >= pad, n_inst),
         },
         nan_to_null=True,
     )
@@ -398,13 +405,12 @@ def instrument_features(
         ).alias("beta"),
     )
     beta = rolling["beta"].to_numpy().reshape(shape)
-    keep = np.arange(n_days) if keep is None else np.asarray(keep)
     # the structural stats of the kept days need the 3 days before them (and a day with no
     # history before it is a pad day, 0 either way)
-    start = max(int(PAD + keep.min()) - max(STRUCT_LAGS), 0)
-    struct = _structural(spec, rets, bench, rolling["vol63"].to_numpy().reshape(shape), beta, start)
-    rows = (np.arange(n_inst)[:, None] * size + PAD + keep[None, :]).ravel()
-    at = PAD + keep
+    start = max(int(pad + keep.min()) - max(STRUCT_LAGS), 0)
+    struct = _structural(spec, rets, bench, rolling["vol63"].to_numpy().reshape(shape), beta, pad, start)
+    rows = (np.arange(n_inst)[:, None] * size + pad + keep[None, :]).ravel()
+    at = pad + keep
     stats = {f"ret{k}": rets[k][:, at] for k in (1, 5, 21)}
     stats["volz"] = frame["volz"].gather(rows).to_numpy().reshape(n_inst, len(keep))
     values = rolling[rows].select(KEY_STATS).to_numpy().T.reshape(len(KEY_STATS), n_inst, len(keep))
@@ -415,7 +421,7 @@ def instrument_features(
         # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
         stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / scale
     block = np.stack([stats[c] for c in (*LEG_STATS, *KEY_STATS)], axis=2)
-    market_frame = pl.DataFrame({"date_id": prices["date_id"][:n_days], "m1": market[PAD:]}, nan_to_null=True)
+    market_frame = pl.DataFrame({"date_id": prices["date_id"][:n_days], "m1": market[pad:]}, nan_to_null=True)
     return np.concatenate([block, struct[:, at - start]], axis=2), market_frame
 
 
