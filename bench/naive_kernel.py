@@ -133,13 +133,9 @@ class NaiveKernel:
         """Structural partners by name (structure.py), kept only where the partner is an instrument."""
         have = set(self.instruments)
         self.benchmark = {
-            c: b
-            for c in self.instruments
-            if structure.has_residual(c) and (b := structure.class_benchmark(c)) in have
-        }
-        self.any_benchmark = {
             c: b for c in self.instruments if (b := structure.class_benchmark(c)) in have and b != c
         }
+        self.residual = [c for c in self.benchmark if structure.has_residual(c)]
         self.peers: dict[str, list[str]] = {}
         for c in self.instruments:
             if group := structure.peer_group(c):
@@ -189,15 +185,16 @@ class NaiveKernel:
         }
         # the market: the first proxy's return, else the next one's, day by day
         market = _coalesce(ret[1], DEFAULT_PROXY)
-        # rz: net of the class benchmark (undefined without one, e.g. for VT itself)
-        own, bench = list(self.any_benchmark), list(self.any_benchmark.values())
+        # returns net of the class benchmark (undefined without one, e.g. for VT itself)
+        own, bench = list(self.benchmark), list(self.benchmark.values())
         b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, 5, 21)}
         beta = r1[own].rolling(63, min_periods=40).cov(b[1]) / b[1].rolling(63, min_periods=40).var()
+        resid = {k: ret[k][own] - beta * b[k] for k in (5, 21)}
         stats = {"ret1": ret[1], "ret5": ret[5], "ret21": ret[21], "volz": volz}
         for k in (5, 21):
             scale = std21 * k**0.5
             stats[f"z{k}"] = ret[k] / scale
-            stats[f"rz{k}"] = ((ret[k][own] - beta * b[k]) / scale[own]).reindex(columns=self.instruments)
+            stats[f"rz{k}"] = (resid[k] / scale[own]).reindex(columns=self.instruments)
         last = {stat: frame.iloc[-1] for stat, frame in stats.items()}
         f: dict[str, float] = {}
         f.update(self._regime(market))
@@ -207,7 +204,7 @@ class NaiveKernel:
         for leg in self.legs:
             for stat, values in last.items():
                 f[f"leg_{leg}_{stat}"] = values[leg]
-        struct = self._structural(ret, r1)
+        struct = self._structural(ret, r1, resid)
         f.update(self._own(day, {stat: v for stat, v in last.items() if stat != "volz"}, struct))
         f["regime_prob"] = np.nan
         f["etf_crash_prob"] = np.nan
@@ -231,7 +228,9 @@ class NaiveKernel:
         }
         return {k: v.iloc[-1] for k, v in out.items()}
 
-    def _structural(self, ret: dict[int, pd.DataFrame], r1: pd.DataFrame) -> dict[str, pd.Series]:
+    def _structural(
+        self, ret: dict[int, pd.DataFrame], r1: pd.DataFrame, resid: dict[int, pd.DataFrame]
+    ) -> dict[str, pd.Series]:
         """Per STRUCT_STATS name, each instrument's value on the last day (lagged ones k days before).
 
         res5/res21: the return net of beta x the class benchmark's return; peer5: the 5-day return in
@@ -241,10 +240,7 @@ class NaiveKernel:
         """
         vol = r1.rolling(63, min_periods=40).std()
         z5 = ret[5] / vol
-        own, bench = list(self.benchmark), list(self.benchmark.values())
-        b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, 5, 21)}
-        beta = r1[own].rolling(63, min_periods=40).cov(b[1]) / b[1].rolling(63, min_periods=40).var()
-        parts = {f"res{k}": [ret[k][own] - beta * b[k]] for k in (5, 21)}
+        parts = {f"res{k}": [resid[k][self.residual]] for k in (5, 21)}
         parts["peer5"] = [
             vol[cols] * z5[cols].sub(z5[cols].mean(axis=1), axis=0) for cols in self.peers.values()
         ]

@@ -390,8 +390,8 @@ def instrument_features(
     shape = (n_inst, size)
     lp = frame["lp"].to_numpy().reshape(shape)
     proxies = [spec.inst_index[c] for c in spec.proxy]
-    market = _first_of(_diff(lp[proxies], 1), range(len(proxies)))
     rets = {k: _diff(lp, k) for k in (1, 5, 21)}
+    market = _first_of(rets[1], proxies)
     bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, 5, 21)}
     rolling = pl.DataFrame({"ret1": rets[1].ravel(), "b1": bench[1].ravel()}, nan_to_null=True).select(
         pl.col("ret1").rolling_mean(5, min_samples=3).alias("mean5"),
