@@ -21,7 +21,7 @@ from offline.etf import strategy
 from offline.etf.config import EtfConfig
 from offline.etf.oof import oof_crash_probability
 from offline.etf.pipeline import run_all
-from offline.etf.sources import load_sp500
+from offline.etf.sources import load_source, load_sp500
 
 SMALL = dict(
     trials=3,
@@ -308,3 +308,19 @@ def test_bad_inputs_are_user_errors(tmp_path, capsys):
     assert main(["etf", "prep", "--out", str(tmp_path), "--source", str(tmp_path / "nope")]) == 2
     with pytest.raises(UserError, match="depth"):
         EtfConfig(depth=8).validate()
+
+
+def test_nasdaq_source_is_a_second_real_index_without_vix(tmp_path):
+    cfg = EtfConfig(source="nasdaq", start="2014-01-01", end="2018-12-31")
+    raw, info = load_source("nasdaq", cfg)
+    assert info["market"].startswith("NASDAQ") and info["defensive"] == []
+    assert raw["date"].min() >= date(2014, 1, 1) and raw["date"].max() == date(2018, 12, 31)
+    assert raw["vix"].null_count() == raw.height and raw["def_ret"].null_count() == raw.height
+    assert (raw["close"] > 0).all() and (raw["volume"] > 0).all()  # arch's two zero prints filled
+    # a different market from the S&P 500 on the same days
+    sp = load_source("sp500", replace(cfg, source="sp500"))[0]
+    both = raw.join(sp, on="date", suffix="_sp")
+    assert both.height > 0.99 * raw.height
+    assert not np.allclose(both["close"].to_numpy(), both["close_sp"].to_numpy())
+    with pytest.raises(UserError, match="nasdaq"):
+        load_source(str(tmp_path / "nope"), cfg)

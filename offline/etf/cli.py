@@ -75,7 +75,10 @@ def _run_all(args: argparse.Namespace) -> int:
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="'sp500' (default; arch's S&P 500 + VIX) or a competition directory")
+    p.add_argument(
+        "--source",
+        help="'sp500' (default; arch's S&P 500 + VIX), 'nasdaq' (arch's NASDAQ Composite, no VIX) or a competition directory",
+    )
     p.add_argument("--config", help="JSON file of EtfConfig fields to start from (splits, grid, ...)")
     p.add_argument("--trials", type=int, help="Optuna trials (default 30)")
     p.add_argument("--horizon", type=int, help="crash label horizon in trading days (default 20)")
