@@ -59,7 +59,7 @@ MODELS      ?= $(TRAIN_OUT)
 package: $(STAMP)
 	$(PY) -m offline package --models $(MODELS) --out artifacts
 
-## etf: the nine-stage ETF crash/momentum pipeline (SOURCE=sp500 or a competition dir) -> OUT
+## etf: the nine-stage ETF crash/momentum pipeline (SOURCE=sp500, nasdaq or a competition dir) -> OUT
 OUT         ?= runs/etf
 SOURCE      ?= sp500
 etf: $(STAMP)
