@@ -61,14 +61,21 @@ def backtest(
     xlabel: str,
 ) -> None:
     fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True, height_ratios=[3, 2, 1.3, 1.5])
-    for name, eq in series.items():
-        axes[0].plot(x, eq, label=name)
+    # strategy, then its twin without the crash signal (dashed: the two coincide when beta is 0), then
+    # buy-and-hold
+    styles = [
+        {"color": "tab:blue", "lw": 2.0},
+        {"color": "tab:orange", "lw": 1.2, "ls": "--"},
+        {"color": "tab:gray", "lw": 1.0},
+    ]
+    for (name, eq), style in zip(series.items(), styles, strict=False):
+        axes[0].plot(x, eq, label=name, **style)
     axes[0].set(ylabel="equity", title="Test block backtest")
     axes[0].legend()
-    for name, dd in drawdowns.items():
-        axes[1].plot(x, dd, label=name)
+    for (name, dd), style in zip(drawdowns.items(), styles, strict=False):
+        axes[1].plot(x, dd, label=name, **style)
     axes[1].set(ylabel="drawdown")
-    axes[2].plot(x, exposure, drawstyle="steps-post", color="tab:green")
+    axes[2].plot(x, exposure, drawstyle="steps-post", color="tab:blue")
     axes[2].set(ylabel="exposure", ylim=(-0.05, 1.05))
     axes[3].plot(x, prob, color="tab:red", label="crash probability")
     axes[3].axhline(threshold, color="k", ls=":", label="threshold")
