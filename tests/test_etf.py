@@ -324,3 +324,27 @@ def test_nasdaq_source_is_a_second_real_index_without_vix(tmp_path):
     assert not np.allclose(both["close"].to_numpy(), both["close_sp"].to_numpy())
     with pytest.raises(UserError, match="nasdaq"):
         load_source(str(tmp_path / "nope"), cfg)
+
+
+def test_crash_episodes_merge_runs_closer_than_the_gap():
+    flags = pl.Series([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, None])
+    assert ind.crash_episodes(flags, gap=3) == 2  # days 1-5 are one event, day 11 another
+    assert ind.crash_episodes(flags, gap=6) == 1
+    assert ind.crash_episodes(flags, gap=0) == 3
+    assert ind.crash_episodes(pl.Series([0, None, 0]), gap=3) == 0
+
+
+def test_warnings_flag_what_a_reader_should_not_miss(sp_run):
+    from offline.etf.stages import warnings
+
+    blocks = {"validation": {"episodes": 1}}
+    flags = warnings({"pr_auc": 0.1}, {"pr_auc": 0.2}, {"beta": 0.0}, blocks)
+    assert [f.split(" ")[1] for f in flags] == ["crash", "allocation", "validation"]
+    assert warnings({"pr_auc": 0.3}, {"pr_auc": 0.2}, {"beta": 0.5}, {"validation": {"episodes": 5}}) == []
+    report = _json(sp_run / "results" / "report.json")
+    assert all(v["episodes"] <= v["crash_days"] for v in report["source"]["blocks"].values())
+    assert report["source"]["blocks"]["test"]["episodes"] >= 1
+    expected = warnings(report["test"], report["naive"], report["scan"]["chosen"], report["source"]["blocks"])
+    assert report["warnings"] == expected
+    md = (sp_run / "results" / "report.md").read_text()
+    assert all(w in md for w in expected) and "| episodes |" in md

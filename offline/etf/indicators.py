@@ -31,6 +31,7 @@ __all__ = [
     "VOLATILITY",
     "WARMUP",
     "base_indicators",
+    "crash_episodes",
     "crash_label",
     "defensive_indicators",
     "forward_max_drawdown",
@@ -57,3 +58,15 @@ def crash_label(frame: pl.DataFrame, horizon: int, depth: float) -> pl.DataFrame
     ).with_columns(
         pl.when(complete).then((pl.col("fwd_mdd") <= -depth).cast(pl.Int8)).alias("crash"),
     )
+
+
+def crash_episodes(crash: pl.Series, gap: int) -> int:
+    """Independent crash episodes: runs of crash days, runs fewer than `gap` rows apart counted as one.
+
+    Overlapping forward windows make neighbouring crash days one event; this is the sample size that
+    calibration, threshold and allocation choices on a block really rest on.
+    """
+    days = (crash.fill_null(0) > 0).arg_true()
+    if days.len() == 0:
+        return 0
+    return int((days.diff().drop_nulls() > max(gap, 1)).sum()) + 1

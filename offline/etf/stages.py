@@ -94,7 +94,7 @@ def build_prep_frame(raw: pl.DataFrame, cfg: EtfConfig) -> pl.DataFrame:
     return mark_label_rows(frame, cfg.purge)
 
 
-def block_summary(frame: pl.DataFrame) -> dict:
+def block_summary(frame: pl.DataFrame, horizon: int) -> dict:
     out = {}
     for block in ("train", "validation", "test"):
         part = frame.filter(pl.col("block") == block)
@@ -109,6 +109,7 @@ def block_summary(frame: pl.DataFrame) -> dict:
             "labelled_rows": lab.height,
             "crash_days": int(lab["crash"].sum()),
             "base_rate": float(lab["crash"].mean()) if lab.height else float("nan"),
+            "episodes": ind.crash_episodes(lab["crash"], horizon),
             "first_date_id": int(part["date_id"][0]) if part.height else None,
             "last_date_id": int(part["date_id"][-1]) if part.height else None,
             "first_date": str(first) if first else None,
@@ -132,7 +133,7 @@ def prep(run_dir: Path, cfg: EtfConfig, raw: pl.DataFrame | None = None) -> dict
     summary = {
         **info,
         "label": _label_text(cfg),
-        "blocks": block_summary(frame),
+        "blocks": block_summary(frame, cfg.horizon),
         "has_defensive": bool(frame["def_ret"].null_count() < frame.height),
     }
     _write_json(datasets / "source.json", summary)
@@ -681,11 +682,34 @@ def write_report(run_dir: Path) -> dict:
         },
         "backtest": backtest_,
         "goals": goals,
+        "warnings": warnings(t, ev["naive"], sc["chosen"], source["blocks"]),
         "plots": plot_files,
     }
     _write_json(results / "report.json", report)
     (results / "report.md").write_text(_markdown(report))
     return report
+
+
+def warnings(test: dict, naive: dict, chosen: dict, blocks: dict) -> list[str]:
+    """Plain-language flags a reader of the figures should not miss."""
+    out = []
+    if test["pr_auc"] < naive["pr_auc"]:
+        out.append(
+            f"the crash model ranks test crash days worse than the naive rule "
+            f"(PR AUC {test['pr_auc']:.3f} vs {naive['pr_auc']:.3f})"
+        )
+    if chosen["beta"] == 0:
+        out.append(
+            "the allocation chosen on validation does not use the crash signal (beta = 0): "
+            "the backtest measures the momentum rule alone"
+        )
+    episodes = blocks["validation"].get("episodes")
+    if episodes is not None and episodes <= 2:
+        out.append(
+            f"the validation block holds {episodes} crash episode(s): calibration, threshold and "
+            "allocation rest on them"
+        )
+    return out
 
 
 def _markdown(r: dict) -> str:
@@ -698,12 +722,13 @@ def _markdown(r: dict) -> str:
         "",
         f"Label: {r['label']}.",
         "",
-        "| block | rows | labelled | crash days | base rate | from | to |",
-        "|---|---|---|---|---|---|---|",
+        "| block | rows | labelled | crash days | episodes | base rate | from | to |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for k, v in blocks.items():
         lines.append(
-            f"| {k} | {v['rows']} | {v['labelled_rows']} | {v['crash_days']} | {v['base_rate']:.3f} | "
+            f"| {k} | {v['rows']} | {v['labelled_rows']} | {v['crash_days']} | {v.get('episodes', '')} | "
+            f"{v['base_rate']:.3f} | "
             f"{v['first_date'] or v['first_date_id']} | {v['last_date'] or v['last_date_id']} |"
         )
     cal = r["validation"]["calibration"]
@@ -752,6 +777,8 @@ def _markdown(r: dict) -> str:
     ]
     for name, g in r["goals"].items():
         lines.append(f"- {name}: {g['value']:.4f} vs {g['target']:.4f} -> {'met' if g['met'] else 'NOT met'}")
+    if r.get("warnings"):
+        lines += ["", "## Warnings", "", *(f"- {w}" for w in r["warnings"])]
     lines += ["", "Plots: " + ", ".join(r["plots"]), ""]
     return "\n".join(lines)
 
