@@ -71,7 +71,7 @@ print(json.dumps({"days": n, "after_load_kb": after_load, "peak_kb": resource.ge
 def build_default(work: Path = WORK) -> tuple[Path, Path]:
     """Synthesize the default market, train all targets at default size and package them into work/."""
     from offline.data.synthetic import SynthConfig, write_synthetic
-    from offline.package import build
+    from offline.release.package import build
     from offline.train.engine import TrainConfig, train
 
     data, models, artifacts = work / "data", work / "train", work / "artifacts"
@@ -250,7 +250,7 @@ def measure(
     artifacts: str | Path, data: str | Path, n_days: int | None = None, cold_repeats: int = 3
 ) -> dict:
     """Every benchmark number of one run (see the module docstring)."""
-    from offline.package import artifact_size
+    from offline.release.package import artifact_size
 
     artifacts, data = Path(artifacts), Path(data)
     load_start = os.getloadavg()

@@ -1,6 +1,6 @@
 """Packed tree-ensemble evaluator: many exported LightGBM models scored at once with numpy.
 
-The container (.npz written by offline/forest_export.py) holds flat node arrays for every tree of
+The container (.npz written by offline/release/forest_export.py) holds flat node arrays for every tree of
 every model; `Forest` walks all trees of all models level by level with a handful of vectorised
 gathers, reproducing LightGBM's numerical-split and missing-value rules exactly.
 """
@@ -125,7 +125,7 @@ class Forest:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Forest:
-        """Read a forest .npz written by offline.forest_export.save_forest (never unpickles)."""
+        """Read a forest .npz written by offline.release.forest_export.save_forest (never unpickles)."""
         with np.load(path, allow_pickle=False) as z:
             missing = sorted(set(ARRAY_DTYPES) - set(z.files))
             if missing:

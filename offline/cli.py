@@ -14,8 +14,8 @@ COMMAND_MODULES = (
     "offline.gateway.cli",
     "offline.train.cli",
     "offline.etf.cli",
-    "offline.package",
-    "offline.submit",
+    "offline.release.package",
+    "offline.release.submit",
     "offline.demo",
 )
 

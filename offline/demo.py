@@ -20,7 +20,7 @@ KERNEL_SCRIPT = Path(__file__).resolve().parents[1] / "kaggle_kernel" / "submiss
 def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None) -> dict:
     from offline.data.synthetic import SynthConfig, write_synthetic
     from offline.gateway import run_gateway
-    from offline.package import artifact_size, build
+    from offline.release.package import artifact_size, build
     from offline.train.engine import TrainConfig, train
 
     out.mkdir(parents=True, exist_ok=True)

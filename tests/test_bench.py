@@ -22,7 +22,7 @@ from bench.naive_kernel import NaiveKernel  # noqa: E402
 from bench.run import load_days, main, measure, resolve_inputs  # noqa: E402
 from kaggle_kernel.predictor import Predictor  # noqa: E402
 from offline.errors import UserError  # noqa: E402
-from offline.package import artifact_size, build  # noqa: E402
+from offline.release.package import artifact_size, build  # noqa: E402
 from offline.train.engine import TrainConfig, train  # noqa: E402
 
 TARGETS = list(range(0, 14))  # targets 0 and 1 have the market proxy VT as a leg

@@ -12,7 +12,7 @@ from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import ETF_CRASH_PROB
 from kaggle_kernel.predictor import Predictor
 from offline.data.competition import load_competition
-from offline.package import build
+from offline.release.package import build
 from offline.train.engine import TrainConfig, train
 
 

@@ -15,7 +15,7 @@ from sklearn.isotonic import IsotonicRegression
 
 from kaggle_kernel.forest import ZERO_THRESHOLD, Forest
 from offline.errors import UserError
-from offline.forest_export import (
+from offline.release.forest_export import (
     calibration_from_sklearn,
     export_forest,
     pack_forest,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import spearmanr
 
-from offline.gateway import metric
+from offline import metric
 
 ROOT = Path(__file__).resolve().parents[1]
 

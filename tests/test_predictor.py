@@ -16,7 +16,7 @@ import pytest
 from kaggle_kernel.features import REGIME_PROB, FeatureSpec
 from kaggle_kernel.predictor import Predictor
 from offline.data.competition import load_competition
-from offline.package import build
+from offline.release.package import build
 from offline.train.engine import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]

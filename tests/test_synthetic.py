@@ -14,8 +14,6 @@ import pytest
 
 from kaggle_kernel.schema import LAGS, feature_columns, target_defs
 from offline.data.competition import load_competition
-from offline.data.synth_regime import RegimeParams
-from offline.data.synth_universe import build_universe
 from offline.data.synthetic import (
     ORACLE_FILE,
     ORACLE_LATENT_FILE,
@@ -27,9 +25,11 @@ from offline.data.synthetic import (
     naive_predictions,
     write_synthetic,
 )
+from offline.data.synthetic.regime import RegimeParams
+from offline.data.synthetic.universe import build_universe
 from offline.data.verify import verify
 from offline.errors import UserError
-from offline.gateway.metric import score
+from offline.metric import score
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = SynthConfig(days=300, test_days=40, seed=0)
@@ -251,7 +251,7 @@ def test_filtered_oracle_never_looks_past_day_t() -> None:
 
 def test_oracle_strength_on_a_long_set(big: Path) -> None:
     """Daily Spearman of the oracle over all days: meaningful but not absurd."""
-    from offline.gateway.metric import daily_rank_correlations
+    from offline.metric import daily_rank_correlations
 
     comp = load_competition(big)
     names = [t.name for t in target_defs()]

@@ -1,7 +1,7 @@
 """Local evaluation gateway (Kaggle's evaluation API emulated) and the competition metric.
 
 `offline.gateway.runner.run_gateway` runs a kernel script as Kaggle would and scores it;
-`offline.gateway.metric` is the score; `kaggle_evaluation/` is what the kernel process imports.
+`offline.metric` is the score; `kaggle_evaluation/` is what the kernel process imports.
 """
 
 from typing import Any

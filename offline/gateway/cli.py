@@ -46,7 +46,7 @@ def read_table(path: str | Path) -> pl.DataFrame:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from offline.gateway import metric
+    from offline import metric
 
     solution, submission = read_table(args.solution), read_table(args.submission)
     try:

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from offline import metric
 from offline.data.competition import load_competition
 from offline.errors import UserError
-from offline.gateway import metric
 from offline.gateway.kaggle_evaluation.core.errors import GatewayRuntimeError
 from offline.gateway.kaggle_evaluation.core.relay import CallTimeout, Client, ConnectionClosed, RemoteError
 from offline.gateway.kaggle_evaluation.core.templates import PORT_ENV, PORT_FILE_ENV

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from offline.gateway.metric import rank_correlations
+from offline.metric import rank_correlations
 from offline.train.cv import Fold
 
 

@@ -41,7 +41,7 @@ def regressor_params(params: dict | None, seed: int) -> dict:
 
 def rank_per_day(Y: np.ndarray) -> np.ndarray:
     """Cross-sectional rank of each day's non-null targets, scaled to [-0.5, 0.5]; NaN stays NaN."""
-    from offline.gateway.metric import average_ranks
+    from offline.metric import average_ranks
 
     ranks = average_ranks(Y)
     n = np.sum(~np.isnan(Y), axis=1, keepdims=True).astype(float)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_kernel.schema import feature_columns
-from offline.data.derive_market_stats import STATS_FILE, instruments
+from offline.data.synthetic.derive_stats import STATS_FILE, instruments
 
 FACTORS = ("global_equity", "metals", "precious", "energy", "rates", "dollar", "emerging")
 CURRENCIES = ("AUD", "CAD", "CHF", "EUR", "GBP", "JPY", "NOK", "NZD", "ZAR")
@@ -174,7 +174,7 @@ class Universe:
                         k = idx[f"CCY_{ccy}"]
                         out[k, j] += sign * self.vol[k]
             else:
-                from offline.data.derive_market_stats import split_column
+                from offline.data.synthetic.derive_stats import split_column
 
                 _, inst, _ = split_column(col)
                 k = idx[inst]

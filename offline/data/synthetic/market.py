@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from offline.data.synth_regime import RegimePath
-from offline.data.synth_universe import ALL_FACTORS, Universe
+from offline.data.synthetic.regime import RegimePath
+from offline.data.synthetic.universe import ALL_FACTORS, Universe
 
 T_DF = 5.0
 DELAY = 2  # effects act on windows ending two days before the return (one quiet day in between)

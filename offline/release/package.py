@@ -28,7 +28,7 @@ from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import REPLAY_DAYS, WINDOW, FeatureSpec
 from offline.errors import UserError
-from offline.forest_export import pack_forest, save_forest
+from offline.release.forest_export import pack_forest, save_forest
 
 DATASET_SLUG = "mitsui-kit-artifacts"
 KERNEL_DIR = Path(kaggle_kernel.__file__).parent

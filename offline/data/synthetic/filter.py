@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from offline.data.synth_market import DELAY, T_DF, Dynamics, regime_multipliers
-from offline.data.synth_regime import RegimeParams
-from offline.data.synth_universe import Universe
+from offline.data.synthetic.market import DELAY, T_DF, Dynamics, regime_multipliers
+from offline.data.synthetic.regime import RegimeParams
+from offline.data.synthetic.universe import Universe
 
 
 def transition(params: RegimeParams) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from scipy.signal import lfilter
 
 from kaggle_kernel.features import DEFAULT_KEY, DEFAULT_PROXY
 from kaggle_kernel.schema import feature_columns
-from offline.data.synth_universe import Universe, fx_legs, market_stats
+from offline.data.synthetic.universe import Universe, fx_legs, market_stats
 
 FX_HOLIDAY = 0.002  # FX almost never null
 GAP_RATE = 1 / 1000  # per instrument-day chance that a 1-3 day gap starts
@@ -101,8 +101,8 @@ def plan_nulls(
 
 def protected_instruments() -> set[str]:
     """Instruments the features lean on (proxy, key instruments) and lead-lag followers: never late starters."""
-    from offline.data.derive_market_stats import split_column
-    from offline.data.synth_market import ALUMINIUM, MINERS_CU, STEEL
+    from offline.data.synthetic.derive_stats import split_column
+    from offline.data.synthetic.market import ALUMINIUM, MINERS_CU, STEEL
 
     out = {*MINERS_CU, *STEEL, *ALUMINIUM}
     for col in (*DEFAULT_PROXY, *DEFAULT_KEY):

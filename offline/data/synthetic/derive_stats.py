@@ -3,7 +3,7 @@
 The synthetic market takes price levels, volatilities, volume levels, tick sizes and null patterns
 from these statistics; they describe the real data without containing any of its rows.
 
-    python -m offline.data.derive_market_stats ../shared/mitsui-public [--out offline/data/market_stats.json]
+    python -m offline.data.synthetic.derive_stats ../shared/mitsui-public [--out offline/data/synthetic/market_stats.json]
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def derive(public_dir: Path | str) -> dict:
     values = frame.select(columns)
     null_fraction = float(sum(values.null_count().row(0)) / (values.height * values.width))
     return {
-        "about": "Statistics of the real public window (test.csv), derived by offline.data.derive_market_stats; "
+        "about": "Statistics of the real public window (test.csv), derived by offline.data.synthetic.derive_stats; "
         "no rows of the data. Rows are window-relative (0 = first day of the window).",
         "source": "mitsui-public/test.csv",
         "window_rows": frame.height,
@@ -153,7 +153,7 @@ def derive(public_dir: Path | str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m offline.data.derive_market_stats", description=__doc__.split("\n\n")[0]
+        prog="python -m offline.data.synthetic.derive_stats", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("public_dir", help="directory holding the public window's test.csv")
     parser.add_argument("--out", default=str(STATS_FILE), help=f"output JSON (default {STATS_FILE})")

@@ -6,7 +6,7 @@ test.csv (the last `test_days` train rows + is_scored, about 2/3 true), the four
 lagged_test_labels files in Kaggle's layout, plus oracle.parquet, oracle_latent.parquet,
 regimes.parquet and synthetic_truth.json. Same seed, same bytes.
 
-The market (see synth_universe, synth_regime, synth_market, synth_observe):
+The market (see universe, regime, market, observe):
 - levels, daily vols, tick sizes, volumes and null patterns from market_stats.json (real window);
 - factors: global equity, industrial metals, precious metals, energy, rates, dollar, emerging
   markets and one factor per currency; FX columns are exact cross rates of nine currencies;
@@ -37,7 +37,7 @@ t+2..t+L+1, so an oracle sums expected leg returns over those days, from the pla
 forward with zero future shocks and the regime-dependent momentum coefficient and stress drift at
 their expectations under P(stressed on t+1..t+5)):
 - oracle.parquet, the yardstick: E[target(t) | returns observable up to day t]. P(stressed on t) is
-  the two-state forward filter of synth_filter over the observed daily close returns of all 114
+  the two-state forward filter of filter.py over the observed daily close returns of all 114
   base assets (nulls = missing), with the generator's emission model (class vol ratios,
   Student-t(5) factor and idiosyncratic shocks, the planted means of each state); it is propagated
   to t+1..t+5 with the two-state transition matrix. Approximations: the build-up is ignored in
@@ -67,11 +67,18 @@ import polars as pl
 
 from kaggle_kernel.schema import LAGS, target_defs
 from offline.data.competition import LAG_DIR, TARGET_PAIRS, TEST, TRAIN, TRAIN_LABELS, lag_file
-from offline.data.synth_filter import filter_stressed, propagate
-from offline.data.synth_market import HORIZON, Dynamics, Effects, build_dynamics, forecast, simulate_returns
-from offline.data.synth_observe import observe, plan_nulls, protected_instruments
-from offline.data.synth_regime import RegimeParams, simulate_regime
-from offline.data.synth_universe import Universe, build_universe, market_stats
+from offline.data.synthetic.filter import filter_stressed, propagate
+from offline.data.synthetic.market import (
+    HORIZON,
+    Dynamics,
+    Effects,
+    build_dynamics,
+    forecast,
+    simulate_returns,
+)
+from offline.data.synthetic.observe import observe, plan_nulls, protected_instruments
+from offline.data.synthetic.regime import RegimeParams, simulate_regime
+from offline.data.synthetic.universe import Universe, build_universe, market_stats
 from offline.data.targets import compute_targets, lagged_label_frames
 from offline.errors import UserError
 
@@ -258,7 +265,7 @@ def generate(cfg: SynthConfig) -> SyntheticMarket:
             "it scales the global-equity factor shock by exp(0.9 * pressure * xi), xi an AR(1)",
             "filter": {
                 "meaning": "p_stressed_filtered in regimes.parquet: P(stressed on t | observable returns up to t), "
-                "two-state forward filter (offline.data.synth_filter)",
+                "two-state forward filter (offline.data.synthetic.filter)",
                 "mean_abs_error": float(np.abs(p_filtered - stressed).mean()),
                 "roc_auc": _roc_auc(stressed, p_filtered),
             },
@@ -302,7 +309,7 @@ def test_frame(market: SyntheticMarket) -> pl.DataFrame:
 
 def scored_scores(market: SyntheticMarket) -> dict[str, float]:
     """Competition score of both oracles and of the naive last-delivered-label predictor on the scored days."""
-    from offline.gateway.metric import score
+    from offline.metric import score
 
     test = test_frame(market)
     days = test.filter("is_scored")["date_id"]

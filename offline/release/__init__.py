@@ -1,0 +1,1 @@
+"""Release steps: package a training run as the Kaggle dataset, export forests, push and submit."""
