@@ -59,8 +59,6 @@ def _yardstick(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from offline.data.synthetic.profiles import PROFILES
-
     data = sub.add_parser("data", help="competition data: verify labels, synthesise the default set")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
@@ -77,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--profile",
         default="default",
-        help=f"named market (effect mix): {', '.join(PROFILES)} (default: default)",
+        help="named market, an effect mix of offline/data/synthetic/profiles.py (an unknown name lists them)",
     )
     s.set_defaults(func=_synth)
 

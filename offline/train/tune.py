@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,21 @@ from offline.train.shared import fit_shared
 def mask_url(url: str) -> str:
     """A storage URL safe to print or save: the password replaced by ***."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at `url`. Workers started together race to create the schema on a fresh
+    database; the loser's error means another worker created it, so it retries (a short backoff)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def suggest(trial: optuna.Trial) -> dict:
@@ -90,7 +106,7 @@ def tune(
     objective, n_targets = objective_factory(prep, cfg, mode, executor, n_jobs, scheduler)
     study = optuna.create_study(
         study_name=study_name,
-        storage=storage,
+        storage=open_storage(storage),
         direction="maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=cfg.seed),
