@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -53,6 +54,11 @@ def postgres_url():
     except ImportError:
         _missing("psycopg2 is not installed (pip install -e '.[dev]')")
     bindir = _bin_dir()
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            _missing("running as root and there is no postgres user to run the server as")
     base = Path(tempfile.mkdtemp(prefix="kit-pg-"))  # under /tmp: pytest's own tmp is root-only (0700)
     data, sock = base / "data", base / "sock"
     sock.mkdir()
@@ -65,33 +71,19 @@ def postgres_url():
         shutil.chown(sock, "postgres", "postgres")
         shutil.chown(base / "pw", "postgres", "postgres")
     run = dict(capture_output=True, text=True, timeout=120, **as_user)
-    init = subprocess.run(
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            USER,
-            "--pwfile",
-            str(base / "pw"),
-            "--auth",
-            "scram-sha-256",
-            "--no-sync",
-        ],
-        **run,
-    )
-    assert init.returncode == 0, init.stderr
-    port = _free_port()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off"
-    start = subprocess.run(
-        [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options, "-w", "start"],
-        **run,
-    )
-    assert start.returncode == 0, start.stderr + (base / "log").read_text()
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data)]
     try:
+        init = [str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(base / "pw")]
+        proc = subprocess.run([*init, "--auth", "scram-sha-256", "--no-sync"], **run)
+        assert proc.returncode == 0, proc.stderr
+        port = _free_port()
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off"
+        proc = subprocess.run([*pg_ctl, "-l", str(base / "log"), "-o", options, "-w", "start"], **run)
+        assert proc.returncode == 0, proc.stderr + (base / "log").read_text()
         yield f"postgresql+psycopg2://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], **run)
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], **run)
         shutil.rmtree(base, ignore_errors=True)
 
 
