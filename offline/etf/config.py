@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from offline.errors import UserError
@@ -16,14 +16,17 @@ class EtfConfig:
     """Everything a stage needs to rerun alone. Splits are fixed here, before any result is seen."""
 
     source: str = "sp500"  # "sp500" (arch's S&P 500 + VIX) or a competition directory
-    # Crash label: the maximum drawdown over the next `horizon` trading days is at or below -depth.
+    # Crash label, fixed before any result of the second attempt (issue 12) was seen: the maximum
+    # drawdown over the next `horizon` trading days is at or below -depth. Not a tuning knob.
     horizon: int = 20
     depth: float = 0.08
-    # S&P 500 splits by calendar date (inclusive ends); `start`/`end` slice the data (tests use a slice).
-    start: str = "1999-01-01"
-    end: str = "2018-12-31"
-    train_end: str = "2010-12-31"
-    validation_end: str = "2014-12-31"
+    # Splits by calendar date (inclusive ends): train through 2014, validation 2015-2018, the test
+    # block is every later row (none in arch's data, which ends in 2018). `start`/`end` slice the
+    # data ("" = no limit; tests use a slice).
+    start: str = ""
+    end: str = ""
+    train_end: str = "2014-12-31"
+    validation_end: str = "2018-12-31"
     # Competition splits by date_id fraction (there are no calendar dates): train, validation, rest test.
     train_frac: float = 0.6
     validation_frac: float = 0.2
@@ -55,7 +58,6 @@ class EtfConfig:
     oof_chunks: int = 5
     seed: int = 0
     threads: int = 2
-    extra: dict = field(default_factory=dict)
 
     @property
     def purge(self) -> int:
