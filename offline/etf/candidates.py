@@ -9,6 +9,7 @@ as one more input. `fit` returns a FittedModel whose `predict` gives raw probabi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,7 +20,9 @@ TREND = ("mom_21", "mom_63", "mom_126", "mom_252", "dist_ma_50", "dist_ma_200", 
 DRAWDOWN = ("drawdown_63", "drawdown_252", "worst_day_21", "skew_63")
 NAIVE = ("naive_score",)
 # inputs whose rise should never lower the crash probability (LightGBM's monotone constraints)
-MONOTONE_UP = frozenset({"rv_5", "rv_21", "rv_63", "rv_126", "downside_vol_21", "vol_of_vol_63", "naive_score"})
+MONOTONE_UP = frozenset(
+    {"rv_5", "rv_21", "rv_63", "rv_126", "downside_vol_21", "vol_of_vol_63", "naive_score"}
+)
 
 LGBM_FIXED = {
     "objective": "binary",
@@ -60,8 +63,20 @@ CANDIDATES: tuple[Candidate, ...] = (
         "lgbm",
         VOL + TREND + DRAWDOWN,
         (
-            {"num_rounds": 100, "learning_rate": 0.03, "num_leaves": 4, "min_data_in_leaf": 100, "lambda_l2": 1.0},
-            {"num_rounds": 200, "learning_rate": 0.03, "num_leaves": 8, "min_data_in_leaf": 200, "lambda_l2": 10.0},
+            {
+                "num_rounds": 100,
+                "learning_rate": 0.03,
+                "num_leaves": 4,
+                "min_data_in_leaf": 100,
+                "lambda_l2": 1.0,
+            },
+            {
+                "num_rounds": 200,
+                "learning_rate": 0.03,
+                "num_leaves": 8,
+                "min_data_in_leaf": 200,
+                "lambda_l2": 10.0,
+            },
         ),
     ),
     Candidate(
@@ -69,8 +84,20 @@ CANDIDATES: tuple[Candidate, ...] = (
         "lgbm",
         VOL + TREND + DRAWDOWN + NAIVE,
         (
-            {"num_rounds": 100, "learning_rate": 0.03, "num_leaves": 4, "min_data_in_leaf": 100, "lambda_l2": 1.0},
-            {"num_rounds": 200, "learning_rate": 0.03, "num_leaves": 8, "min_data_in_leaf": 200, "lambda_l2": 10.0},
+            {
+                "num_rounds": 100,
+                "learning_rate": 0.03,
+                "num_leaves": 4,
+                "min_data_in_leaf": 100,
+                "lambda_l2": 1.0,
+            },
+            {
+                "num_rounds": 200,
+                "learning_rate": 0.03,
+                "num_leaves": 8,
+                "min_data_in_leaf": 200,
+                "lambda_l2": 10.0,
+            },
         ),
         note="combination with the naive rule: its score as one more monotone input",
     ),
@@ -100,10 +127,12 @@ class FittedModel:
     booster: str = ""  # LightGBM model text (family "lgbm")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Raw crash probability (naive: the rule's score, a ranking only) of each row of x (NaN = missing)."""
+        """Raw crash probability of each row of x (NaN = missing). The naive rule's score s maps to
+        s / (1 + s): same ranking, and its logit is log(s), so a sigmoid calibration is a logistic fit."""
         x = np.asarray(x, dtype=float)
         if self.family == "naive":
-            return np.nan_to_num(x[:, 0], nan=0.0)
+            s = np.nan_to_num(x[:, 0], nan=0.0)
+            return s / (1.0 + s)
         if self.family == "logit":
             z = np.nan_to_num((x - np.asarray(self.mean)) / np.asarray(self.scale))
             return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.coef) + self.intercept)))
@@ -132,7 +161,9 @@ def fit(cand: Candidate, params: dict, rows: pl.DataFrame, seed: int = 0, thread
     if cand.family == "logit":
         from sklearn.linear_model import LogisticRegression
 
-        mean, scale = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+        with warnings.catch_warnings():  # an input with no value in these rows: mean 0, scale 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, scale = np.nan_to_num(np.nanmean(x, axis=0)), np.nanstd(x, axis=0)
         scale[~(scale > 0)] = 1.0
         z = np.nan_to_num((x - mean) / scale)
         lr = LogisticRegression(C=params["C"], max_iter=2000, random_state=seed).fit(z, y)

@@ -19,6 +19,7 @@ from kaggle_kernel.crash import (
     WARMUP,
     base_indicators,
     defensive_indicators,
+    feature_frame,
     interactions,
     naive_rule,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "crash_episodes",
     "crash_label",
     "defensive_indicators",
+    "feature_frame",
     "forward_max_drawdown",
     "interactions",
     "naive_rule",
