@@ -23,8 +23,13 @@ CFG = EtfConfig(threads=1)
 
 
 @pytest.fixture(scope="module")
-def comp(synthetic_dir):
-    return load_competition(synthetic_dir)
+def comp(tmp_path_factory):
+    """1,500 synthetic days: the frozen design's 200-row leaves need more history than the shared 600."""
+    from offline.data.synthetic import SynthConfig, write_synthetic
+
+    out = tmp_path_factory.mktemp("synth1500") / "comp"
+    write_synthetic(out, SynthConfig(days=1500, test_days=60, seed=3))
+    return load_competition(out)
 
 
 @pytest.fixture(scope="module")
