@@ -24,7 +24,6 @@ MOMENTUM = (5, 21, 63, 126, 252)
 VOLATILITY = (5, 10, 21, 63, 126)
 MOVING_AVERAGES = (20, 50, 200)
 WARMUP = ANNUAL + 1  # rows before every trailing window (incl. the naive rule's) is full
-VIX_FEATURES = ("vix_filled", "vix_missing", "vix_rv_spread", "vix_rel_63")
 
 RAW_COLUMNS = ("date_id", "date", "open", "high", "low", "close", "volume", "vix", "def_ret")
 FIELDS = ("open", "high", "low", "close", "volume")

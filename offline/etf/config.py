@@ -33,8 +33,6 @@ class EtfConfig:
     # Competition tickers: first market ticker with data wins; defensive = equal weight of bond ETFs present.
     market_tickers: tuple[str, ...] = ("VT", "ACWI", "VEA", "RSP")
     defensive_tickers: tuple[str, ...] = ("BND", "AGG", "IEF")
-    # Use VIX-derived model features only if the training block has at least this share of real VIX.
-    min_vix_coverage: float = 0.5
     # Candidates (offline/etf/candidates.py) by purged expanding walk-forward folds of the train block.
     folds: int = 4
     gap: int = 0  # purge gap in rows; the effective gap is max(gap, horizon)

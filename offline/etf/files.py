@@ -111,3 +111,23 @@ class ScanResult(StageFile):
     points: int = 0
     qualified: int = 0
     frozen: bool = False
+
+
+@dataclass
+class Evaluation(StageFile):
+    """test: the model's and the naive rule's figures on the same labelled test rows."""
+
+    FILE: ClassVar[str] = "results/evaluation.json"
+    test: dict
+    naive: dict
+
+
+@dataclass
+class Backtest(StageFile):
+    """test: performance of the allocation, its no-signal twin and the benchmarks on the test block."""
+
+    FILE: ClassVar[str] = "results/backtest.json"
+    params: dict
+    threshold: float
+    cost_bps: float
+    runs: dict[str, dict]  # strategy, no_signal, buy_and_hold, ma_210, momentum_126

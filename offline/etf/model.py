@@ -49,13 +49,6 @@ def threshold_curve(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) ->
     }
 
 
-def best_f2(y: np.ndarray, score: np.ndarray) -> float:
-    """Highest F2 over all thresholds (a threshold-free ranking score for model selection)."""
-    if y.sum() == 0:
-        return float("nan")
-    return float(threshold_curve(y, score, np.unique(score))["f2"].max())
-
-
 def ranking(y: np.ndarray, score: np.ndarray) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
 

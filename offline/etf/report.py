@@ -6,12 +6,13 @@ from pathlib import Path
 
 from offline.etf.config import EtfConfig
 from offline.etf.files import (
+    Backtest,
     ChosenModel,
     CvResult,
+    Evaluation,
     ScanResult,
     SourceInfo,
     ThresholdChoice,
-    read_json,
     write_json,
 )
 from offline.etf.frozen import code_hash, load_frozen
@@ -19,8 +20,8 @@ from offline.etf.frozen import code_hash, load_frozen
 PERF = ("sharpe", "sortino", "max_drawdown", "calmar", "cagr", "volatility")
 
 
-def _backtest(bt: dict) -> dict:
-    s = bt["strategy"]
+def _backtest(bt: Backtest) -> dict:
+    s = bt.runs["strategy"]
     out = {k: s[k] for k in (*PERF, "turnover", "hit_rate", "exposure")}
     for prefix, name in (
         ("bh", "buy_and_hold"),
@@ -28,8 +29,8 @@ def _backtest(bt: dict) -> dict:
         ("ma_210", "ma_210"),
         ("momentum_126", "momentum_126"),
     ):
-        out |= {f"{prefix}_{k}": bt[name][k] for k in PERF}
-    return out | {"params": bt["params"], "cost_bps": bt["cost_bps"]}
+        out |= {f"{prefix}_{k}": bt.runs[name][k] for k in PERF}
+    return out | {"params": bt.params, "cost_bps": bt.cost_bps}
 
 
 def goals(test: dict, naive: dict, backtest: dict) -> dict:
@@ -124,9 +125,9 @@ def write_report(run_dir: Path, cfg: EtfConfig, stopped: str | None = None) -> d
     }
     test = naive = None
     if stopped is None:
-        ev, bt = read_json(run_dir / "results/evaluation.json"), read_json(run_dir / "results/backtest.json")
-        test, naive = ev["test"], ev["naive"]
-        report["test"], report["naive"], report["backtest"] = test, naive, _backtest(bt)
+        ev = Evaluation.load(run_dir)
+        test, naive = ev.test, ev.naive
+        report["test"], report["naive"], report["backtest"] = test, naive, _backtest(Backtest.load(run_dir))
         report["goals"] = goals(test, naive, report["backtest"])
     report["warnings"] = warnings(
         report["validation"]["model"], chosen.naive_validation, sc.chosen, source.blocks, test, naive

@@ -16,14 +16,14 @@ import polars as pl
 from offline.etf import model as mdl
 from offline.etf import plots, strategy
 from offline.etf.config import EtfConfig
-from offline.etf.files import ScanResult, ThresholdChoice, write_json
+from offline.etf.files import Backtest, Evaluation, ScanResult, ThresholdChoice
 from offline.etf.report import write_report
 from offline.etf.stages.common import PREDICTIONS, labelled, read_frame, results_dir
 
 NO_TEST = "the test block is empty (no rows after validation_end): stopped after the scan; the design's choices are written"
 
 
-def classification(rows: pl.DataFrame, thr: float) -> dict:
+def classification(rows: pl.DataFrame, thr: float) -> Evaluation:
     """The model's and the naive rule's figures on the same labelled test rows."""
     y = rows["crash"].to_numpy().astype(int)
     prob, raw = rows["prob"].to_numpy(), rows["prob_raw"].to_numpy()
@@ -44,7 +44,7 @@ def classification(rows: pl.DataFrame, thr: float) -> dict:
         **{k: v for k, v in mdl.classification(y, flag, 0.5).items() if k != "threshold"},
         "rule": "rv_21 above the 80th percentile of its previous 252 days",
     }
-    return {"test": model, "naive": naive_out}
+    return Evaluation(test=model, naive=naive_out)
 
 
 def run(run_dir: Path, cfg: EtfConfig) -> dict:
@@ -53,8 +53,8 @@ def run(run_dir: Path, cfg: EtfConfig) -> dict:
     test = pred.filter(pl.col("block") == "test")
     rows = labelled(pred, "test")
     if rows.height == 0 or rows["crash"].n_unique() < 2:
-        for stale in ("evaluation.json", "backtest.json"):
-            (results / stale).unlink(missing_ok=True)
+        for stale in (Evaluation.FILE, Backtest.FILE):
+            (Path(run_dir) / stale).unlink(missing_ok=True)
         report = write_report(
             run_dir,
             cfg,
@@ -64,7 +64,7 @@ def run(run_dir: Path, cfg: EtfConfig) -> dict:
     thr = ThresholdChoice.load(run_dir).threshold
     sc = ScanResult.load(run_dir)
     ev = classification(rows, thr)
-    write_json(results / "evaluation.json", ev)
+    ev.save(run_dir)
     plots.pr_roc(
         rows["crash"].to_numpy(),
         {"crash model": rows["prob"].to_numpy(), "naive rule": np.nan_to_num(rows["naive_score"].to_numpy())},
@@ -77,15 +77,12 @@ def run(run_dir: Path, cfg: EtfConfig) -> dict:
         "no_signal": strategy.simulate(inputs, "test", thr, {**sc.chosen, "beta": 0.0}, cfg.cost_bps),
         **{name: strategy.benchmark(inputs, "test", name, cfg.cost_bps) for name in strategy.BENCHMARKS},
     }
-    write_json(
-        results / "backtest.json",
-        {
-            "params": sc.chosen,
-            "threshold": thr,
-            "cost_bps": cfg.cost_bps,
-            **{k: strategy.perf(v) for k, v in runs.items()},
-        },
-    )
+    Backtest(
+        params=sc.chosen,
+        threshold=thr,
+        cost_bps=cfg.cost_bps,
+        runs={k: strategy.perf(v) for k, v in runs.items()},
+    ).save(run_dir)
     test.select("date_id", "date", "prob", "crash").with_columns(
         *(pl.Series(f"{k}_net", v["net"]) for k, v in runs.items()),
         pl.Series("market_weight", runs["strategy"]["market"]),
