@@ -441,6 +441,10 @@ def test_bad_inputs_are_user_errors(tmp_path, capsys):
         EtfConfig(depth=8).validate()
     with pytest.raises(UserError, match="train_end"):
         EtfConfig(train_end="2014-31-12").validate()
+    from offline.etf.frame import build_frame
+
+    with pytest.raises(UserError, match="warm-up"):  # e.g. the 134-day public window
+        build_frame(load_sp500().head(200), EtfConfig())
 
 
 def test_nasdaq_source_is_a_second_real_index_without_vix(tmp_path):

@@ -26,6 +26,10 @@ def build_frame(raw: pl.DataFrame, cfg: EtfConfig) -> pl.DataFrame:
     if raw.height == 0 or (raw["close"] <= 0).any():
         raise UserError("raw market frame is empty or has non-positive closes")
     frame = ind.feature_frame(raw)
+    if frame.height == 0:
+        raise UserError(
+            f"{raw.height} market days: the indicators' warm-up alone takes {ind.WARMUP}; add history"
+        )
     close = pl.col("close")
     labels = ind.crash_label(raw.select("date_id", "close").sort("date_id"), cfg.horizon, cfg.depth).select(
         "date_id",
