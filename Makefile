@@ -10,7 +10,7 @@ REPORT      ?= runs/gateway/report.json
 SEED        ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo data download gateway lint lock clean train tune package etf submit bench
+.PHONY: venv test demo data download gateway lint lock clean train tune package etf etf-freeze submit bench
 
 venv: $(STAMP)
 
@@ -59,11 +59,20 @@ MODELS      ?= $(TRAIN_OUT)
 package: $(STAMP)
 	$(PY) -m offline package --models $(MODELS) --out artifacts
 
-## etf: the nine-stage ETF crash/momentum pipeline (SOURCE=sp500, nasdaq or a competition dir) -> OUT
+## etf: the ETF crash/momentum pipeline under the frozen design (SOURCE=sp500, nasdaq, a CSV or a competition dir;
+##      TRAIN_END/VALID_END split it, the test block is every later row) -> OUT
 OUT         ?= runs/etf
 SOURCE      ?= sp500
+TRAIN_END   ?=
+VALID_END   ?=
+ETF_SPLITS   = $(if $(TRAIN_END),--train-end $(TRAIN_END),) $(if $(VALID_END),--valid-end $(VALID_END),)
 etf: $(STAMP)
-	$(PY) -m offline etf all --out $(OUT) --source $(SOURCE)
+	$(PY) -m offline etf all --out $(OUT) --source $(SOURCE) $(ETF_SPLITS)
+
+## etf-freeze: search the design on data through 2018 (runs/etf-design), then write offline/etf/frozen.json
+etf-freeze: $(STAMP)
+	$(PY) -m offline etf all --search --out runs/etf-design --source $(SOURCE) $(ETF_SPLITS)
+	$(PY) -m offline etf freeze --out runs/etf-design
 
 ## submit: push artifacts/ as a private dataset, push the kernel, wait for its run, submit (DRY_RUN=1 prints only)
 submit: $(STAMP)

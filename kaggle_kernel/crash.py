@@ -2,21 +2,18 @@
 
 From competition price columns: the market ETF's OHLCV and the defensive (bond) return
 (`market_frame`), indicators as polars expressions (`base_indicators`, `defensive_indicators`,
-`naive_rule`, `interactions`), PCA + KMeans regime scores (`RegimeModel.transform`). Every
-feature at row t uses rows <= t only. `CrashModel.inputs` runs the offline chain on a window of
-recent prices and returns the booster's input vector for the window's last day; the booster
-itself is evaluated by the caller (kaggle_kernel.forest). Only stdlib, numpy and polars here.
+`naive_rule`, `interactions`, chained by `feature_frame`). Every feature at row t uses rows <= t
+only. `CrashModel.inputs` runs the offline chain on a window of recent prices and returns the
+model's input vector for the window's last day; a logistic model is evaluated here
+(`CrashModel.probability`), a booster by the caller (kaggle_kernel.forest). Only stdlib, numpy and
+polars here.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
-import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -27,7 +24,6 @@ MOMENTUM = (5, 21, 63, 126, 252)
 VOLATILITY = (5, 10, 21, 63, 126)
 MOVING_AVERAGES = (20, 50, 200)
 WARMUP = ANNUAL + 1  # rows before every trailing window (incl. the naive rule's) is full
-VIX_FEATURES = ("vix_filled", "vix_missing", "vix_rv_spread", "vix_rel_63")
 
 RAW_COLUMNS = ("date_id", "date", "open", "high", "low", "close", "volume", "vix", "def_ret")
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -190,69 +186,10 @@ def interactions(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def feature_frame(raw: pl.DataFrame) -> pl.DataFrame:
-    """The offline feature chain without labels: indicators, drop WARMUP rows, then interactions.
-
-    Same order as offline (build_prep_frame, then interactions on its rows), so the interactions'
-    windows start after the warm-up exactly as in training.
-    """
-    frame = defensive_indicators(base_indicators(raw.select(RAW_COLUMNS).sort("date_id")))
+    """The feature chain of training and serving: indicators and the naive rule, drop WARMUP rows,
+    then interactions (their windows start after the warm-up, in training as in serving)."""
+    frame = naive_rule(defensive_indicators(base_indicators(raw.select(RAW_COLUMNS).sort("date_id"))))
     return interactions(frame.slice(WARMUP))
-
-
-# --- regimes ------------------------------------------------------------------------------------
-
-
-def _ordered_sum(terms: Iterable[pl.Expr]) -> pl.Expr:
-    """Left-to-right sum: a fixed order gives bit-identical results (sum_horizontal's order may vary)."""
-    return functools.reduce(operator.add, terms)
-
-
-@dataclass
-class RegimeModel:
-    """PCA + KMeans market regimes as plain lists (fit offline by offline.etf.regime.fit_regime)."""
-
-    inputs: list[str]
-    mean: list[float]
-    scale: list[float]
-    components: list[list[float]]  # (k, len(inputs))
-    centers: list[list[float]]  # (clusters, k) in component space
-    names: list[str]  # one per cluster
-    mean_return: list[float]
-
-    @property
-    def output_columns(self) -> list[str]:
-        pcs = [f"regime_pc{j + 1}" for j in range(len(self.components))]
-        return [*pcs, *(f"regime_dist_{n}" for n in self.names), *(f"regime_is_{n}" for n in self.names)]
-
-    def transform(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Add component scores, distances to each named centre and a one-hot of the nearest centre."""
-        z = [
-            ((pl.col(c) - m) / s).fill_null(0.0)
-            for c, m, s in zip(self.inputs, self.mean, self.scale, strict=True)
-        ]
-        pcs = [_ordered_sum(w * zi for w, zi in zip(comp, z, strict=True)) for comp in self.components]
-        frame = frame.with_columns(*(p.alias(f"regime_pc{j + 1}") for j, p in enumerate(pcs)))
-        dist = [
-            _ordered_sum((pl.col(f"regime_pc{j + 1}") - cj) ** 2 for j, cj in enumerate(center)).sqrt()
-            for center in self.centers
-        ]
-        frame = frame.with_columns(
-            *(d.alias(f"regime_dist_{n}") for d, n in zip(dist, self.names, strict=True))
-        )
-        nearest = pl.min_horizontal(*(pl.col(f"regime_dist_{n}") for n in self.names))
-        return frame.with_columns(
-            *(
-                (pl.col(f"regime_dist_{n}") == nearest).cast(pl.Int8).alias(f"regime_is_{n}")
-                for n in self.names
-            )
-        )
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> RegimeModel:
-        return cls(**json.loads(path.read_text()))
 
 
 # --- the served model ---------------------------------------------------------------------------
@@ -260,16 +197,18 @@ class RegimeModel:
 
 @dataclass
 class CrashModel:
-    """Everything but the booster: tickers, the booster's input order and the regime model.
+    """The served crash model: tickers, input order and, for a logistic model, its weights.
 
     `market` is the one market ETF and `defensive` the bond ETFs training used (chosen offline
-    by offline.etf.sources.competition_frame from the whole history).
+    by offline.etf.sources.competition_frame from the whole history). `linear` holds a logistic
+    model's standardisation and weights ({mean, scale, coef, intercept}); None means the model is a
+    LightGBM booster, packed and evaluated by kaggle_kernel.forest.
     """
 
     market: str
     defensive: list[str]
-    features: list[str]  # the booster's input order
-    regime: RegimeModel
+    features: list[str]  # the model's input order
+    linear: dict | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -281,20 +220,27 @@ class CrashModel:
             "market": self.market,
             "defensive": list(self.defensive),
             "features": list(self.features),
-            "regime": asdict(self.regime),
+            "linear": self.linear,
             "window": CRASH_WINDOW,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> CrashModel:
-        missing = sorted({"market", "defensive", "features", "regime"} - set(data))
+        missing = sorted({"market", "defensive", "features"} - set(data))
         if missing:
             raise ValueError(f"crash model JSON lacks keys {missing}")
+        linear = data.get("linear")
+        if linear is not None:
+            lens = {k: len(linear[k]) for k in ("mean", "scale", "coef")}
+            if set(lens.values()) != {len(data["features"])}:
+                raise ValueError(
+                    f"crash model JSON: linear weights {lens} do not match {len(data['features'])} features"
+                )
         return cls(
             market=str(data["market"]),
             defensive=[str(t) for t in data["defensive"]],
             features=[str(f) for f in data["features"]],
-            regime=RegimeModel(**data["regime"]),
+            linear=linear,
         )
 
     def inputs(self, window: pl.DataFrame) -> np.ndarray:
@@ -312,5 +258,13 @@ class CrashModel:
         frame = feature_frame(market_frame(window, self.market, self.defensive)).tail(1)
         if frame.height == 0 or frame["date_id"][0] != last_day:
             return nan
-        row = self.regime.transform(frame).select(pl.col(self.features).cast(pl.Float64))
+        row = frame.select(pl.col(self.features).cast(pl.Float64))
         return row.to_numpy()[0].astype(np.float64)
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """A logistic model's probability for each row of x (missing inputs count as the training mean)."""
+        if self.linear is None:
+            raise ValueError("a LightGBM crash model is evaluated by its packed forest, not here")
+        lin = self.linear
+        z = np.nan_to_num((np.atleast_2d(x) - np.asarray(lin["mean"])) / np.asarray(lin["scale"]))
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(lin["coef"]) + float(lin["intercept"]))))

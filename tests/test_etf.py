@@ -1,4 +1,4 @@
-"""ETF crash/momentum pipeline: end to end on small slices, no test-block leakage, metric and backtest arithmetic."""
+"""ETF crash/momentum pipeline: design run, freeze, held-out runs on CSVs, no test-block leakage, arithmetic."""
 
 from __future__ import annotations
 
@@ -14,43 +14,77 @@ from sklearn.metrics import fbeta_score, precision_score, recall_score
 
 from kaggle_kernel.schema import feature_columns, target_defs
 from offline.cli import main
-from offline.errors import UserError
+from offline.errors import DataError, UserError
 from offline.etf import indicators as ind
 from offline.etf import model as mdl
 from offline.etf import strategy
 from offline.etf.config import EtfConfig
+from offline.etf.frozen import code_hash, freeze, load_frozen
 from offline.etf.oof import oof_crash_probability
-from offline.etf.pipeline import run_all
-from offline.etf.sources import load_source, load_sp500
+from offline.etf.sources import load_csv, load_source, load_sp500
+from offline.etf.stages import run_all
 
 SMALL = dict(
-    trials=3,
     folds=3,
-    max_rounds=40,
     threads=1,
     grid_core=(0.0, 0.5, 1.0),
     grid_alpha=(0.0, 0.5, 1.0),
     grid_beta=(0.0, 0.5, 1.0),
     grid_core2=(0.0, 0.5),
 )
-SP_SLICE = EtfConfig(
-    start="2004-01-01", end="2012-12-31", train_end="2009-12-31", validation_end="2010-12-31", **SMALL
-)
+# the issue's report keys, exactly
 REPORT_KEYS = {
     "test": {"pr_auc", "roc_auc", "base_rate", "f2", "precision", "recall", "threshold"},
-    "backtest": {"sharpe", "max_drawdown", "cagr", "bh_sharpe", "bh_max_drawdown", "no_signal_sharpe"},
-}
+    "naive": {"pr_auc", "roc_auc"},
+    "backtest": {
+        "sharpe", "max_drawdown", "cagr", "bh_sharpe", "bh_max_drawdown", "no_signal_sharpe",
+        "ma_210_sharpe", "ma_210_max_drawdown", "momentum_126_sharpe", "momentum_126_max_drawdown",
+    },
+}  # fmt: skip
 
 
 def _sp_raw() -> pl.DataFrame:
-    d = pl.col("date")
-    return load_sp500().filter(d.is_between(pl.date(2004, 1, 1), pl.date(2012, 12, 31)))
+    return load_sp500().filter(pl.col("date").is_between(pl.date(2001, 1, 1), pl.date(2012, 12, 31)))
+
+
+def _write_csv(path: Path, raw: pl.DataFrame, ohlcv: bool) -> Path:
+    """arch's S&P 500 (through 2018 only) as a CSV of the documented layout."""
+    cols = {"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"}
+    keep = cols if ohlcv else {"close": "Close"}
+    raw.select(pl.col("date").alias("Date"), *(pl.col(k).alias(v) for k, v in keep.items())).write_csv(path)
+    return path
+
+
+def _cfg(source: Path, **kw) -> EtfConfig:
+    return EtfConfig(source=str(source), train_end="2009-12-31", validation_end="2010-12-31", **SMALL, **kw)
 
 
 @pytest.fixture(scope="module")
-def sp_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("etf_sp")
-    run_all(out, replace(SP_SLICE), raw=_sp_raw(), progress=False)
+def csvs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("csv")
+    raw = _sp_raw()
+    return {
+        "ohlcv": _write_csv(d / "sp_ohlcv.csv", raw, True),
+        "close": _write_csv(d / "sp_close.csv", raw, False),
+    }
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory, csvs) -> tuple[Path, Path]:
+    """A design run (search) on the OHLCV slice and the frozen design written from it."""
+    out = tmp_path_factory.mktemp("etf_design")
+    run_all(out, _cfg(csvs["ohlcv"]), progress=False)
+    frozen = out / "frozen.json"
+    freeze(out, frozen)
+    return out, frozen
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory, csvs, design) -> Path:
+    """The frozen design on the closes-only CSV through the CLI, test block 2011-2012."""
+    out = tmp_path_factory.mktemp("etf_held_out")
+    args = ["etf", "all", "--out", str(out), "--source", str(csvs["close"]), "--frozen", str(design[1])]
+    assert main([*args, "--train-end", "2009-12-31", "--valid-end", "2010-12-31", "--quiet"]) == 0
     return out
 
 
@@ -58,49 +92,117 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_report_has_required_keys_and_plots(sp_run):
-    report = _json(sp_run / "results" / "report.json")
+def test_design_run_scores_every_candidate_against_the_naive_rule(design):
+    run, frozen_path = design
+    cv = _json(run / "results" / "cv.json")
+    from offline.etf.candidates import CANDIDATES
+
+    assert {r["candidate"] for r in cv["rows"]} == {c.name for c in CANDIDATES}
+    assert len(cv["rows"]) == sum(len(c.grid) for c in CANDIDATES)
+    naive = next(r for r in cv["rows"] if r["candidate"] == "naive_rule")
+    assert all(r["naive_pr_auc"] == naive["pr_auc"] for r in cv["rows"])
+    assert cv["purge_rows"] >= 20 and all(len(r["fold_pr_auc"]) == cv["folds"] >= 2 for r in cv["rows"])
+    for n in cv["survivors"]:
+        assert cv["best"][n]["pr_auc"] > naive["pr_auc"] and cv["best"][n]["roc_auc"] > naive["roc_auc"]
+    chosen = _json(run / "models" / "model.json")
+    assert chosen["model"]["name"] in (cv["survivors"] or ["naive_rule"])
+    frozen = load_frozen(frozen_path)
+    assert frozen.model["name"] == chosen["model"]["name"] and frozen.code_hash == code_hash()
+    assert frozen.allocation == _json(run / "results" / "scan.json")["chosen"]
+    assert frozen.config["horizon"] == 20 and frozen.config["depth"] == 0.08 and not frozen.config["frozen"]
+    # a design run on the default splits would have no test block: here the slice has one
+    report = _json(run / "results" / "report.json")
+    assert report["stopped"] is None and report["frozen_hash"] is None
+
+
+def test_held_out_run_follows_the_frozen_design(held_out, design):
+    frozen = load_frozen(design[1])
+    report = _json(held_out / "results" / "report.json")
     for section, keys in REPORT_KEYS.items():
         assert keys <= set(report[section]), f"{section} lacks {keys - set(report[section])}"
         assert all(np.isfinite(report[section][k]) for k in keys)
-    assert (sp_run / "results" / "report.md").read_text().startswith("# ETF crash")
+    assert report["frozen_hash"] == frozen.code_hash == report["code_hash"]
+    assert not (held_out / "results" / "cv.json").exists()  # no search
+    chosen = _json(held_out / "models" / "model.json")
+    assert {k: chosen["model"][k] for k in ("name", "params", "features")} == {
+        k: frozen.model[k] for k in ("name", "params", "features")
+    }
+    assert chosen["calibration"]["method"] == frozen.calibration["method"]
+    assert report["allocation"]["chosen"] == frozen.allocation
+    # closes only: the stand-ins are named
+    assert set(report["source"]["stand_ins"]) == {"Open", "High", "Low", "Volume", "VIX"}
+    assert "stand-ins" in (held_out / "results" / "report.md").read_text().lower()
     for png in ("pr_curve.png", "roc_curve.png", "backtest.png", "threshold.png"):
-        assert (sp_run / "results" / png).read_bytes()[:4] == b"\x89PNG"
-    assert (sp_run / "models" / "crash_model.txt").read_text().startswith("tree")
-    assert _json(sp_run / "config.json")["train_end"] == "2009-12-31"
-    assert report["source"]["blocks"]["test"]["crash_days"] > 0  # Aug 2011 is in the test slice
+        assert (held_out / "results" / png).read_bytes()[:4] == b"\x89PNG"
+    assert report["source"]["blocks"]["test"]["crash_days"] > 0  # Aug 2011 is in the test block
 
 
-def test_stages_rerun_alone_give_the_same_result(sp_run):
-    before = _json(sp_run / "results" / "report.json")
-    assert main(["etf", "hyperopt", "--out", str(sp_run), "--quiet"]) == 0
-    for stage in ("train", "threshold", "evaluate", "scan", "backtest"):
-        assert main(["etf", stage, "--out", str(sp_run)]) == 0
-    after = _json(sp_run / "results" / "report.json")
+def test_stages_rerun_alone_give_the_same_result(held_out):
+    before = _json(held_out / "results" / "report.json")
+    for stage in ("fit", "threshold", "scan", "test"):
+        assert main(["etf", stage, "--out", str(held_out)]) == 0
+    after = _json(held_out / "results" / "report.json")
     assert after["test"] == before["test"] and after["backtest"] == before["backtest"]
 
 
-def test_test_block_prices_inform_no_choice(sp_run, tmp_path):
+def test_closes_only_and_ohlcv_give_the_same_close_features(csvs):
+    a, stand_a = load_csv(csvs["ohlcv"])
+    b, stand_b = load_csv(csvs["close"])
+    assert stand_a == {"VIX": stand_a["VIX"]} and "High" in stand_b
+    assert a["close"].equals(b["close"]) and (b["high"] == b["close"]).all()
+    fa, fb = ind.feature_frame(a), ind.feature_frame(b)
+    from offline.etf.candidates import CANDIDATES
+
+    cols = sorted({f for c in CANDIDATES for f in c.features})
+    assert fa.select(cols).equals(fb.select(cols))  # every candidate reads closes only
+    # ATR's stand-in is the absolute close-to-close move
+    moves = (b["close"] - b["close"].shift(1)).abs()
+    np.testing.assert_allclose(
+        ind.base_indicators(b)["atr_14"][1:].to_numpy(),
+        (moves.fill_null(0).ewm_mean(alpha=1 / 14, adjust=False) / b["close"])[1:].to_numpy(),
+        rtol=1e-9,
+    )
+
+
+def test_test_block_prices_inform_no_choice(held_out, csvs, design, tmp_path):
     raw = _sp_raw()
     rng = np.random.default_rng(1)
     is_test = (raw["date"] > date(2010, 12, 31)).to_numpy()
     factor = np.ones(raw.height)
     factor[is_test] = np.exp(np.cumsum(rng.normal(0, 0.02, is_test.sum())))
-    shocked = raw.with_columns(*(pl.col(c) * factor for c in ("open", "high", "low", "close")))
-    run_all(tmp_path, replace(SP_SLICE), raw=shocked, progress=False)
-    for rel in ("models/best_params.json", "models/calibration.json", "results/threshold.json"):
-        assert _json(tmp_path / rel) == _json(sp_run / rel), rel
-    assert _json(tmp_path / "results/scan.json")["chosen"] == _json(sp_run / "results/scan.json")["chosen"]
-    assert (tmp_path / "models/crash_model.txt").read_text() == (
-        sp_run / "models/crash_model.txt"
-    ).read_text()
+    shocked = _write_csv(tmp_path / "shocked.csv", raw.with_columns(pl.col("close") * factor), False)
+    cfg = replace(_cfg(shocked), frozen=str(design[1]))
+    run_all(tmp_path / "run", cfg, progress=False)
+    for rel in ("models/model.json", "results/threshold.json", "results/scan.json"):
+        assert _json(tmp_path / "run" / rel) == _json(held_out / rel), rel
     # the shock did reach the test block
-    assert _json(tmp_path / "results/report.json")["test"] != _json(sp_run / "results/report.json")["test"]
+    assert (
+        _json(tmp_path / "run/results/report.json")["test"] != _json(held_out / "results/report.json")["test"]
+    )
 
 
-def test_metrics_match_sklearn(sp_run):
-    ev = _json(sp_run / "results" / "evaluation.json")["test"]
-    test = pl.read_parquet(sp_run / "datasets" / "predictions.parquet").filter(
+def test_an_empty_test_block_stops_after_the_scan(csvs, tmp_path, capsys):
+    rc = main(["etf", "all", "--search", "--out", str(tmp_path), "--source", str(csvs["close"]), "--quiet",
+               "--config", str(_small_config(tmp_path)), "--train-end", "2010-12-31", "--valid-end", "2012-12-31"])  # fmt: skip
+    assert rc == 0
+    assert "test block is empty" in capsys.readouterr().out
+    report = _json(tmp_path / "results" / "report.json")
+    assert "test" not in report and "empty" in report["stopped"]
+    assert report["validation"]["model"]["pr_auc"] >= 0 and report["allocation"]["chosen"]
+    assert (
+        freeze(tmp_path, tmp_path / "frozen.json").threshold == report["validation"]["threshold"]["threshold"]
+    )
+
+
+def _small_config(tmp_path: Path) -> Path:
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(SMALL))
+    return path
+
+
+def test_metrics_match_sklearn(held_out):
+    ev = _json(held_out / "results" / "evaluation.json")["test"]
+    test = pl.read_parquet(held_out / "datasets" / "predictions.parquet").filter(
         (pl.col("block") == "test") & pl.col("label_ok")
     )
     y, pred = test["crash"].to_numpy(), (test["prob"].to_numpy() >= ev["threshold"]).astype(int)
@@ -113,20 +215,6 @@ def test_metrics_match_sklearn(sp_run):
     curve = mdl.threshold_curve(yy, ss, np.array([0.2, 0.5, 0.8]))
     for t, f2 in zip((0.2, 0.5, 0.8), curve["f2"], strict=True):
         assert f2 == pytest.approx(fbeta_score(yy, ss >= t, beta=2))
-
-
-def test_calibration_is_the_better_of_two_and_reduces_brier(sp_run):
-    cal = _json(sp_run / "models" / "calibration.json")
-    other = {"isotonic": "sigmoid", "sigmoid": "isotonic"}[cal["method"]]
-    assert cal["brier"][f"cv_{cal['method']}"] <= cal["brier"][f"cv_{other}"]
-    assert cal["brier"]["calibrated"] <= cal["brier"]["raw"]
-    val = pl.read_parquet(sp_run / "datasets" / "predictions.parquet").filter(
-        (pl.col("block") == "validation") & pl.col("label_ok")
-    )
-    y = val["crash"].to_numpy().astype(float)
-    assert mdl.brier(y, mdl.apply_calibration(cal, val["prob_raw"].to_numpy())) == pytest.approx(
-        cal["brier"]["calibrated"]
-    )
 
 
 def test_calibration_choice_on_known_miscalibration():
@@ -142,21 +230,67 @@ def test_calibration_choice_on_known_miscalibration():
     )
 
 
-def test_backtest_weights_in_range_and_decided_the_day_before(sp_run):
-    cfg = _json(sp_run / "config.json")
-    daily = pl.read_parquet(sp_run / "results" / "backtest_daily.parquet")
+def test_backtest_weights_in_range_and_decided_the_day_before(held_out):
+    daily = pl.read_parquet(held_out / "results" / "backtest_daily.parquet")
     w = daily["market_weight"].to_numpy() + daily["defensive_weight"].to_numpy()
     assert ((daily["market_weight"] >= 0) & (daily["market_weight"] <= 1)).all() and (w <= 1 + 1e-12).all()
-    pred = pl.read_parquet(sp_run / "datasets" / "predictions.parquet")
-    chosen = _json(sp_run / "results" / "scan.json")
+    pred = pl.read_parquet(held_out / "datasets" / "predictions.parquet")
+    scan = _json(held_out / "results" / "scan.json")
     m, _ = strategy.target_weights(
-        pred[f"mom_{cfg['momentum_window']}"].to_numpy(),
+        pred["alloc_momentum"].to_numpy(),
         pred["prob"].to_numpy(),
-        chosen["threshold"],
-        **{k: chosen["chosen"][k] for k in ("core", "alpha", "beta", "core2")},
+        scan["threshold"],
+        *(scan["chosen"][k] for k in strategy.ALLOCATION_KEYS),
     )
     test_idx = np.flatnonzero((pred["block"] == "test").to_numpy())
     assert np.allclose(daily["market_weight"].to_numpy(), m[test_idx - 1])
+    # the timing rules: all in when the close was above its 210-day mean the day before
+    inputs = strategy.market_inputs(pred)
+    ma = strategy.benchmark(inputs, "test", "ma_210", 0.0)
+    above = (np.nan_to_num(pred["ma_gap"].to_numpy(), nan=-1) > 0).astype(float)
+    assert np.array_equal(ma["market"], above[test_idx - 1])
+
+
+def test_csv_errors_name_file_column_and_row(tmp_path):
+    good = "Date,Close\n" + "".join(f"2020-01-{d:02d},{100 + d}\n" for d in range(1, 11))
+    cases = {
+        "Date,Price\n2020-01-01,1\n": ("column 'Close'", "missing required column"),
+        good.replace("2020-01-03", "2020-13-03"): ("column 'Date', row 3", "unparseable date"),
+        good.replace("2020-01-04,104", "2020-01-04,-1"): ("column 'Close', row 4", "non-positive"),
+        good.replace("2020-01-05,105", "2020-01-05,abc"): ("column 'Close', row 5", "not a number"),
+        good.replace("2020-01-06", "2020-01-02"): ("column 'Date', row 6", "not increasing"),
+        good: ("rows", "at least 30"),
+    }
+    for i, (text, (where, what)) in enumerate(cases.items()):
+        path = tmp_path / f"bad{i}.csv"
+        path.write_text(text)
+        with pytest.raises(DataError) as err:
+            load_csv(path, min_rows=30)
+        assert str(path) in str(err.value) and where in str(err.value) and what in str(err.value), str(
+            err.value
+        )
+    with pytest.raises(UserError, match="no such CSV"):
+        load_csv(tmp_path / "missing.csv")
+
+
+def test_code_hash_covers_the_etf_code(tmp_path):
+    import shutil
+
+    from offline.etf import frozen
+
+    for rel in frozen.HASHED:
+        src = frozen.ROOT / rel
+        dst = tmp_path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copyfile)(src, dst)
+    for junk in tmp_path.rglob("__pycache__"):
+        shutil.rmtree(junk)
+    assert code_hash(tmp_path) == code_hash()
+    (tmp_path / "offline/etf/frozen.json").write_text("{}")  # the frozen design itself is not code
+    assert code_hash(tmp_path) == code_hash()
+    with (tmp_path / "kaggle_kernel/crash.py").open("a") as f:
+        f.write("# changed\n")
+    assert code_hash(tmp_path) != code_hash()
 
 
 def test_strategy_uses_only_earlier_signals_and_costs_are_exact():
@@ -264,20 +398,17 @@ def comp_dir(tmp_path_factory) -> Path:
 
 
 def test_competition_source_through_the_cli(comp_dir, tmp_path, capsys):
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.items()}))
-    out = tmp_path / "run"
-    rc = main(["etf", "all", "--out", str(out), "--source", str(comp_dir), "--config", str(cfg), "--quiet"])
+    rc = main(["etf", "all", "--search", "--out", str(tmp_path), "--source", str(comp_dir),
+               "--config", str(_small_config(tmp_path)), "--quiet"])  # fmt: skip
     assert rc == 0
     assert "Sharpe" in capsys.readouterr().out
-    report = _json(out / "results" / "report.json")
+    report = _json(tmp_path / "results" / "report.json")
     for section, keys in REPORT_KEYS.items():
         assert keys <= set(report[section])
     assert report["source"]["market"] == "VT" and report["source"]["defensive"] == ["BND"]
     # the known structure: raised volatility announces crashes, so the model ranks well out of sample
-    assert report["test"]["roc_auc_raw"] > 0.8 and report["test"]["roc_auc"] > 0.65
-    assert report["test"]["pr_auc"] > 1.5 * report["test"]["base_rate"]
-    assert _json(out / "results" / "scan.json")["defensive"] is True
+    assert report["test"]["roc_auc"] > 0.65 and report["test"]["pr_auc"] > 1.5 * report["test"]["base_rate"]
+    assert _json(tmp_path / "results" / "scan.json")["defensive"] is True
 
 
 def test_oof_probabilities_are_walk_forward(comp_dir):
@@ -303,11 +434,17 @@ def test_oof_probabilities_are_walk_forward(comp_dir):
 
 
 def test_bad_inputs_are_user_errors(tmp_path, capsys):
-    assert main(["etf", "train", "--out", str(tmp_path / "nothing")]) == 2
+    assert main(["etf", "fit", "--out", str(tmp_path / "nothing")]) == 2
     assert "config.json is missing" in capsys.readouterr().err
     assert main(["etf", "prep", "--out", str(tmp_path), "--source", str(tmp_path / "nope")]) == 2
     with pytest.raises(UserError, match="depth"):
         EtfConfig(depth=8).validate()
+    with pytest.raises(UserError, match="train_end"):
+        EtfConfig(train_end="2014-31-12").validate()
+    from offline.etf.frame import build_frame
+
+    with pytest.raises(UserError, match="warm-up"):  # e.g. the 134-day public window
+        build_frame(load_sp500().head(200), EtfConfig())
 
 
 def test_nasdaq_source_is_a_second_real_index_without_vix(tmp_path):
@@ -332,19 +469,3 @@ def test_crash_episodes_merge_runs_closer_than_the_gap():
     assert ind.crash_episodes(flags, gap=6) == 1
     assert ind.crash_episodes(flags, gap=0) == 3
     assert ind.crash_episodes(pl.Series([0, None, 0]), gap=3) == 0
-
-
-def test_warnings_flag_what_a_reader_should_not_miss(sp_run):
-    from offline.etf.stages import warnings
-
-    blocks = {"validation": {"episodes": 1}}
-    flags = warnings({"pr_auc": 0.1}, {"pr_auc": 0.2}, {"beta": 0.0}, blocks)
-    assert [f.split(" ")[1] for f in flags] == ["crash", "allocation", "validation"]
-    assert warnings({"pr_auc": 0.3}, {"pr_auc": 0.2}, {"beta": 0.5}, {"validation": {"episodes": 5}}) == []
-    report = _json(sp_run / "results" / "report.json")
-    assert all(v["episodes"] <= v["crash_days"] for v in report["source"]["blocks"].values())
-    assert report["source"]["blocks"]["test"]["episodes"] >= 1
-    expected = warnings(report["test"], report["naive"], report["scan"]["chosen"], report["source"]["blocks"])
-    assert report["warnings"] == expected
-    md = (sp_run / "results" / "report.md").read_text()
-    assert all(w in md for w in expected) and "| episodes |" in md

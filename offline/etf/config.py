@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from offline.errors import UserError
@@ -16,30 +16,28 @@ class EtfConfig:
     """Everything a stage needs to rerun alone. Splits are fixed here, before any result is seen."""
 
     source: str = "sp500"  # "sp500" (arch's S&P 500 + VIX) or a competition directory
-    # Crash label: the maximum drawdown over the next `horizon` trading days is at or below -depth.
+    # Crash label, fixed before any result of the second attempt (issue 12) was seen: the maximum
+    # drawdown over the next `horizon` trading days is at or below -depth. Not a tuning knob.
     horizon: int = 20
     depth: float = 0.08
-    # S&P 500 splits by calendar date (inclusive ends); `start`/`end` slice the data (tests use a slice).
-    start: str = "1999-01-01"
-    end: str = "2018-12-31"
-    train_end: str = "2010-12-31"
-    validation_end: str = "2014-12-31"
+    # Splits by calendar date (inclusive ends): train through 2014, validation 2015-2018, the test
+    # block is every later row (none in arch's data, which ends in 2018). `start`/`end` slice the
+    # data ("" = no limit; tests use a slice).
+    start: str = ""
+    end: str = ""
+    train_end: str = "2014-12-31"
+    validation_end: str = "2018-12-31"
     # Competition splits by date_id fraction (there are no calendar dates): train, validation, rest test.
     train_frac: float = 0.6
     validation_frac: float = 0.2
     # Competition tickers: first market ticker with data wins; defensive = equal weight of bond ETFs present.
     market_tickers: tuple[str, ...] = ("VT", "ACWI", "VEA", "RSP")
     defensive_tickers: tuple[str, ...] = ("BND", "AGG", "IEF")
-    # Use VIX-derived model features only if the training block has at least this share of real VIX.
-    min_vix_coverage: float = 0.5
-    # Hyperopt: Optuna TPE over LightGBM, objective mean F2 over purged expanding folds of the train block.
-    trials: int = 30
+    # Candidates (offline/etf/candidates.py) by purged expanding walk-forward folds of the train block.
     folds: int = 4
     gap: int = 0  # purge gap in rows; the effective gap is max(gap, horizon)
-    max_rounds: int = 400
-    # Regime: PCA components and KMeans clusters (3 -> bull/neutral/bear).
-    pca_components: int = 3
-    regimes: int = 3
+    # Timing benchmarks: moving-average timing (10 months) and momentum timing (6 months).
+    ma_timing_window: int = 210
     # Strategy: trailing momentum window, cost per unit turnover, scan grid and its selection rule.
     momentum_window: int = 126
     cost_bps: float = 5.0
@@ -55,7 +53,8 @@ class EtfConfig:
     oof_chunks: int = 5
     seed: int = 0
     threads: int = 2
-    extra: dict = field(default_factory=dict)
+    # The frozen design this run follows (a path to frozen.json); "" = search the design (cv stage).
+    frozen: str = ""
 
     @property
     def purge(self) -> int:
@@ -66,18 +65,20 @@ class EtfConfig:
             raise UserError(f"horizon must be at least 1 trading day, got {self.horizon}")
         if not 0 < self.depth < 1:
             raise UserError(f"depth must be a fraction in (0, 1), e.g. 0.08 for -8%, got {self.depth}")
-        if self.trials < 1:
-            raise UserError(f"trials must be at least 1, got {self.trials}")
         if self.folds < 2:
             raise UserError(f"folds must be at least 2, got {self.folds}")
         if not (
             0 < self.train_frac and 0 < self.validation_frac and self.train_frac + self.validation_frac < 1
         ):
             raise UserError("train_frac and validation_frac must be positive and sum to less than 1")
-        if not self.start <= self.train_end < self.validation_end <= self.end:
+        for name in ("start", "end", "train_end", "validation_end"):
+            value = getattr(self, name)
+            if value and not _is_date(value):
+                raise UserError(f"{name} must be a date YYYY-MM-DD, got {value!r}")
+        if not (self.start or "0") <= self.train_end < self.validation_end <= (self.end or "9"):
             raise UserError(
                 f"dates must satisfy start <= train_end < validation_end <= end, got "
-                f"{self.start}, {self.train_end}, {self.validation_end}, {self.end}"
+                f"{self.start or '-'}, {self.train_end}, {self.validation_end}, {self.end or '-'}"
             )
         return self
 
@@ -92,6 +93,16 @@ class EtfConfig:
             raise UserError(f"{CONFIG_FILE}: unknown keys {unknown}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values).validate()
+
+
+def _is_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def save_config(run_dir: Path, config: EtfConfig) -> Path:

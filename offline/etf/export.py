@@ -2,7 +2,7 @@
 
 The out-of-fold probabilities (offline.etf.oof) train the 424 regressors; this is the model the
 kernel then runs on new days, so it uses all labels. Returns the kernel's CrashModel (tickers,
-feature order, regime model as JSON-able lists) and the booster as LightGBM model text.
+input order, a logistic model's weights) and, for a LightGBM model, the booster's model text.
 """
 
 from __future__ import annotations
@@ -14,22 +14,16 @@ import polars as pl
 from kaggle_kernel.crash import CrashModel
 from offline.errors import UserError
 from offline.etf.config import EtfConfig
-from offline.etf.oof import DEFAULT_PARAMS, competition_features, fit_crash
-
-MIN_ROWS = 50  # the same floor oof_crash_probability applies to each walk-forward fit
+from offline.etf.oof import MIN_ROWS, competition_features, fit_crash
 
 
 def final_crash_model(
-    comp_or_dir,
-    config: EtfConfig | None = None,
-    params: dict | None = None,
-    until: int | None = None,
+    comp_or_dir, config: EtfConfig | None = None, until: int | None = None
 ) -> tuple[CrashModel, str]:
-    """(CrashModel, LightGBM model text) fit on all labelled rows of `comp_or_dir` (Competition or dir).
+    """(CrashModel, LightGBM model text or "" for a logistic model) fit on all labelled rows of `comp_or_dir`.
 
-    Same features, regime fit and parameters as each walk-forward fit of oof_crash_probability,
-    with the regime model fit on the same rows as the booster. With `until`, only prices up to that
-    date_id exist for it (a crash label needs its whole horizon before then).
+    Same inputs and parameters as each walk-forward fit of oof_crash_probability. With `until`, only
+    prices up to that date_id exist for it (a crash label needs its whole horizon before then).
     """
     comp = comp_or_dir
     if isinstance(comp_or_dir, (str, Path)):
@@ -37,7 +31,6 @@ def final_crash_model(
 
         comp = load_competition(comp_or_dir)
     cfg = config or EtfConfig()
-    params = params or DEFAULT_PARAMS
     prices = comp.prices()
     if until is not None:
         prices = prices.filter(pl.col("date_id") <= until)
@@ -48,6 +41,11 @@ def final_crash_model(
             f"{rows.height} labelled market rows with {int(rows['crash'].sum() or 0)} crash days: need at "
             f"least {MIN_ROWS} rows and both classes to fit the crash model (loosen --depth or add data)"
         )
-    rm, use, booster = fit_crash(rows, cols, cfg, params)
-    model = CrashModel(market=info["market"], defensive=list(info["defensive"]), features=use, regime=rm)
-    return model, booster.model_to_string()
+    fitted = fit_crash(rows, cfg)
+    linear = (
+        {"mean": fitted.mean, "scale": fitted.scale, "coef": fitted.coef, "intercept": fitted.intercept}
+        if fitted.family == "logit"
+        else None
+    )
+    model = CrashModel(market=info["market"], defensive=list(info["defensive"]), features=cols, linear=linear)
+    return model, fitted.booster

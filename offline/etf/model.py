@@ -1,31 +1,10 @@
-"""LightGBM crash classifier, F2 metrics and probability calibration (isotonic or sigmoid, as JSON)."""
+"""F2 and ranking metrics, and probability calibration (isotonic or sigmoid, as JSON)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 EPS = 1e-6
-
-
-def lgb_params(params: dict, seed: int, threads: int) -> dict:
-    """Fixed, deterministic LightGBM settings around the tuned ones (rounds are passed separately)."""
-    fixed = {
-        "objective": "binary",
-        "verbosity": -1,
-        "seed": seed,
-        "deterministic": True,
-        "force_row_wise": True,
-        "num_threads": threads,
-        "bagging_freq": 1,
-    }
-    return {**fixed, **{k: v for k, v in params.items() if k != "num_rounds"}}
-
-
-def fit_booster(x: np.ndarray, y: np.ndarray, params: dict, seed: int, threads: int, names: list[str]):
-    import lightgbm as lgb
-
-    data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True, params={"verbosity": -1})
-    return lgb.train(lgb_params(params, seed, threads), data, num_boost_round=int(params["num_rounds"]))
 
 
 def f_beta(precision: np.ndarray, recall: np.ndarray, beta: float = 2.0) -> np.ndarray:
@@ -68,13 +47,6 @@ def threshold_curve(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) ->
         "f2": f_beta(precision, recall),
         "positive_rate": predicted / len(score),
     }
-
-
-def best_f2(y: np.ndarray, score: np.ndarray) -> float:
-    """Highest F2 over all thresholds (a threshold-free ranking score for model selection)."""
-    if y.sum() == 0:
-        return float("nan")
-    return float(threshold_curve(y, score, np.unique(score))["f2"].max())
 
 
 def ranking(y: np.ndarray, score: np.ndarray) -> dict:

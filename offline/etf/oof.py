@@ -2,6 +2,7 @@
 
 The engine offers these to the 424 regressors as a feature; each probability comes from a model
 fit only on rows whose labels ended before that row's chunk began (purged by the label horizon).
+The model is the frozen design's family, inputs and parameters (offline/etf/frozen.json).
 """
 
 from __future__ import annotations
@@ -11,44 +12,36 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from offline.etf import indicators as ind
-from offline.etf import model as mdl
+from offline.etf.candidates import Candidate, FittedModel, candidate, fit, matrix
 from offline.etf.config import EtfConfig
-from offline.etf.regime import fit_regime
+from offline.etf.frame import build_frame
+from offline.etf.frozen import load_frozen
 from offline.etf.sources import competition_frame
 
-DEFAULT_PARAMS = {
-    "num_rounds": 150,
-    "learning_rate": 0.05,
-    "num_leaves": 8,
-    "min_data_in_leaf": 50,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "lambda_l2": 1.0,
-    "scale_pos_weight": 1.0,
-}
+MIN_ROWS = 50  # labelled rows a walk-forward or final fit needs
+DEFAULT_DESIGN = ("lgbm_mono", dict(candidate("lgbm_mono").grid[0]))  # before any design is frozen
+
+
+def kit_design() -> tuple[Candidate, dict]:
+    """The frozen design's candidate and parameters, or DEFAULT_DESIGN when none is frozen."""
+    frozen = load_frozen()
+    name, params = (frozen.model["name"], frozen.model["params"]) if frozen else DEFAULT_DESIGN
+    return candidate(name), params
 
 
 def competition_features(prices: pl.DataFrame, cfg: EtfConfig) -> tuple[pl.DataFrame, list[str], dict]:
-    """Indicators, interactions and crash label of the competition's market ETF (rows with a close)."""
-    from offline.etf.stages import build_prep_frame, feature_columns
-
+    """Indicators, naive rule and crash label of the competition's market ETF; the model's inputs; tickers."""
     raw, info = competition_frame(prices, tuple(cfg.market_tickers), tuple(cfg.defensive_tickers))
-    frame = ind.interactions(build_prep_frame(raw, cfg))
-    cols, _ = feature_columns(frame, cfg)
-    return frame, cols, info
+    return build_frame(raw, cfg), list(kit_design()[0].features), info
 
 
-def fit_crash(rows: pl.DataFrame, cols: list[str], cfg: EtfConfig, params: dict):
-    """(regime model, input columns, booster) fit on labelled rows: one walk-forward or final fit."""
-    rm = fit_regime(rows, cfg.pca_components, cfg.regimes, cfg.seed)
-    use = [*cols, *rm.output_columns]
-    x = rm.transform(rows).select(use).to_numpy().astype(float)
-    booster = mdl.fit_booster(x, rows["crash"].to_numpy(), params, cfg.seed, cfg.threads, use)
-    return rm, use, booster
+def fit_crash(rows: pl.DataFrame, cfg: EtfConfig) -> FittedModel:
+    """The kit's crash model fit on labelled rows: one walk-forward or the final fit."""
+    cand, params = kit_design()
+    return fit(cand, params, rows, cfg.seed, cfg.threads)
 
 
-def oof_crash_probability(comp, config: EtfConfig | None = None, params: dict | None = None) -> pl.DataFrame:
+def oof_crash_probability(comp, config: EtfConfig | None = None) -> pl.DataFrame:
     """date_id and etf_crash_prob for every date_id of `comp` (a Competition or its directory).
 
     The first `oof_min_train_frac` of rows (and warm-up rows) get null; later rows come in
@@ -60,7 +53,6 @@ def oof_crash_probability(comp, config: EtfConfig | None = None, params: dict | 
 
         comp = load_competition(comp)
     cfg = config or EtfConfig()
-    params = params or DEFAULT_PARAMS
     prices = comp.prices()
     frame, cols, _ = competition_features(prices, cfg)
     n = frame.height
@@ -71,12 +63,10 @@ def oof_crash_probability(comp, config: EtfConfig | None = None, params: dict | 
         if len(chunk) == 0:
             continue
         stop = max(int(chunk[0]) - cfg.purge, 0)
-        fit_idx = np.flatnonzero(labelled[:stop])
-        fit_rows = frame[fit_idx]
-        if fit_rows.height < 50 or fit_rows["crash"].n_unique() < 2:
+        fit_rows = frame[np.flatnonzero(labelled[:stop])]
+        if fit_rows.height < MIN_ROWS or fit_rows["crash"].n_unique() < 2:
             continue  # too little history or no crash yet: leave null rather than guess
-        rm, use, booster = fit_crash(fit_rows, cols, cfg, params)
-        prob[chunk] = booster.predict(rm.transform(frame[chunk]).select(use).to_numpy().astype(float))
+        prob[chunk] = fit_crash(fit_rows, cfg).predict(matrix(frame[chunk], cols))
     out = frame.select("date_id").with_columns(pl.Series("etf_crash_prob", prob).fill_nan(None))
     return (
         prices.select("date_id")

@@ -62,11 +62,13 @@ def backtest(
 ) -> None:
     fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True, height_ratios=[3, 2, 1.3, 1.5])
     # strategy, then its twin without the crash signal (dashed: the two coincide when beta is 0), then
-    # buy-and-hold
+    # buy-and-hold and the two timing rules
     styles = [
         {"color": "tab:blue", "lw": 2.0},
         {"color": "tab:orange", "lw": 1.2, "ls": "--"},
         {"color": "tab:gray", "lw": 1.0},
+        {"color": "tab:green", "lw": 0.9, "ls": ":"},
+        {"color": "tab:purple", "lw": 0.9, "ls": "-."},
     ]
     for (name, eq), style in zip(series.items(), styles, strict=False):
         axes[0].plot(x, eq, label=name, **style)

@@ -18,6 +18,7 @@ __all__ = [
     "INDEXES",
     "RAW_COLUMNS",
     "competition_frame",
+    "load_csv",
     "load_index",
     "load_source",
     "load_sp500",
@@ -97,25 +98,123 @@ def competition_frame(
     return frame, {"market": ticker, "defensive": bonds}
 
 
-def load_source(source: str, config) -> tuple[pl.DataFrame, dict]:
-    """The raw frame for `source` (an index in INDEXES or a competition directory) and a description of it."""
-    if source in INDEXES:
-        frame = load_index(source).filter(
-            pl.col("date").is_between(pl.lit(config.start).str.to_date(), pl.lit(config.end).str.to_date())
+# Stand-ins for columns a CSV may lack, each computed from what is there (named in the report).
+STAND_INS = {
+    "Open": "the close (open-based ranges vanish)",
+    "High": "the close (true range, hence ATR, becomes the absolute close-to-close move)",
+    "Low": "the close (true range, hence ATR, becomes the absolute close-to-close move)",
+    "Volume": "none: volume features are missing (no candidate reads them)",
+    "VIX": "21-day realized volatility of the close, in percent (vix_filled)",
+}
+CSV_COLUMNS = ("Date", "Close", "Open", "High", "Low", "Volume", "VIX")
+
+
+def _bad_row(path: Path, column: str, mask: pl.Series, message: str) -> None:
+    rows = mask.arg_true()
+    if rows.len():
+        # CSV line of the first bad row: the header is line 1
+        raise DataError(
+            str(path),
+            f"{message} ({rows.len()} rows; first at line {int(rows[0]) + 2})",
+            column,
+            int(rows[0]) + 1,
         )
-        return frame, {
-            "source": source,
-            "market": INDEXES[source],
-            "defensive": [],
-            "vix": "arch.data.vix" if source == "sp500" else "none (realized volatility stands in)",
+
+
+def load_csv(path: Path, min_rows: int = 0) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Daily data from a CSV with Date and Close, optionally Open/High/Low/Volume/VIX; (frame, stand-ins used).
+
+    Bad input is a DataError naming the file, column and row: a missing file or column, an unparseable
+    date, a missing or non-positive price, dates not increasing, fewer rows than the longest window.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--source {path}: no such CSV file")
+    try:
+        text = pl.read_csv(path, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(str(path), f"not a readable CSV ({exc})") from None
+    for need in ("Date", "Close"):
+        if need not in text.columns:
+            raise DataError(str(path), f"missing required column; has {text.columns}", need)
+    date = pl.coalesce(
+        *(
+            pl.col("Date").str.strip_chars().str.to_date(fmt, strict=False)
+            for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y")
+        )
+    )
+    present = [c for c in CSV_COLUMNS[1:] if c in text.columns]
+    frame = text.select(
+        date.alias("date"), *(pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in present)
+    )
+    _bad_row(path, "Date", frame["date"].is_null(), "unparseable date (expected YYYY-MM-DD)")
+    for c in present:
+        raw_null = text[c].is_null() | (text[c].str.strip_chars() == "")
+        _bad_row(path, c, frame[c].is_null() & ~raw_null, "not a number")
+        if c == "Close":
+            _bad_row(path, c, frame[c].is_null(), "missing close")
+        if c in ("Open", "High", "Low", "Close"):
+            _bad_row(path, c, frame[c].fill_null(1.0) <= 0, "non-positive price")
+    _bad_row(
+        path, "Date", (frame["date"].diff().dt.total_days() <= 0).fill_null(False), "dates not increasing"
+    )
+    if frame.height < min_rows:
+        raise DataError(
+            str(path), f"{frame.height} rows; the longest window and the label need at least {min_rows}"
+        )
+    close = pl.col("Close")
+    out = frame.with_row_index("date_id").select(
+        pl.col("date_id").cast(pl.Int64),
+        "date",
+        *(
+            (pl.col(c).fill_null(close) if c in present else close).alias(c.lower())
+            for c in ("Open", "High", "Low")
+        ),
+        close.alias("close"),
+        (pl.col("Volume") if "Volume" in present else pl.lit(None, dtype=pl.Float64)).alias("volume"),
+        (pl.col("VIX") if "VIX" in present else pl.lit(None, dtype=pl.Float64)).alias("vix"),
+        pl.lit(None, dtype=pl.Float64).alias("def_ret"),
+    )
+    return out, {c: STAND_INS[c] for c in STAND_INS if c not in present}
+
+
+def _date_slice(frame: pl.DataFrame, config) -> pl.DataFrame:
+    d = pl.col("date")
+    if config.start:
+        frame = frame.filter(d >= pl.lit(config.start).str.to_date())
+    if config.end:
+        frame = frame.filter(d <= pl.lit(config.end).str.to_date())
+    return frame
+
+
+def load_source(source: str, config) -> tuple[pl.DataFrame, dict]:
+    """The raw frame for `source` (an index in INDEXES, a CSV file or a competition directory) and a description."""
+    if source in INDEXES:
+        frame = _date_slice(load_index(source), config)
+        stand = {
+            "VIX": STAND_INS["VIX"]
+            + (" where arch's VIX (2014-2018) is missing" if source == "sp500" else "")
         }
+        return frame, {"source": source, "market": INDEXES[source], "defensive": [], "stand_ins": stand}
     path = Path(source)
+    if path.suffix.lower() == ".csv":
+        from offline.etf.indicators import WARMUP
+
+        frame, stand = load_csv(path, min_rows=WARMUP + 2 * config.horizon + 60)
+        return _date_slice(frame, config), {
+            "source": str(path),
+            "market": path.name,
+            "defensive": [],
+            "stand_ins": stand,
+        }
     if not path.is_dir():
         names = "', '".join(INDEXES)
-        raise UserError(f"--source must be '{names}' or a competition directory; {source!r} is neither")
+        raise UserError(
+            f"--source must be '{names}', a CSV file or a competition directory; {source!r} is none"
+        )
     from offline.data.competition import load_competition
 
     frame, info = competition_frame(
         load_competition(path).prices(), tuple(config.market_tickers), tuple(config.defensive_tickers)
     )
-    return frame, {"source": str(path), **info}
+    return frame, {"source": str(path), **info, "stand_ins": {"VIX": STAND_INS["VIX"]}}

@@ -46,23 +46,6 @@ def mark_label_rows(frame: pl.DataFrame, purge: int) -> pl.DataFrame:
     ).drop("_i")
 
 
-def check_blocks(frame: pl.DataFrame, min_rows: int = 30) -> None:
-    counts = dict(frame.filter(pl.col("label_ok")).group_by("block").len().iter_rows())
-    for block in BLOCKS:
-        if counts.get(block, 0) < min_rows:
-            raise UserError(
-                f"the {block} block has {counts.get(block, 0)} labelled rows after warm-up and purge; "
-                f"need at least {min_rows}: widen the data or move the split dates"
-            )
-    for block, need in (("train", 5), ("validation", 3)):
-        positives = frame.filter(pl.col("label_ok") & (pl.col("block") == block))["crash"].sum()
-        if positives < need:
-            raise UserError(
-                f"the {block} block has {positives} crash days (need {need} to fit and calibrate); "
-                "loosen --depth, lengthen --horizon or move the split"
-            )
-
-
 def expanding_folds(n: int, folds: int, purge: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Walk-forward folds over n time-ordered rows: train on everything before the fold minus `purge` rows."""
     chunk = n // (folds + 1)

@@ -95,3 +95,48 @@ def metrics(
         "total_return": total - 1,
         "days": n,
     }
+
+
+# --- on a predictions frame ---------------------------------------------------------------------
+
+ALLOCATION_KEYS = ("core", "alpha", "beta", "core2")
+BENCHMARKS = ("buy_and_hold", "ma_210", "momentum_126")
+
+
+def market_inputs(pred) -> dict[str, np.ndarray]:
+    """Arrays the backtests read from a predictions frame (offline.etf.stages.fit)."""
+    return {
+        "momentum": pred["alloc_momentum"].to_numpy().astype(float),
+        "ma_gap": pred["ma_gap"].to_numpy().astype(float),
+        "prob": pred["prob"].to_numpy().astype(float),
+        "ret_market": pred["ret_simple"].fill_null(0).to_numpy().astype(float),
+        "ret_defensive": pred["def_ret"].fill_null(0).to_numpy().astype(float),
+        "block": pred["block"].to_numpy(),
+    }
+
+
+def simulate(inputs: dict, block: str, threshold: float, allocation: dict, cost_bps: float) -> dict:
+    """Decide weights on every row, hold them the next day, then run the block's rows only."""
+    m, d = target_weights(
+        inputs["momentum"], inputs["prob"], threshold, *(allocation[k] for k in ALLOCATION_KEYS)
+    )
+    mask = inputs["block"] == block
+    return run(
+        inputs["ret_market"][mask], inputs["ret_defensive"][mask], held(m)[mask], held(d)[mask], cost_bps
+    )
+
+
+def benchmark(inputs: dict, block: str, name: str, cost_bps: float) -> dict:
+    """Buy-and-hold, or all-in/all-out timing on the close above its 210-day average or positive 126-day momentum."""
+    signal = {
+        "buy_and_hold": np.ones(len(inputs["block"])),
+        "ma_210": (np.nan_to_num(inputs["ma_gap"], nan=-1.0) > 0).astype(float),
+        "momentum_126": (np.nan_to_num(inputs["momentum"], nan=-1.0) > 0).astype(float),
+    }[name]
+    mask = inputs["block"] == block
+    w = signal if name == "buy_and_hold" else held(signal)
+    return run(inputs["ret_market"][mask], np.zeros(mask.sum()), w[mask], np.zeros(mask.sum()), cost_bps)
+
+
+def perf(result: dict) -> dict:
+    return metrics(result["net"], result["turnover"], result["exposure"])
