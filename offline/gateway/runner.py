@@ -153,12 +153,12 @@ def _run_emulated(
     data_dir: Path,
     script: Path,
     out_dir: Path,
-    limits: tuple[float, float, float],
+    limits: tuple[float, float, float, int],
     python: str,
     echo: bool,
     prog: _Progress,
 ) -> None:
-    startup_limit, call_limit, wall_limit = limits
+    startup_limit, call_limit, wall_limit, _ = limits
     with tempfile.TemporaryDirectory(prefix="kit-gateway-") as tmp:
         path_dir = Path(tmp) / "path"
         path_dir.mkdir()
@@ -207,12 +207,12 @@ def _run_emulated(
                     prog.kernel_traceback = exc.traceback
                     raise _with_date(remote_failure(exc), date_id) from None
                 prog.latencies.append(time.perf_counter() - start)
+                prog.n_answered += 1  # answered, as Kaggle's client sees it; validated next
+                prog.date_ids.append(date_id)
                 try:
                     gateway.handle(prediction, batch, date_id)
                 except GatewayRuntimeError as exc:
                     raise _with_date(exc, date_id) from None
-                prog.n_answered += 1
-                prog.date_ids.append(date_id)
             try:
                 prog.submission = assemble_submission(gateway.rows, gateway.date_ids)
             except GatewayRuntimeError as exc:
@@ -240,14 +240,14 @@ def _run_official(
     data_dir: Path,
     script: Path,
     out_dir: Path,
-    limits: tuple[float, float, float],
+    limits: tuple[float, float, float, int],
     python: str,
     echo: bool,
     prog: _Progress,
 ) -> None:
     if not (data_dir / "kaggle_evaluation").is_dir():
         raise UserError(f"--official needs Kaggle's kaggle_evaluation/ package in {data_dir}; it is absent")
-    wall_limit = limits[2]
+    wall_limit, n_days = limits[2], limits[3]
     env = {k: v for k, v in os.environ.items() if k != "KAGGLE_IS_COMPETITION_RERUN"}
     env.update({DATA_DIR_ENV: str(data_dir), "PYTHONPATH": _pythonpath(data_dir), "PYTHONUNBUFFERED": "1"})
     calls_path = out_dir / "calls.jsonl"
@@ -286,15 +286,23 @@ def _run_official(
     if prog.exit_code != 0:
         text = (out_dir / KERNEL_LOG).read_text(errors="replace") if (out_dir / KERNEL_LOG).exists() else ""
         found = off.kaggle_error(text)
-        where = f"date_id {calls.pending}: " if calls.pending is not None else ""
+        at = calls.pending
+        if at is None and calls.answered and len(calls.answered) < n_days:
+            at = calls.answered[-1]  # the answer Kaggle's validation refused stopped the loop
+        where = f"date_id {at}: " if at is not None else ""
         if found is not None:
             kind, detail = found
-            raise RunFailure(kind, f"{where}{detail or kind}", calls.pending)
+            raise RunFailure(kind, f"{where}{detail or kind}", at)
+        # no Kaggle error: the process died; on Kaggle the gateway would see the server vanish
+        kind, when = (
+            ("SERVER_CONNECTION_FAILED", "while answering")
+            if at is not None
+            else ("SERVER_NEVER_STARTED", "before Kaggle's gateway sent a batch")
+        )
         raise RunFailure(
-            "kernel_crashed",
-            f"{where}the kernel exited with code {prog.exit_code} without a Kaggle error; "
-            f"last stderr lines:\n{kp.stderr_tail()}",
-            calls.pending,
+            kind,
+            f"{where}the kernel exited with code {prog.exit_code} {when}; last stderr lines:\n{kp.stderr_tail()}",
+            at,
         )
     if not (out_dir / SUBMISSION).exists():
         raise RunFailure("no_submission", f"the official gateway wrote no {SUBMISSION} in {out_dir}")
@@ -405,7 +413,7 @@ def run_gateway(
     (out_dir / SUBMISSION).unlink(missing_ok=True)
     test_days = comp.test["date_id"].unique(maintain_order=True).to_list()
     n_test_days = len(test_days)
-    limits = (startup_limit, call_limit, startup_limit + call_limit * n_test_days)
+    limits = (startup_limit, call_limit, startup_limit + call_limit * n_test_days, n_test_days)
     if artifacts is not None:
         artifacts = Path(artifacts).resolve()
         os.environ["MITSUI_KIT_ARTIFACTS"] = str(artifacts)
