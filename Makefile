@@ -14,7 +14,7 @@ REPORT      ?= runs/gateway/report.json
 SEED        ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: venv kaggle-venv test demo data download gateway lint lock clean train tune package etf submit bench
+.PHONY: venv kaggle-venv test demo data download gateway lint lock clean train tune package etf submit bench preflight soak
 
 venv: $(STAMP)
 
@@ -85,9 +85,21 @@ SOURCE      ?= sp500
 etf: $(STAMP)
 	$(PY) -m offline etf all --out $(OUT) --source $(SOURCE)
 
-## submit: push artifacts/ as a private dataset, push the kernel, wait for its run, submit (DRY_RUN=1 prints only)
+PUBLIC      ?= ../shared/mitsui-public
+DAYS        ?= 1000
+
+## preflight: one-screen checklist for ARTIFACTS (real data, in-sample, imports, hashes, metadata, Kaggle's package on PUBLIC, soak)
+preflight: $(STAMP) $(KSTAMP)
+	$(PY) -m offline preflight --artifacts $(ARTIFACTS) --public $(PUBLIC) --python $(KPY) --soak-days $(DAYS)
+
+## soak: DAYS (default 1000) synthetic days after training through the packaged kernel in .venv-kaggle -> bench/soak.json
+soak: $(STAMP) $(KSTAMP)
+	$(PY) -m offline soak --artifacts $(ARTIFACTS) --days $(DAYS) --python $(KPY)
+
+## submit: preflight (stops on a failure unless FORCE=1), then push ARTIFACTS as a private dataset, push the kernel, wait, submit (DRY_RUN=1 prints only)
 submit: $(STAMP)
-	$(PY) -m offline submit --artifacts artifacts $(if $(DRY_RUN),--dry-run,) $(if $(MESSAGE),-m "$(MESSAGE)",)
+	$(if $(FORCE),,$(MAKE) preflight ARTIFACTS=$(ARTIFACTS))
+	$(PY) -m offline submit --artifacts $(ARTIFACTS) $(if $(DRY_RUN),--dry-run,) $(if $(MESSAGE),-m "$(MESSAGE)",)
 
 ## bench: packed kernel vs a naive pandas + Booster.predict kernel, side by side -> table + bench/results.json
 bench: $(STAMP)

@@ -26,6 +26,12 @@ def _verify(args: argparse.Namespace) -> int:
                 f"published {w['published']:.8g} recomputed {w['recomputed']:.8g}",
                 file=sys.stderr,
             )
+        if result["compared"] == 0:
+            print(
+                f"NOTHING VERIFIED: {args.dir} has no published label that its prices determine "
+                "(train_labels.csv or lagged_test_labels/ with prices for their days)"
+            )
+            return 1
         verdict = "OK" if result["ok"] else "MISMATCH"
         print(
             f"{verdict}: {result['compared']:,} labels compared, {result['mismatched']:,} mismatched, "

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from offline.data.competition import TRAIN_LABELS, Competition, lag_file
+from offline.data.competition import TRAIN_LABELS, Competition, lag_file, load_competition
 from offline.data.targets import compute_targets
+from offline.errors import DataError
 
 TOLERANCE = 1e-5
 
@@ -80,9 +81,25 @@ def verify(comp: Competition) -> dict:
     for c in per_file.values():
         total.add(c)
     out = asdict(total)
-    out["ok"] = total.mismatched == 0
+    out["ok"] = total.mismatched == 0 and total.compared > 0
     out["tolerance"] = TOLERANCE
     out["files"] = {
         name: {k: v for k, v in asdict(c).items() if k != "worst"} for name, c in per_file.items()
     }
     return out
+
+
+def load_verified(path) -> Competition:
+    """load_competition, then the label check of `data verify`: what verify rejects, this rejects."""
+    comp = load_competition(path)
+    result = verify(comp)
+    if result["compared"] == 0:
+        raise DataError(str(path), "no published label could be compared with the prices: nothing verified")
+    if result["mismatched"]:
+        w = result["worst"][0]
+        raise DataError(
+            w["file"],
+            f"{result['mismatched']} label(s) disagree with the prices, e.g. date {w['date_id']} {w['target']}: "
+            f"published {w['published']:.8g}, recomputed {w['recomputed']:.8g} (python -m offline data verify)",
+        )
+    return comp

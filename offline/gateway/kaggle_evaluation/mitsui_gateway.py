@@ -17,6 +17,7 @@ finite values, not a constant row (the metric fails on a scored day with constan
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
