@@ -37,25 +37,12 @@ from kaggle_kernel.manifest import (
 )
 from kaggle_kernel.state import HISTORY_MARGIN
 from offline.errors import UserError
+from offline.release.credentials import kaggle_username
 from offline.release.forest_export import pack_forest, save_forest
 
 DATASET_SLUG = "mitsui-kit-artifacts"
 SYNTHETIC_MARKER = "synthetic_truth.json"  # every directory the synthetic market writes has it
 KERNEL_DIR = Path(kaggle_kernel.__file__).parent
-
-
-def kaggle_username() -> str | None:
-    """KAGGLE_USERNAME, else the username in the kaggle config file (the key is never read)."""
-    if os.environ.get("KAGGLE_USERNAME"):
-        return os.environ["KAGGLE_USERNAME"]
-    dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), Path.home() / ".kaggle", Path.home() / ".config" / "kaggle"]
-    for d in dirs:
-        if d and (Path(d) / "kaggle.json").exists():
-            try:
-                return json.loads((Path(d) / "kaggle.json").read_text()).get("username")
-            except (ValueError, OSError):
-                return None
-    return None
 
 
 def git_revision() -> str:
@@ -177,7 +164,7 @@ def build(
             shutil.copyfile(f, kdir / f.name)
     snapshot = _snapshot(data_dir, spec, out, info["data"].get("until"), crash)
 
-    user = kaggle_username()
+    user = kaggle_username(dict(os.environ))
     dataset_id = f"{user or 'YOUR_KAGGLE_USERNAME'}/{DATASET_SLUG}"
     meta = {"title": DATASET_SLUG, "id": dataset_id, "licenses": [{"name": "CC0-1.0"}], "isPrivate": True}
     (out / "dataset-metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
