@@ -8,7 +8,6 @@ byte-reproducible .npz (fixed zip timestamps, no pickle).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import zipfile
 from collections import Counter
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from kaggle_kernel.forest import (
     ARRAY_DTYPES,
@@ -29,6 +27,7 @@ from kaggle_kernel.forest import (
     encode_meta,
 )
 from offline.errors import UserError
+from offline.progress import progress
 
 # Objectives whose prediction is the raw score; binary applies LightGBM's sigmoid(sigmoid * raw).
 IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile", "mape"})
@@ -101,15 +100,14 @@ def pack_forest(
     tree_root: list[int] = []
     tree_model: list[int] = []
     models_meta = []
-    progress = tqdm(
+    shown = progress(
         zip(names, resolved, strict=True),
         total=len(names),
         desc="pack forest",
         unit="model",
-        file=sys.stderr,
         disable=len(names) < 20,
     )
-    for m_idx, (name, model) in enumerate(progress):
+    for m_idx, (name, model) in enumerate(shown):
         dump = model if isinstance(model, dict) else model.dump_model()
         transform, sigmoid = _output_transform(name, dump)
         model_features = [str(f) for f in dump["feature_names"]]
