@@ -55,6 +55,7 @@ data: $(STAMP)
 
 ## download: fetch the real competition data with the kaggle CLI into data/mitsui and verify it
 download: $(STAMP)
+	$(PY) -m offline.release.credentials
 	$(VENV)/bin/kaggle competitions download -c mitsui-commodity-prediction-challenge -p data
 	cd data && rm -rf mitsui && mkdir mitsui && cd mitsui && unzip -q ../mitsui-commodity-prediction-challenge.zip
 	$(PY) -m offline data verify data/mitsui
@@ -103,7 +104,7 @@ submit: $(STAMP)
 
 ## bench: packed kernel vs a naive pandas + Booster.predict kernel, side by side -> table + bench/results.json
 bench: $(STAMP)
-	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.run $(if $(filter command line environment,$(origin ARTIFACTS)),--artifacts $(ARTIFACTS),) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check offline kaggle_kernel tests bench

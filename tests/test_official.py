@@ -6,6 +6,8 @@ predictions as the emulated run, and the emulator answers the same probe kernels
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -17,9 +19,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from kaggle_kernel.manifest import Manifest
 from offline.gateway import official
-from offline.gateway.runner import PACKAGE_DIR, run_gateway
+from offline.gateway.runner import PACKAGE_DIR, format_summary, kernel_environment, run_gateway
+from offline.release import preflight
 from offline.release.package import build
+from offline.release.soak import run_soak
 from offline.train.engine import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,3 +229,62 @@ def test_two_official_runs_at_once_do_not_collide(real_tiny, kaggle_python, tmp_
         t.join(300)
     assert all(reports[i]["ok"] and reports[i]["n_days"] == 6 for i in (0, 1)), reports
     assert official.busy_ports() == []
+
+
+# ---------------------------------------------------------------- honesty: preflight, in-sample, soak
+
+
+def test_in_sample_scores_are_flagged_with_the_oof_score(artifacts, synthetic_dir, kaggle_python, tmp_path):
+    report = run_gateway(
+        synthetic_dir, PACKAGED, tmp_path / "r.json", echo=False, python=kaggle_python, artifacts=artifacts
+    )
+    assert report["ok"], report["errors"]
+    flag = report["in_sample"]
+    assert flag["overlap_days"] == report["n_test_days"] and flag["oof_score"] is not None
+    assert "IN-SAMPLE" in format_summary(report) and f"{flag['oof_score']:.6f}" in format_summary(report)
+
+
+def test_preflight_refuses_synthetic_artifacts_and_names_the_directory(artifacts, kaggle_python):
+    manifest = Manifest.read(artifacts)
+    origin = preflight.check_origin(manifest)
+    assert (
+        origin.status == "FAIL"
+        and manifest.training.data["dir"] in origin.detail
+        and "synthetic" in origin.detail
+    )
+    real = dataclasses.replace(
+        manifest, training=dataclasses.replace(manifest.training, origin="competition")
+    )
+    assert preflight.check_origin(real).status == "PASS"
+    assert preflight.check_in_sample(manifest).status == "PASS"  # 600 synthetic days end before 1827
+    overlapping = dataclasses.replace(
+        manifest,
+        training=dataclasses.replace(
+            manifest.training, data={**manifest.training.data, "last_date_id": 1900}
+        ),
+    )
+    warn = preflight.check_in_sample(overlapping)
+    assert warn.status == "WARN" and "74 of the public window's days" in warn.detail and "OOF" in warn.detail
+    env = kernel_environment(kaggle_python)
+    assert preflight.check_imports(artifacts, env).status == "PASS"
+    assert preflight.check_imports(artifacts, {**env, "polars": "2.1.0"}).status == "FAIL"
+    assert preflight.check_hashes(artifacts).status == "PASS"
+    assert preflight.check_metadata(artifacts, ROOT / "kernel-metadata.json").status == "PASS"
+
+
+def test_preflight_flags_a_kernel_importing_pandas(artifacts, tmp_path):
+    copy = tmp_path / "art"
+    shutil.copytree(artifacts, copy)
+    (copy / "kaggle_kernel" / "extra.py").write_text("import pandas as pd\n")
+    check = preflight.check_imports(copy, {"polars": "1.35.2", "numpy": "2.4.6"})
+    assert check.status == "FAIL" and "pandas" in check.detail
+    assert preflight.check_hashes(copy).status == "PASS"  # not listed; the import check catches it
+
+
+def test_soak_holds_memory_latency_and_rows(artifacts, kaggle_python):
+    result = run_soak(artifacts, days=250, python=kaggle_python)
+    assert result.days == 250  # one day skipped, one sent twice
+    assert result.errors == 0 and result.bad_rows == 0, result.error_parts
+    assert result.rss_growth_mb <= 20 and result.p99_last_ms <= 1.5 * result.p99_first_ms + 5
+    assert result.dark_days[1] - result.dark_days[0] == 62 and len(result.dark_columns) == 3
+    assert json.loads(result.to_json())["ok"] in (True, False)

@@ -58,8 +58,9 @@ def main() -> None:
         row = predictor.predict(*batch)
         ms.append((time.perf_counter() - start) * 1000)
         rss.append(rss_mb())
-        bad += bad_row(row, n_targets)
-    out = {"ms": ms, "rss_mb": rss, "bad_rows": bad, "errors": dict(predictor.errors), "days": days}
+        bad += int(bad_row(row, n_targets))
+    errors = {part: int(n) for part, n in predictor.errors.items()}
+    out = {"ms": ms, "rss_mb": rss, "bad_rows": bad, "errors": errors, "days": [int(d) for d in days]}
     out_path.write_text(json.dumps(out))
 
 
