@@ -201,8 +201,12 @@ def _column_mismatch(train_cols: list[str], test_cols: list[str]) -> None:
     raise DataError(TEST, f"has the feature columns of {TRAIN} in a different order")
 
 
-def load_competition(path: Path | str) -> Competition:
-    """Read every competition file present in `path` and validate them against each other."""
+def load_competition(path: Path | str, require_legs: bool = True) -> Competition:
+    """Read every competition file present in `path` and validate them against each other.
+
+    require_legs=False accepts a pair leg absent from the prices (training then falls back to a
+    baseline for its targets, `data verify` cannot recompute their labels); all else is checked.
+    """
     path = Path(path)
     if not path.is_dir():
         raise DataError(str(path), "is not a directory")
@@ -222,7 +226,8 @@ def load_competition(path: Path | str) -> Competition:
         train_cols, test_cols = comp.train.columns[1:], [c for c in comp.test.columns[1:] if c != "is_scored"]
         if train_cols != test_cols:
             _column_mismatch(train_cols, test_cols)
-    _check_legs(pairs, comp.feature_columns, TRAIN if comp.train is not None else TEST)
+    if require_legs:
+        _check_legs(pairs, comp.feature_columns, TRAIN if comp.train is not None else TEST)
     names = pairs["target"].to_list()
     if (path / TRAIN_LABELS).exists():
         comp.train_labels = _read_labels(path / TRAIN_LABELS, TRAIN_LABELS, names)

@@ -88,7 +88,7 @@ def _snapshot(
     from offline.data.competition import load_competition
     from offline.train.engine import training_frames
 
-    comp = load_competition(data_dir)
+    comp = load_competition(data_dir, require_legs=False)
     prices, labels = training_frames(comp, until)
     cols = spec.price_columns(prices.columns)
     snap = out / "snapshot"
