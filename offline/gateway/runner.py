@@ -309,7 +309,8 @@ def _run_official(
     sub = pl.read_parquet(out_dir / SUBMISSION)
     if not sub.columns or sub.columns[0] != "date_id":
         raise RunFailure(
-            "invalid_submission", f"{SUBMISSION} does not start with a date_id column: {sub.columns[:3]}"
+            "invalid_submission",
+            f"{SUBMISSION} does not start with a date_id column (it starts with {', '.join(sub.columns[:3])})",
         )
     prog.submission = sub
 

@@ -82,14 +82,14 @@ def pack_forest(
     names = [str(n) for n, _ in pairs]
     dup = sorted(n for n, c in Counter(names).items() if c > 1)
     if dup:
-        raise UserError(f"duplicate model names: {dup[:10]}")
+        raise UserError(f"duplicate model names: {', '.join(dup[:10])}")
     resolved = [_resolve(m) for _, m in pairs]
     if feature_names is None:
         feature_names = sorted({f for r in resolved for f in _feature_names_of(r)})
     feature_names = [str(f) for f in feature_names]
     dup = sorted(f for f, c in Counter(feature_names).items() if c > 1)
     if dup:
-        raise UserError(f"duplicate global feature names: {dup[:10]}")
+        raise UserError(f"duplicate global feature names: {', '.join(dup[:10])}")
     position = {f: i for i, f in enumerate(feature_names)}
 
     cols: dict[str, list] = {
@@ -113,7 +113,9 @@ def pack_forest(
         model_features = [str(f) for f in dump["feature_names"]]
         absent = [f for f in model_features if f not in position]
         if absent:
-            raise UserError(f"model {name!r}: features not in the global feature list: {absent[:10]}")
+            raise UserError(
+                f"model {name!r}: features not in the global feature list: {', '.join(absent[:10])}"
+            )
         remap = np.array([position[f] for f in model_features], dtype=np.int64)
         for t_idx, tree in enumerate(dump["tree_info"]):
             root = _pack_tree(name, t_idx, tree, remap, cols, leaf_values)

@@ -212,7 +212,8 @@ def preflight(
 
     manifest, problems = check_artifacts(artifacts)
     if manifest is None:
-        return [Check("FAIL", "manifest", f"{artifacts}: {problems}; run make package")]
+        listed = "; ".join(f"{name}: {problem}" for name, problem in sorted(problems.items()))
+        return [Check("FAIL", "manifest", f"{artifacts}: {listed}; run make package")]
     environment = kernel_environment(python)
     return [
         check_origin(manifest),

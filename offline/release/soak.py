@@ -58,7 +58,8 @@ class SoakResult:
                 f"{self.p99_first_ms:.1f} ms"
             )
         if self.errors:
-            out.append(f"{self.errors} fallback(s) in the Predictor ({self.error_parts})")
+            parts = ", ".join(f"{part} {n}" for part, n in sorted(self.error_parts.items()))
+            out.append(f"{self.errors} fallback(s) in the Predictor ({parts})")
         if self.bad_rows:
             out.append(f"{self.bad_rows} bad row(s)")
         return out
@@ -103,7 +104,8 @@ def run_soak(artifacts: Path | str, days: int = 1000, python: str | None = None,
     artifacts = Path(artifacts).resolve()
     manifest, problems = check_artifacts(artifacts)
     if manifest is None or problems:
-        raise UserError(f"{artifacts}: {problems}; build the artifacts with make package")
+        listed = "; ".join(f"{name}: {problem}" for name, problem in sorted(problems.items()))
+        raise UserError(f"{artifacts}: {listed}; build the artifacts with make package")
     last = manifest.training.last_date_id
     first_day = (last if last is not None else 1960) + 1
     python = python or sys.executable

@@ -113,7 +113,10 @@ def kit_warnings(prediction: Any, expected: list[str]) -> list[tuple[str, str]]:
     if row.columns != expected:
         wrong = [c for c, e in zip(row.columns, expected, strict=False) if c != e]
         out.append(
-            ("names", f"columns are not {expected[0]}..{expected[-1]} in order (first mismatch {wrong[:1]})")
+            (
+                "names",
+                f"columns are not {expected[0]}..{expected[-1]} in order (first mismatch: {wrong[0] if wrong else '-'})",
+            )
         )
     not_float = [c for c, t in row.schema.items() if not t.is_float()]
     if not_float:
@@ -131,7 +134,10 @@ def kit_warnings(prediction: Any, expected: list[str]) -> list[tuple[str, str]]:
     finite = values[np.isfinite(values)]
     if finite.size == values.size and finite.size > 0 and np.all(finite == finite[0]):
         out.append(
-            ("constant", f"constant row (every value {finite[0]!r}); the metric fails on such a scored day")
+            (
+                "constant",
+                f"constant row (every value {float(finite[0]):g}); the metric fails on such a scored day",
+            )
         )
     return out
 
