@@ -187,7 +187,8 @@ def check_soak(artifacts: Path, python: str, days: int) -> Check:
 
     r = run_soak(artifacts, days, python)
     detail = (
-        f"{r.days} days, memory +{r.rss_growth_mb:.1f} MB, p99 {r.p99_first_ms:.1f} -> {r.p99_last_ms:.1f} ms, "
+        f"{r.days} days, memory +{r.rss_growth_mb:.1f} MB, CPU p99 {r.cpu_p99_first_ms:.1f} -> {r.cpu_p99_last_ms:.1f} ms "
+        f"(wall {r.p99_first_ms:.1f} -> {r.p99_last_ms:.1f}), "
         f"{r.errors} errors, {r.bad_rows} bad rows"
     )
     return Check(

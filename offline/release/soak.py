@@ -7,6 +7,8 @@ sends one day twice and skips another, serves every day with the packaged Predic
 python and writes `bench/soak.json`: days, rss_growth_mb (the last day's resident memory minus
 the first block's last), p99_first_ms / p99_last_ms (first and last blocks of BLOCK days),
 errors (the Predictor's fallback count) and bad_rows (not 424 finite, non-constant floats).
+The latency goal is judged on the CPU time of each call (cpu_p99_*): on a shared machine the wall
+time's p99 of 100 calls measures the neighbours' load as much as the kernel; both are reported.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class SoakResult:
     rss_growth_mb: float
     p99_first_ms: float
     p99_last_ms: float
+    cpu_p99_first_ms: float
+    cpu_p99_last_ms: float
     errors: int
     bad_rows: int
     dark_columns: list[str]
@@ -52,10 +56,10 @@ class SoakResult:
         out = []
         if self.rss_growth_mb > GOALS["rss_growth_mb"]:
             out.append(f"memory grew {self.rss_growth_mb:.1f} MB (goal <= {GOALS['rss_growth_mb']:g})")
-        if self.p99_last_ms > GOALS["p99_ratio"] * self.p99_first_ms:
+        if self.cpu_p99_last_ms > GOALS["p99_ratio"] * self.cpu_p99_first_ms:
             out.append(
-                f"last-block p99 {self.p99_last_ms:.1f} ms > {GOALS['p99_ratio']:g} x first block's "
-                f"{self.p99_first_ms:.1f} ms"
+                f"last-block CPU p99 {self.cpu_p99_last_ms:.1f} ms > {GOALS['p99_ratio']:g} x first block's "
+                f"{self.cpu_p99_first_ms:.1f} ms"
             )
         if self.errors:
             parts = ", ".join(f"{part} {n}" for part, n in sorted(self.error_parts.items()))
@@ -78,7 +82,7 @@ def dark_legs(n: int = 3) -> list[str]:
 
 
 def summarize(raw: dict, plan: dict, python: str) -> SoakResult:
-    ms, rss = np.asarray(raw["ms"]), np.asarray(raw["rss_mb"])
+    ms, cpu, rss = np.asarray(raw["ms"]), np.asarray(raw["cpu_ms"]), np.asarray(raw["rss_mb"])
     if len(ms) < 2 * BLOCK:
         raise UserError(f"the soak needs at least {2 * BLOCK} days, got {len(ms)}")
     return SoakResult(
@@ -86,6 +90,8 @@ def summarize(raw: dict, plan: dict, python: str) -> SoakResult:
         rss_growth_mb=float(rss[-1] - rss[BLOCK - 1]),
         p99_first_ms=float(np.percentile(ms[:BLOCK], 99)),
         p99_last_ms=float(np.percentile(ms[-BLOCK:], 99)),
+        cpu_p99_first_ms=float(np.percentile(cpu[:BLOCK], 99)),
+        cpu_p99_last_ms=float(np.percentile(cpu[-BLOCK:], 99)),
         errors=int(sum(raw["errors"].values())),
         bad_rows=int(raw["bad_rows"]),
         dark_columns=plan["dark_columns"],
@@ -138,8 +144,10 @@ def format_result(r: SoakResult) -> str:
     rows = [
         ("days served", f"{r.days}", ""),
         ("memory growth", f"{r.rss_growth_mb:.1f} MB", f"<= {GOALS['rss_growth_mb']:g} MB"),
-        ("p99 first 100 days", f"{r.p99_first_ms:.1f} ms", ""),
-        ("p99 last 100 days", f"{r.p99_last_ms:.1f} ms", f"<= {GOALS['p99_ratio']:g} x first"),
+        ("p99 first 100 days (wall)", f"{r.p99_first_ms:.1f} ms", ""),
+        ("p99 last 100 days (wall)", f"{r.p99_last_ms:.1f} ms", ""),
+        ("p99 first 100 days (CPU)", f"{r.cpu_p99_first_ms:.1f} ms", ""),
+        ("p99 last 100 days (CPU)", f"{r.cpu_p99_last_ms:.1f} ms", f"<= {GOALS['p99_ratio']:g} x first"),
         ("errors", f"{r.errors}", "0"),
         ("bad rows", f"{r.bad_rows}", "0"),
     ]
