@@ -16,7 +16,6 @@ import re
 import socket
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,7 +101,4 @@ def exclusive_ports(echo: bool = True) -> Iterator[None]:
                 f"{KAGGLE_PORTS[0]} and {KAGGLE_PORTS[1]}-{KAGGLE_PORTS[-1]} and would reach that program's "
                 f"server instead of the kernel's. Stop it and run again."
             )
-        try:
-            yield
-        finally:
-            time.sleep(0)  # the kernel's process group is gone before the lock is released
+        yield  # the caller ends the kernel's process group before the lock is released

@@ -76,6 +76,19 @@ class RunFailure(Exception):
         super().__init__(message)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Kaggle's start-up and per-call limits, and the kit's guard on the whole run (wall_s)."""
+
+    startup_s: float
+    call_s: float
+    n_days: int
+
+    @property
+    def wall_s(self) -> float:
+        return self.startup_s + self.call_s * self.n_days
+
+
 @dataclass
 class _Progress:
     """What a run has measured so far (kept when it fails half-way)."""
@@ -153,12 +166,12 @@ def _run_emulated(
     data_dir: Path,
     script: Path,
     out_dir: Path,
-    limits: tuple[float, float, float, int],
+    limits: Limits,
     python: str,
     echo: bool,
     prog: _Progress,
 ) -> None:
-    startup_limit, call_limit, wall_limit, _ = limits
+    startup_limit, call_limit, wall_limit = limits.startup_s, limits.call_s, limits.wall_s
     with tempfile.TemporaryDirectory(prefix="kit-gateway-") as tmp:
         path_dir = Path(tmp) / "path"
         path_dir.mkdir()
@@ -240,14 +253,14 @@ def _run_official(
     data_dir: Path,
     script: Path,
     out_dir: Path,
-    limits: tuple[float, float, float, int],
+    limits: Limits,
     python: str,
     echo: bool,
     prog: _Progress,
 ) -> None:
     if not (data_dir / "kaggle_evaluation").is_dir():
         raise UserError(f"--official needs Kaggle's kaggle_evaluation/ package in {data_dir}; it is absent")
-    wall_limit, n_days = limits[2], limits[3]
+    wall_limit, n_days = limits.wall_s, limits.n_days
     env = {k: v for k, v in os.environ.items() if k != "KAGGLE_IS_COMPETITION_RERUN"}
     env.update({DATA_DIR_ENV: str(data_dir), "PYTHONPATH": _pythonpath(data_dir), "PYTHONUNBUFFERED": "1"})
     calls_path = out_dir / "calls.jsonl"
@@ -414,7 +427,7 @@ def run_gateway(
     (out_dir / SUBMISSION).unlink(missing_ok=True)
     test_days = comp.test["date_id"].unique(maintain_order=True).to_list()
     n_test_days = len(test_days)
-    limits = (startup_limit, call_limit, startup_limit + call_limit * n_test_days, n_test_days)
+    limits = Limits(startup_limit, call_limit, n_test_days)
     if artifacts is not None:
         artifacts = Path(artifacts).resolve()
         os.environ["MITSUI_KIT_ARTIFACTS"] = str(artifacts)
@@ -462,7 +475,7 @@ def run_gateway(
         "out_dir": str(out_dir.resolve()),
         "submission": str((out_dir / SUBMISSION).resolve()) if (out_dir / SUBMISSION).exists() else None,
         "kernel_log": str((out_dir / KERNEL_LOG).resolve()),
-        "limits": {"startup_s": limits[0], "call_s": limits[1], "wall_s": limits[2]},
+        "limits": {"startup_s": limits.startup_s, "call_s": limits.call_s, "wall_s": limits.wall_s},
         "n_days": prog.n_answered,
         "n_test_days": n_test_days,
         "n_is_scored": solution.n_is_scored,
