@@ -107,6 +107,7 @@ def test_real_package_on_the_public_window_equals_the_emulator(
         assert report["environment"]["polars"] == "1.35.2" and report["environment"]["grpcio"] == "1.80.0"
     assert real["official"] and not emulated["official"]
     assert real["latency_ms"]["p50"] > 0 and real["score"] == pytest.approx(emulated["score"], abs=1e-12)
+    assert 0 < real["startup_s"] < real["wall_s"]
     _assert_same_predictions(emulated, real)
 
 

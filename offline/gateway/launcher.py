@@ -12,6 +12,8 @@ import runpy
 import sys
 import time
 
+STARTED = time.monotonic()  # the script's start, as near as the launcher can see it
+
 
 def _kit_checks():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,7 +42,8 @@ def main() -> None:
 
     def send(self, name, *args, **kwargs):
         date_id = _date_id(args)
-        log.write(json.dumps({"event": "sent", "date_id": date_id}) + "\n")
+        since = time.monotonic() - STARTED
+        log.write(json.dumps({"event": "sent", "date_id": date_id, "since_start_s": since}) + "\n")
         start = time.perf_counter()
         answer = original(self, name, *args, **kwargs)
         seconds = time.perf_counter() - start

@@ -38,6 +38,7 @@ class CallLog:
     seconds: list[float] = field(default_factory=list)
     warnings: list[tuple[int, str, str]] = field(default_factory=list)
     pending: int | None = None
+    first_call_s: float | None = None  # script start to the first batch sent: the server is up
 
     @classmethod
     def read(cls, path: Path) -> CallLog:
@@ -51,6 +52,8 @@ class CallLog:
                 continue  # a line cut short by a crash
             if event["event"] == "sent":
                 log.pending = event["date_id"]
+                if log.first_call_s is None:
+                    log.first_call_s = event.get("since_start_s")
             else:
                 log.answered.append(event["date_id"])
                 log.seconds.append(event["seconds"])

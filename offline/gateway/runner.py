@@ -289,6 +289,7 @@ def _run_official(
     calls = off.CallLog.read(calls_path)
     prog.latencies, prog.warnings = calls.seconds, calls.warnings
     prog.n_answered, prog.date_ids = len(calls.answered), calls.answered
+    prog.startup_s = calls.first_call_s
     if timed_out:
         raise RunFailure(
             "wall_limit",
