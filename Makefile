@@ -3,6 +3,10 @@ PYTHON_BOOT ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
+KVENV       := .venv-kaggle
+KPY         := $(KVENV)/bin/python
+KSTAMP      := $(KVENV)/.installed
+ARTIFACTS   ?= artifacts
 SYNTH       ?= data/synthetic
 DATA        ?= $(SYNTH)
 KERNEL      ?= kaggle_kernel/submission.py
@@ -10,7 +14,7 @@ REPORT      ?= runs/gateway/report.json
 SEED        ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo data download gateway lint lock clean train tune package etf etf-freeze submit bench
+.PHONY: venv kaggle-venv postgres test demo data download gateway lint lock clean train tune package etf etf-freeze submit bench bench-train preflight soak
 
 venv: $(STAMP)
 
@@ -20,9 +24,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev,dist]"
 	@touch $(STAMP)
 
-## test: the whole test suite (installs what it needs first)
-test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Kaggle's image: the kernel, Kaggle's own kaggle_evaluation (grpcio, protobuf) and the kernel's tests
+kaggle-venv: $(KSTAMP)
+
+$(KSTAMP): pyproject.toml constraints-kaggle.txt
+	@test -x $(KPY) || $(PYTHON_BOOT) -m venv $(KVENV)
+	$(KPY) -m pip install -q --upgrade "pip>=24"
+	$(KPY) -m pip install -q -c constraints-kaggle.txt -e ".[dev]" grpcio protobuf
+	@touch $(KSTAMP)
+
+# the kernel's own tests, run again with Kaggle's versions. The two feature parity tests at 1e-12
+# are deselected there: polars 1.35's rolling std differs from polars 2.1's in the 9th digit
+# (4.5e-10 absolute, 7e-9 relative; README, "Kaggle's environment")
+KERNEL_TESTS := tests/test_predictor.py tests/test_features.py tests/test_forest.py tests/test_crash_kernel.py tests/test_crash_serving.py
+KERNEL_TESTS_DESELECT := --deselect tests/test_features.py::test_parity_every_day_synthetic --deselect tests/test_features.py::test_parity_every_day_public_window
+
+## test: the whole test suite, then the kernel's tests in .venv-kaggle (installs what it needs first)
+## postgres: the Debian PostgreSQL server the tune-storage test starts itself (installed once, as root)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  test "$$(id -u)" = 0 || { echo "error: PostgreSQL is not installed; run: sudo apt-get install -y postgresql" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) $(KSTAMP) postgres
+	MITSUI_KIT_KAGGLE_PYTHON=$(CURDIR)/$(KPY) $(PY) -m pytest $(PYTEST_ARGS)
+	$(KPY) -m pytest -p no:cacheprovider $(KERNEL_TESTS) $(KERNEL_TESTS_DESELECT)
 
 ## demo: synthetic default data -> gateway runs (naive, oracle) -> score and latency table
 demo: $(STAMP)
@@ -35,14 +61,15 @@ data: $(STAMP)
 
 ## download: fetch the real competition data with the kaggle CLI into data/mitsui and verify it
 download: $(STAMP)
+	$(PY) -m offline.release.credentials
 	$(VENV)/bin/kaggle competitions download -c mitsui-commodity-prediction-challenge -p data
 	cd data && rm -rf mitsui && mkdir mitsui && cd mitsui && unzip -q ../mitsui-commodity-prediction-challenge.zip
 	$(PY) -m offline data verify data/mitsui
 
-## gateway: run KERNEL (default: the packaged kernel on artifacts/; or naive, oracle, a script) on DATA
-gateway: $(STAMP)
-	$(if $(filter kaggle_kernel/submission.py,$(KERNEL)),$(PY) -m offline check-artifacts artifacts,)
-	MITSUI_KIT_ARTIFACTS=$(CURDIR)/artifacts $(PY) -m offline gateway --data $(DATA) --kernel $(KERNEL) --report $(REPORT)
+## gateway: run KERNEL (default: the packaged kernel on ARTIFACTS; or naive, oracle, a script) on DATA in .venv-kaggle; OFFICIAL=1: Kaggle's package from DATA
+gateway: $(STAMP) $(KSTAMP)
+	$(if $(filter kaggle_kernel/submission.py,$(KERNEL)),$(PY) -m offline check-artifacts $(ARTIFACTS),)
+	$(PY) -m offline gateway --data $(DATA) --kernel $(KERNEL) --report $(REPORT) --python $(KPY) --artifacts $(ARTIFACTS) $(if $(OFFICIAL),--official,)
 
 ## train: regime classifier + 424 regressors with walk-forward CV on DATA -> OUT (models, OOF, report)
 TRAIN_OUT   ?= runs/train
@@ -74,13 +101,30 @@ etf-freeze: $(STAMP)
 	$(PY) -m offline etf all --search --out runs/etf-design --source $(SOURCE) $(ETF_SPLITS)
 	$(PY) -m offline etf freeze --out runs/etf-design
 
-## submit: push artifacts/ as a private dataset, push the kernel, wait for its run, submit (DRY_RUN=1 prints only)
-submit: $(STAMP)
-	$(PY) -m offline submit --artifacts artifacts $(if $(DRY_RUN),--dry-run,) $(if $(MESSAGE),-m "$(MESSAGE)",)
+PUBLIC      ?= ../shared/mitsui-public
+DAYS        ?= 1000
 
-## bench: packed kernel vs a naive pandas + Booster.predict kernel, side by side -> table + bench/results.json
+## preflight: one-screen checklist for ARTIFACTS (real data, in-sample, imports, hashes, metadata, Kaggle's package on PUBLIC, soak)
+preflight: $(STAMP) $(KSTAMP)
+	$(PY) -m offline preflight --artifacts $(ARTIFACTS) --public $(PUBLIC) --python $(KPY) --soak-days $(DAYS)
+
+## soak: DAYS (default 1000) synthetic days after training through the packaged kernel in .venv-kaggle -> bench/soak.json
+soak: $(STAMP) $(KSTAMP)
+	$(PY) -m offline soak --artifacts $(ARTIFACTS) --days $(DAYS) --python $(KPY)
+
+## submit: preflight (stops on a failure unless FORCE=1), then push ARTIFACTS as a private dataset, push the kernel, wait, submit (DRY_RUN=1 prints only)
+submit: $(STAMP)
+	$(MAKE) preflight ARTIFACTS=$(ARTIFACTS) $(if $(FORCE)$(DRY_RUN),|| echo "preflight failed; continuing because of $(if $(FORCE),FORCE=1,DRY_RUN=1)",)
+	$(PY) -m offline submit --artifacts $(ARTIFACTS) $(if $(DRY_RUN),--dry-run,) $(if $(MESSAGE),-m "$(MESSAGE)",)
+
+## bench: packed kernel vs a naive pandas + Booster.predict kernel (bench/results.json), then bench-train (bench/train.json)
 bench: $(STAMP)
-	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.run $(if $(filter command line environment,$(origin ARTIFACTS)),--artifacts $(ARTIFACTS),) $(BENCH_ARGS)
+	$(PY) -m bench.train $(BENCH_TRAIN_ARGS)
+
+## bench-train: make train on the default market, quiet and with one competing CPU-bound process -> bench/train.json
+bench-train: $(STAMP)
+	$(PY) -m bench.train $(BENCH_TRAIN_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check offline kaggle_kernel tests bench

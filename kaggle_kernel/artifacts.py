@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
-MANIFEST = "manifest.json"
+from kaggle_kernel.manifest import MANIFEST, Manifest
+
+__all__ = ["MANIFEST", "check_artifacts", "sha256_file"]
 
 
 def sha256_file(path: Path) -> str:
@@ -17,22 +18,21 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_artifacts(root: str | Path) -> tuple[dict | None, dict[str, str]]:
+def check_artifacts(root: str | Path) -> tuple[Manifest | None, dict[str, str]]:
     """(manifest or None, {file: problem}) -- every file the manifest lists must exist with its hash."""
     root = Path(root)
     path = root / MANIFEST
     if not path.exists():
         return None, {MANIFEST: f"missing in {root}"}
     try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
+        manifest = Manifest.read(root)
     except (ValueError, KeyError, TypeError) as exc:
         return None, {MANIFEST: f"unreadable: {exc}"}
     problems = {}
-    for name, entry in sorted(files.items()):
+    for name, entry in sorted(manifest.files.items()):
         f = root / name
         if not f.exists():
             problems[name] = "missing"
-        elif sha256_file(f) != entry.get("sha256"):
+        elif sha256_file(f) != entry.sha256:
             problems[name] = "SHA-256 does not match the manifest (corrupt or changed)"
     return manifest, problems

@@ -37,12 +37,10 @@ NODE_ARRAYS = {
     "missing_type": np.uint8,
 }
 TREE_ARRAYS = {"tree_root": np.int32, "tree_model": np.int32}
-CALIBRATION_ARRAYS = {"cal_x": np.float64, "cal_y": np.float64, "cal_ab": np.float64}
 ARRAY_DTYPES = {
     **NODE_ARRAYS,
     "leaf_value": np.float64,
     **TREE_ARRAYS,
-    **CALIBRATION_ARRAYS,
     "meta": np.uint8,
 }
 
@@ -75,24 +73,6 @@ class ModelInfo:
     n_trees: int
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """A calibration map: isotonic (x, y) interpolation with clipping, or Platt sigmoid (a, b)."""
-
-    name: str
-    kind: str
-    x: np.ndarray
-    y: np.ndarray
-    a: float
-    b: float
-
-    def __call__(self, scores: np.ndarray) -> np.ndarray:
-        s = np.asarray(scores, dtype=np.float64)
-        if self.kind == "isotonic":
-            return np.interp(np.clip(s, self.x[0], self.x[-1]), self.x, self.y)
-        return 1.0 / (1.0 + np.exp(self.a * s + self.b))
-
-
 class Forest:
     """All trees of all packed models, evaluated together on rows of the global feature vector."""
 
@@ -117,7 +97,6 @@ class Forest:
             [i for i, m in enumerate(self.models) if m.transform == "sigmoid"], dtype=np.intp
         )
         self._sigmoid_scale = np.array([self.models[i].sigmoid for i in self._sigmoid_cols], dtype=np.float64)
-        self.calibrations = _read_calibrations(arrays, meta)
         self._arrays = {k: np.asarray(arrays[k]) for k in ARRAY_DTYPES if k != "meta"}
         self._compile()
 
@@ -226,16 +205,6 @@ class Forest:
 
     def model(self, name: str) -> ModelInfo:
         return self.models[self.model_index(name)]
-
-    def calibrate(self, name: str, scores: np.ndarray) -> np.ndarray:
-        """Apply the calibration map stored under `name` to scores (any shape)."""
-        try:
-            cal = self.calibrations[name]
-        except KeyError:
-            raise KeyError(
-                f"{self.source}: no calibration named {name!r} (have {sorted(self.calibrations)})"
-            ) from None
-        return cal(scores)
 
     # ---- evaluation ---------------------------------------------------------------------------
 
@@ -385,14 +354,3 @@ def _check_arrays(arrays: Mapping[str, np.ndarray], source: str) -> dict:
         if int(m["n_trees"]) != int(c):
             raise bad(f"model {m['name']!r} declares {m['n_trees']} trees, arrays hold {c}")
     return meta
-
-
-def _read_calibrations(arrays: Mapping[str, np.ndarray], meta: dict) -> dict[str, Calibration]:
-    cals = {}
-    x, y, ab = arrays["cal_x"], arrays["cal_y"], np.asarray(arrays["cal_ab"]).reshape(-1, 2)
-    for i, c in enumerate(meta.get("calibrations", [])):
-        lo, hi = int(c["start"]), int(c["stop"])
-        cals[c["name"]] = Calibration(
-            name=c["name"], kind=c["kind"], x=x[lo:hi], y=y[lo:hi], a=float(ab[i, 0]), b=float(ab[i, 1])
-        )
-    return cals

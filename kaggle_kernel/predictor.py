@@ -31,8 +31,9 @@ from kaggle_kernel.features import (
     price_panel,
 )
 from kaggle_kernel.forest import Forest
+from kaggle_kernel.manifest import Manifest
 from kaggle_kernel.schema import N_TARGETS, feature_columns
-from kaggle_kernel.state import History
+from kaggle_kernel.state import HISTORY_MARGIN, History
 
 RAMP = np.linspace(-1.0, 1.0, N_TARGETS) * 1e-9  # deterministic tie-breaker, far below any signal
 
@@ -44,14 +45,14 @@ class Predictor:
         self,
         spec: FeatureSpec | None = None,
         forest: Forest | None = None,
-        manifest: dict | None = None,
+        manifest: Manifest | None = None,
         problems: dict[str, str] | None = None,
     ):
         self.spec = spec or FeatureSpec()
         self.names = [t.name for t in self.spec.targets]
         self.columns = self.spec.price_columns(feature_columns())
-        self.history = History(self.columns, len(self.names), keep_days=WINDOW + 16)
-        self.bootstrap_days = WINDOW + 16 + REPLAY_DAYS
+        self.history = History(self.columns, len(self.names), keep_days=WINDOW + HISTORY_MARGIN)
+        self.bootstrap_days = WINDOW + HISTORY_MARGIN + REPLAY_DAYS
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None
@@ -65,7 +66,7 @@ class Predictor:
         self.crash_history: History | None = None
         self.crash_prob = float("nan")  # the last computed probability (carried over gaps)
         if forest is not None:
-            self._attach(forest, manifest or {})
+            self._attach(forest, manifest)
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -82,12 +83,12 @@ class Predictor:
         self = cls(forest=forest, manifest=manifest, problems=problems)
         for name, problem in sorted(self.problems.items()):
             self._log("artifacts", f"{name}: {problem}")
-        snap = (manifest or {}).get("snapshot", {})
+        snap = manifest.snapshot if manifest is not None else {}
         for kind in ("prices", "labels"):
             name = snap.get(kind)
             if name and name not in problems:
                 self._guarded("bootstrap", self._bootstrap_file, path / name, kind)
-        entry = (manifest or {}).get("etf_crash")
+        entry = manifest.etf_crash if manifest is not None else None
         if entry:
             self._guarded("crash", self._attach_crash, path, entry, problems)
             if self.crash is not None and snap.get("crash_prices") not in (None, *problems):
@@ -109,15 +110,15 @@ class Predictor:
         if list(forest.feature_names) != crash.features:
             raise ValueError("crash.npz and crash.json disagree on the model's inputs")
         self.crash, self.crash_forest = crash, forest
-        self.crash_history = History(crash.columns, 0, keep_days=CRASH_WINDOW + 16)
+        self.crash_history = History(crash.columns, 0, keep_days=CRASH_WINDOW + HISTORY_MARGIN)
 
-    def _attach(self, forest: Forest, manifest: dict) -> None:
+    def _attach(self, forest: Forest, manifest: Manifest | None) -> None:
         try:
             if list(forest.feature_names) != self.spec.all_features():
                 raise ValueError("the forest's feature vector differs from this kernel's features")
-            stage1 = [m for m in manifest.get("stage1", ["regime"]) if m in forest.model_names]
+            stage1 = [m for m in (manifest.stage1 if manifest else ["regime"]) if m in forest.model_names]
             self.stage1 = forest.select(stage1) if stage1 else None
-            targets = manifest.get("targets", {})
+            targets = manifest.targets if manifest else {}
             pairs = [
                 (m, int(t.removeprefix("target_"))) for t, m in targets.items() if m in forest.model_names
             ]
@@ -139,7 +140,9 @@ class Predictor:
             frame = pl.read_parquet(file)
         else:
             frame = pl.read_csv(file, infer_schema_length=0)
-        frame = frame.tail(CRASH_WINDOW + 16 + REPLAY_DAYS if kind == "crash" else self.bootstrap_days)
+        frame = frame.tail(
+            CRASH_WINDOW + HISTORY_MARGIN + REPLAY_DAYS if kind == "crash" else self.bootstrap_days
+        )
         days = batches.date_ids(frame)
         if days is None:
             raise ValueError(f"{file.name} has no date_id")

@@ -9,6 +9,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# Days kept beyond a feature window: labels arrive up to 5 days late (lag 4 + 1), plus room for
+# gaps and repeated days; the serving history, the bootstrap snapshot and its reader all use it.
+HISTORY_MARGIN = 16
+
 
 class History:
     """Price rows (the feature columns) keyed by date_id and label rows (all targets) keyed by label day."""

@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "offline.etf.cli",
     "offline.release.package",
     "offline.release.submit",
+    "offline.release.preflight",
+    "offline.release.soak",
     "offline.demo",
 )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -45,9 +44,9 @@ def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None
     print(f"[demo] packaged: {artifacts} ({artifact_size(artifacts) / 1e6:.1f} MB)", flush=True)
 
     rows = []
-    os.environ["MITSUI_KIT_ARTIFACTS"] = str(artifacts.resolve())
     for name, kernel in (("naive", "naive"), ("oracle", "oracle"), ("packaged kernel", str(KERNEL_SCRIPT))):
-        rep = run_gateway(data, kernel, out / "gateway" / name.replace(" ", "_") / "report.json", echo=False)
+        report_path = out / "gateway" / name.replace(" ", "_") / "report.json"
+        rep = run_gateway(data, kernel, report_path, echo=False, artifacts=artifacts)
         rows.append((name, rep))
     table = format_table(rows, report)
     print(table)
@@ -67,37 +66,41 @@ def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None
 
 
 def format_table(rows: list[tuple[str, dict]], train_report: dict) -> str:
+    """demo.md: the gateway runs and the training run's out-of-fold scores, as Markdown tables."""
     lines = [
-        "",
         "Synthetic test window, scored days only (local gateway, Kaggle's batches and checks):",
         "",
-        f"{'kernel':<18}{'score':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'startup s':>11}  status",
+        "| kernel | score | p50 ms | p95 ms | max ms | startup s | status |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, rep in rows:
         lat = rep.get("latency_ms") or {}
-        score = rep.get("score")
+        status = "ok" if rep.get("ok") else f"FAILED ({rep['failure']['kind']})"
+        startup = rep.get("startup_s")
         lines.append(
-            f"{name:<18}{score if score is None else f'{score:.3f}':>9}{_ms(lat.get('p50')):>9}"
-            f"{_ms(lat.get('p95')):>9}{_ms(lat.get('max')):>9}{rep.get('startup_s', float('nan')):>11.2f}  "
-            f"{'ok' if rep.get('ok') else 'FAILED: ' + '; '.join(map(str, rep.get('errors', [])))[:80]}"
+            f"| {name} | {_num(rep.get('score'), 3)} | {_num(lat.get('p50'))} | {_num(lat.get('p95'))} | "
+            f"{_num(lat.get('max'))} | {_num(startup, 2)} | {status} |"
         )
     b = train_report.get("baselines", {})
     lines += [
         "",
         "Walk-forward out-of-fold score on the training period before the test window (424 targets):",
-        f"  model {train_report['oof_score']:.3f} | naive {b.get('naive', float('nan')):.3f} | "
-        f"mean {b.get('mean', float('nan')):.3f} | pooled {b.get('pooled', float('nan')):.3f}"
-        + (
-            f" | oracle {train_report['oracle_score']:.3f} (model = {100 * train_report['oracle_fraction']:.0f}% of oracle)"
-            if train_report.get("oracle_score")
-            else ""
-        ),
+        "",
+        "| model | naive | per-target mean | pooled LightGBM | oracle | model / oracle |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {_num(train_report['oof_score'], 3)} | {_num(b.get('naive'), 3)} | {_num(b.get('mean'), 3)} | "
+        f"{_num(b.get('pooled'), 3)} | {_num(train_report.get('oracle_score'), 3)} | "
+        f"{_pct(train_report.get('oracle_fraction'))} |",
     ]
     return "\n".join(lines)
 
 
-def _ms(v) -> str:
-    return "n/a" if v is None else f"{v:.1f}"
+def _num(v, digits: int = 1) -> str:
+    return "n/a" if v is None else f"{float(v):.{digits}f}"
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * float(v):.0f}%"
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kaggle_kernel.schema import TargetDef, feature_columns, target_defs
 from offline.data.competition import load_competition, read_prices
 from offline.data.targets import compute_targets, labels_from_lag_files, lagged_label_frames
-from offline.data.verify import verify
+from offline.data.verify import load_verified, verify
 from offline.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +124,14 @@ def _copy_public(public_dir: Path, dest: Path) -> Path:
             lambda d: _replace_cell(d / "test.csv", 2, "is_scored", "maybe"),
             r"test.csv, column 'is_scored', row 4: is_scored 'maybe' is not true/false",
         ),
+        (
+            lambda d: _cut_last_line(d / "test.csv"),
+            r"test.csv, row 135: has 3 fields, the header has 559 \(a cut or damaged line\)",
+        ),
+        (
+            lambda d: _train_without(d, "LME_CA_Close"),
+            r"^train.csv: lacks column\(s\) LME_CA_Close that test.csv has",
+        ),
     ],
 )
 def test_bad_input_names_file_column_row(public_dir, tmp_path, mutate, expected):
@@ -143,6 +151,39 @@ def _replace_cell(path: Path, row: int, column: str, value: str) -> None:
 
 def _replace_text(path: Path, old: str, new: str) -> None:
     path.write_text(path.read_text().replace(old, new, 1))
+
+
+def _cut_last_line(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:-1], ",".join(lines[-1].split(",")[:3])]) + "\n")
+
+
+def _train_without(d: Path, column: str) -> None:
+    pl.read_csv(d / "test.csv", infer_schema_length=0).drop("is_scored", column).write_csv(d / "train.csv")
+
+
+def test_verify_with_nothing_to_compare_fails(public_dir, tmp_path):
+    d = _copy_public(public_dir, tmp_path / "comp")
+    shutil.rmtree(d / "lagged_test_labels")
+    res = subprocess.run(
+        [sys.executable, "-m", "offline", "data", "verify", str(d)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert res.returncode == 1 and "NOTHING VERIFIED" in res.stdout and "OK" not in res.stdout
+    with pytest.raises(DataError, match="nothing verified"):
+        load_verified(d)
+
+
+def test_training_rejects_what_verify_rejects(public_dir, tmp_path):
+    d = _copy_public(public_dir, tmp_path / "comp")
+    lag1 = d / "lagged_test_labels" / "test_labels_lag_1.csv"
+    frame = pl.read_csv(lag1)
+    frame.with_columns(pl.col("target_0") + 0.01).write_csv(lag1)
+    with pytest.raises(DataError, match=r"test_labels_lag_1.csv: \d+ label\(s\) disagree with the prices"):
+        load_verified(d)
+    with pytest.raises(DataError, match="disagree with the prices"):
+        from offline.train.engine import TrainConfig, prepare
+
+        prepare(d, TrainConfig())
 
 
 def _drop_column(path: Path, column: str) -> None:

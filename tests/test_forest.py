@@ -1,4 +1,4 @@
-"""Packed forest: exact parity with LightGBM, remapping, calibration maps, reproducible container."""
+"""Packed forest: exact parity with LightGBM, remapping, reproducible container."""
 
 from __future__ import annotations
 
@@ -10,17 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.calibration import _SigmoidCalibration
-from sklearn.isotonic import IsotonicRegression
 
 from kaggle_kernel.forest import ZERO_THRESHOLD, Forest
 from offline.errors import UserError
 from offline.release.forest_export import (
-    calibration_from_sklearn,
     export_forest,
     pack_forest,
     save_forest,
-    sigmoid_map,
 )
 
 N_FEATURES = 10
@@ -213,21 +209,17 @@ def test_default_feature_list_is_sorted_union(models):
 
 
 def test_feature_missing_from_global_list_is_refused(models):
-    with pytest.raises(
-        UserError, match=r"model 'bin_nan': features not in the global feature list: \['feat_0'"
-    ):
+    with pytest.raises(UserError, match=r"model 'bin_nan': features not in the global feature list: feat_0"):
         pack_forest({"bin_nan": models["bin_nan"]}, NAMES[1:])
 
 
 def test_save_is_byte_identical_and_pickle_free(models, tmp_path):
-    iso = IsotonicRegression(out_of_bounds="clip").fit([0.0, 1.0, 2.0, 3.0], [0.1, 0.0, 0.5, 0.9])
-    cals = {"iso": calibration_from_sklearn(iso), "platt": sigmoid_map(-1.5, 0.25)}
-    export_forest(tmp_path / "a.npz", models, GLOBAL, cals)
+    export_forest(tmp_path / "a.npz", models, GLOBAL)
     # Second build from freshly dumped text models, through a model file for one of them.
     text_file = tmp_path / "reg_nan.txt"
     models["reg_nan"].save_model(str(text_file))
     again = dict(models, reg_nan=text_file)
-    save_forest(tmp_path / "b.npz", pack_forest(again, GLOBAL, cals))
+    save_forest(tmp_path / "b.npz", pack_forest(again, GLOBAL))
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.npz") as zf:
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
@@ -236,38 +228,12 @@ def test_save_is_byte_identical_and_pickle_free(models, tmp_path):
     loaded = Forest.load(tmp_path / "a.npz")
     X = _rows(models, 300, seed=15)
     np.testing.assert_array_equal(loaded.predict(X), pack_forest(models, GLOBAL).forest().predict(X))
-    assert sorted(loaded.calibrations) == ["iso", "platt"]
 
 
 def test_load_rejects_a_foreign_npz(tmp_path):
     np.savez(tmp_path / "x.npz", threshold=np.zeros(3))
     with pytest.raises(ValueError, match="not a packed forest"):
         Forest.load(tmp_path / "x.npz")
-
-
-def test_calibration_maps_match_sklearn(models, tmp_path):
-    rng = np.random.default_rng(21)
-    s = rng.normal(size=400)
-    y = (s + rng.normal(size=400) > 0).astype(float)
-    iso = IsotonicRegression(out_of_bounds="clip").fit(s, y)
-    iso_dec = IsotonicRegression(out_of_bounds="clip", increasing=False).fit(s, 1 - y)
-    platt = _SigmoidCalibration().fit(s, y)
-    cals = {
-        "iso": calibration_from_sklearn(iso),
-        "iso_dec": calibration_from_sklearn(iso_dec),
-        "platt": calibration_from_sklearn(platt),
-    }
-    path = tmp_path / "cal.npz"
-    export_forest(path, {"stump": models["stump"]}, calibrations=cals)
-    f = Forest.load(path)
-    grid = np.concatenate([np.linspace(-6, 6, 2001), s, iso.X_thresholds_])
-    np.testing.assert_allclose(f.calibrate("iso", grid), iso.predict(grid), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(f.calibrate("iso_dec", grid), iso_dec.predict(grid), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(f.calibrate("platt", grid), platt.predict(grid), rtol=0, atol=1e-12)
-    with pytest.raises(KeyError, match="no calibration named 'x'"):
-        f.calibrate("x", grid)
-    with pytest.raises(UserError, match="out_of_bounds='clip'"):
-        calibration_from_sklearn(IsotonicRegression(out_of_bounds="nan").fit(s, y))
 
 
 def test_refuses_categorical_splits():

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from fake_kaggle import FakeKaggle
 
+from kaggle_kernel.manifest import FileEntry, Manifest, Training
+
 ROOT = Path(__file__).resolve().parents[1]
 KAGGLE = Path(sys.executable).parent / "kaggle"
 COMPETITION = "mitsui-commodity-prediction-challenge"
@@ -50,7 +52,7 @@ def fake(kaggle_cli_works):
         yield server
 
 
-def write_artifacts(root: Path, forest: bytes = b"forest-v1") -> Path:
+def write_artifacts(root: Path, forest: bytes = b"forest-v1", dataset_id: str = DATASET) -> Path:
     """A miniature artifacts/ as make package lays it out: files, sub-directories, manifest, metadata."""
     files = {
         "forest.npz": forest + bytes(range(256)),
@@ -60,7 +62,7 @@ def write_artifacts(root: Path, forest: bytes = b"forest-v1") -> Path:
         "dataset-metadata.json": json.dumps(
             {
                 "title": "mitsui-kit-artifacts",
-                "id": DATASET,
+                "id": dataset_id,
                 "licenses": [{"name": "CC0-1.0"}],
                 "isPrivate": True,
             }
@@ -70,14 +72,23 @@ def write_artifacts(root: Path, forest: bytes = b"forest-v1") -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     (root / ".gitkeep").write_bytes(b"")
-    listed = {n: {"sha256": hashlib.sha256(d).hexdigest(), "bytes": len(d)} for n, d in files.items()}
-    manifest = {
-        "format": "mitsui-kit-artifacts/1",
-        "kit_version": "0.1.0",
-        "git_revision": "abc123",
-        "files": listed,
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, sort_keys=True))
+    listed = {n: FileEntry(sha256=hashlib.sha256(d).hexdigest(), bytes=len(d)) for n, d in files.items()}
+    Manifest(
+        kit_version="0.1.0",
+        git_revision="abc123",
+        libraries={},
+        feature_names=[],
+        stage1=["regime"],
+        models={},
+        targets={},
+        fallbacks={},
+        target_mode="raw",
+        training=Training(origin="competition", data={}, cv={}),
+        snapshot={},
+        etf_crash=None,
+        dataset_id=dataset_id,
+        files=listed,
+    ).write(root)
     return root
 
 
@@ -285,3 +296,20 @@ def test_kernel_metadata_at_the_root_is_private_offline_and_for_the_competition(
     assert meta["code_file"] == "kaggle_kernel/submission.py" and (ROOT / meta["code_file"]).is_file()
     assert meta["language"] == "python" and meta["kernel_type"] == "script"
     assert meta["id"].endswith("/mitsui-kit-submission")
+
+
+def test_missing_credentials_name_what_is_missing_and_the_dry_run_needs_none(fake, project):
+    env = {k: v for k, v in fake.cli_env(dict(os.environ), str(project["home"])).items()}
+    env.pop("KAGGLE_USERNAME"), env.pop("KAGGLE_KEY")
+    cmd = [sys.executable, "-m", "offline", "submit", "--artifacts", str(project["artifacts"])]
+    cmd += ["--kernel-metadata", str(project["meta"])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    line = one_line_error(proc)
+    assert "no Kaggle credentials" in line and "KAGGLE_USERNAME, KAGGLE_KEY" in line and "kaggle.json" in line
+    assert "rejected" not in line and fake.requests == []
+    # a dry run works without them, the owner a placeholder
+    write_artifacts(project["artifacts"], dataset_id="YOUR_KAGGLE_USERNAME/mitsui-kit-artifacts")
+    dry = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "kaggle datasets status YOUR_KAGGLE_USERNAME/mitsui-kit-artifacts" in dry.stdout
+    assert fake.requests == []

@@ -11,7 +11,13 @@ def _verify(args: argparse.Namespace) -> int:
     from offline.data.competition import load_competition
     from offline.data.verify import verify
 
-    result = verify(load_competition(args.dir))
+    result = verify(load_competition(args.dir, require_legs=False))  # the same rule as training
+    if result["missing_legs"]:
+        print(
+            f"warning: pair leg(s) {', '.join(result['missing_legs'])} are not price columns: their targets' "
+            "labels cannot be recomputed, and training falls back to a baseline for them",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result))
     else:
@@ -26,6 +32,12 @@ def _verify(args: argparse.Namespace) -> int:
                 f"published {w['published']:.8g} recomputed {w['recomputed']:.8g}",
                 file=sys.stderr,
             )
+        if result["compared"] == 0:
+            print(
+                f"NOTHING VERIFIED: {args.dir} has no published label that its prices determine "
+                "(train_labels.csv or lagged_test_labels/ with prices for their days)"
+            )
+            return 1
         verdict = "OK" if result["ok"] else "MISMATCH"
         print(
             f"{verdict}: {result['compared']:,} labels compared, {result['mismatched']:,} mismatched, "

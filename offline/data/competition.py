@@ -45,7 +45,24 @@ class Competition:
         return pl.concat(parts).unique("date_id", keep="first", maintain_order=True).sort("date_id")
 
 
+def _check_field_counts(path: Path, name: str) -> None:
+    """Every line has as many fields as the header: a truncated row is an error, not nulls."""
+    lines = pl.read_csv(
+        path, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"], infer_schema=False
+    )
+    counts = lines.select(pl.col("line").str.count_matches(",", literal=True).alias("n"))["n"]
+    bad = (counts != counts[0]).arg_true()
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(
+            name,
+            f"has {counts[i] + 1} fields, the header has {counts[0] + 1} (a cut or damaged line)",
+            row=i + 1,
+        )
+
+
 def _read_csv(path: Path, name: str, overrides: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    _check_field_counts(path, name)
     try:
         return pl.read_csv(path, schema_overrides=overrides, infer_schema_length=None)
     except pl.exceptions.ComputeError as exc:
@@ -171,11 +188,24 @@ def _check_legs(pairs: pl.DataFrame, columns: list[str], name: str) -> None:
                 raise DataError(TARGET_PAIRS, f"leg {leg!r} is not a column of {name}", "pair", i + 2)
 
 
+def _column_mismatch(train_cols: list[str], test_cols: list[str]) -> None:
+    """Name the file that lacks a column the other has (or say the order differs)."""
+    for name, have, other, other_name in (
+        (TRAIN, train_cols, test_cols, TEST),
+        (TEST, test_cols, train_cols, TRAIN),
+    ):
+        lacking = [c for c in other if c not in set(have)]
+        if lacking:
+            more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+            raise DataError(name, f"lacks column(s) {', '.join(lacking[:3])}{more} that {other_name} has")
+    raise DataError(TEST, f"has the feature columns of {TRAIN} in a different order")
+
+
 def load_competition(path: Path | str, require_legs: bool = True) -> Competition:
     """Read every competition file present in `path` and validate them against each other.
 
-    require_legs=False lets training proceed when a pair leg column is absent (its targets then
-    fall back to a baseline); everything else is always checked.
+    require_legs=False accepts a pair leg absent from the prices (training then falls back to a
+    baseline for its targets, `data verify` cannot recompute their labels); all else is checked.
     """
     path = Path(path)
     if not path.is_dir():
@@ -195,8 +225,7 @@ def load_competition(path: Path | str, require_legs: bool = True) -> Competition
     if comp.train is not None and comp.test is not None:
         train_cols, test_cols = comp.train.columns[1:], [c for c in comp.test.columns[1:] if c != "is_scored"]
         if train_cols != test_cols:
-            diff = sorted(set(train_cols) ^ set(test_cols))[:5]
-            raise DataError(TEST, f"feature columns differ from {TRAIN}: {diff or 'order'}")
+            _column_mismatch(train_cols, test_cols)
     if require_legs:
         _check_legs(pairs, comp.feature_columns, TRAIN if comp.train is not None else TEST)
     names = pairs["target"].to_list()

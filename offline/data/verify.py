@@ -6,8 +6,10 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from offline.data.competition import TRAIN_LABELS, Competition, lag_file
+from kaggle_kernel.schema import target_defs
+from offline.data.competition import TRAIN_LABELS, Competition, lag_file, load_competition
 from offline.data.targets import compute_targets
+from offline.errors import DataError
 
 TOLERANCE = 1e-5
 
@@ -68,9 +70,17 @@ def compare_labels(
     )
 
 
+def missing_legs(comp: Competition) -> list[str]:
+    """Pair legs that are not price columns (their targets' labels cannot be recomputed)."""
+    have = set(comp.feature_columns)
+    return sorted({leg for t in target_defs() for leg in (t.leg_a, t.leg_b) if leg and leg not in have})
+
+
 def verify(comp: Competition) -> dict:
     """Per-file and total comparison of published labels with labels recomputed from prices."""
-    recomputed = compute_targets(comp.prices())
+    absent = set(missing_legs(comp))
+    defs = [t for t in target_defs() if not ({t.leg_a, t.leg_b} & absent)]
+    recomputed = compute_targets(comp.prices(), defs)
     per_file: dict[str, Comparison] = {}
     if comp.train_labels is not None:
         per_file[TRAIN_LABELS] = compare_labels(comp.train_labels, recomputed, TRAIN_LABELS)
@@ -80,9 +90,26 @@ def verify(comp: Competition) -> dict:
     for c in per_file.values():
         total.add(c)
     out = asdict(total)
-    out["ok"] = total.mismatched == 0
+    out["ok"] = total.mismatched == 0 and total.compared > 0
     out["tolerance"] = TOLERANCE
+    out["missing_legs"] = sorted(absent)
     out["files"] = {
         name: {k: v for k, v in asdict(c).items() if k != "worst"} for name, c in per_file.items()
     }
     return out
+
+
+def load_verified(path) -> Competition:
+    """load_competition, then the label check of `data verify`: what verify rejects, this rejects."""
+    comp = load_competition(path, require_legs=False)
+    result = verify(comp)
+    if result["compared"] == 0:
+        raise DataError(str(path), "no published label could be compared with the prices: nothing verified")
+    if result["mismatched"]:
+        w = result["worst"][0]
+        raise DataError(
+            w["file"],
+            f"{result['mismatched']} label(s) disagree with the prices, e.g. date {w['date_id']} {w['target']}: "
+            f"published {w['published']:.8g}, recomputed {w['recomputed']:.8g} (python -m offline data verify)",
+        )
+    return comp

@@ -75,6 +75,8 @@ def _gateway(args: argparse.Namespace) -> int:
         call_limit=args.call_limit,
         official=args.official,
         echo=not args.quiet,
+        python=args.python,
+        artifacts=args.artifacts,
     )
     print(format_summary(report))
     print(f"report {Path(args.report).resolve()}")
@@ -107,7 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--startup-limit",
         type=float,
         default=900,
-        help="seconds from script start until the server answers the first call (Kaggle: 900)",
+        help="seconds from script start until the inference server is up (Kaggle: 900); the first "
+        "predict itself has no deadline",
     )
     g.add_argument(
         "--call-limit", type=float, default=300, help="seconds per call after the first (Kaggle: 300)"
@@ -116,6 +119,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--official",
         action="store_true",
         help="use DATA/kaggle_evaluation (a real Kaggle download) and its run_local_gateway instead",
+    )
+    g.add_argument(
+        "--python",
+        default=None,
+        help="the interpreter the kernel runs with (make gateway: .venv-kaggle/bin/python, Kaggle's "
+        "image versions; default: this one)",
+    )
+    g.add_argument(
+        "--artifacts",
+        default=None,
+        help="artifacts directory the packaged kernel loads (sets MITSUI_KIT_ARTIFACTS; make gateway: "
+        "ARTIFACTS, default artifacts/)",
     )
     g.add_argument(
         "--quiet", action="store_true", help="do not echo the kernel's output (still in kernel.log)"

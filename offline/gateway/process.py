@@ -17,15 +17,28 @@ from typing import IO
 
 
 class KernelProcess:
-    """`python KERNEL` in `cwd` with `env`; stdout and stderr go to `log_path` and (if echo) our stderr."""
+    """`python KERNEL` in `cwd` with `env`; stdout and stderr go to `log_path` and (if echo) our stderr.
 
-    def __init__(self, script: Path, cwd: Path, env: dict[str, str], log_path: Path, echo: bool = True):
+    `launcher=(script, log)` runs `python launcher log KERNEL` instead (the official gateway's call log).
+    """
+
+    def __init__(
+        self,
+        script: Path,
+        cwd: Path,
+        env: dict[str, str],
+        log_path: Path,
+        echo: bool = True,
+        python: str | None = None,
+        launcher: tuple[Path, Path] | None = None,
+    ):
         self.log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in wait()/kill()
         self.echo = echo
         self.tail: deque[str] = deque(maxlen=20)
         self._lock = threading.Lock()
+        head = [str(launcher[0]), str(launcher[1])] if launcher else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(script)],
+            [python or sys.executable, "-u", *head, str(script)],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,

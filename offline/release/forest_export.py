@@ -1,4 +1,4 @@
-"""Export trained LightGBM models (and calibration maps) into the packed forest the kernel evaluates.
+"""Export trained LightGBM models into the packed forest the kernel evaluates.
 
 Reads each model through `Booster.dump_model()`, refuses anything kaggle_kernel.forest cannot
 reproduce exactly, remaps split features onto one global feature vector and writes a
@@ -8,17 +8,15 @@ byte-reproducible .npz (fixed zip timestamps, no pickle).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from kaggle_kernel.forest import (
     ARRAY_DTYPES,
@@ -29,6 +27,7 @@ from kaggle_kernel.forest import (
     encode_meta,
 )
 from offline.errors import UserError
+from offline.progress import progress
 
 # Objectives whose prediction is the raw score; binary applies LightGBM's sigmoid(sigmoid * raw).
 IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile", "mape"})
@@ -36,48 +35,6 @@ IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair",
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 ModelLike = Any  # lightgbm.Booster, a fitted sklearn LGBM estimator, a dump_model() dict or a model file
-
-
-@dataclass(frozen=True)
-class CalibrationMap:
-    """Isotonic (x thresholds, y values; clipped linear interpolation) or Platt sigmoid (a, b)."""
-
-    kind: str
-    x: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    y: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    a: float = 0.0
-    b: float = 0.0
-
-
-def isotonic_map(x_thresholds: Sequence[float], y_thresholds: Sequence[float]) -> CalibrationMap:
-    """Isotonic map as sklearn's IsotonicRegression(out_of_bounds='clip') evaluates it."""
-    x = np.asarray(x_thresholds, dtype=np.float64).reshape(-1)
-    y = np.asarray(y_thresholds, dtype=np.float64).reshape(-1)
-    if len(x) == 0 or x.shape != y.shape:
-        raise UserError(f"isotonic map needs equally long non-empty x and y, got {len(x)} and {len(y)}")
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise UserError("isotonic map has non-finite thresholds or values")
-    if (np.diff(x) < 0).any():
-        raise UserError("isotonic map x thresholds must be sorted ascending")
-    return CalibrationMap(kind="isotonic", x=x, y=y)
-
-
-def sigmoid_map(a: float, b: float) -> CalibrationMap:
-    """Platt map p = 1 / (1 + exp(a * s + b)), as sklearn's _SigmoidCalibration."""
-    if not (np.isfinite(a) and np.isfinite(b)):
-        raise UserError(f"sigmoid map needs finite a and b, got {a!r}, {b!r}")
-    return CalibrationMap(kind="sigmoid", a=float(a), b=float(b))
-
-
-def calibration_from_sklearn(calibrator: Any) -> CalibrationMap:
-    """Map a fitted IsotonicRegression (out_of_bounds='clip') or _SigmoidCalibration to arrays."""
-    if hasattr(calibrator, "X_thresholds_"):
-        if getattr(calibrator, "out_of_bounds", "clip") != "clip":
-            raise UserError("only IsotonicRegression(out_of_bounds='clip') can be exported")
-        return isotonic_map(calibrator.X_thresholds_, calibrator.y_thresholds_)
-    if hasattr(calibrator, "a_") and hasattr(calibrator, "b_"):
-        return sigmoid_map(float(calibrator.a_), float(calibrator.b_))
-    raise UserError(f"cannot export calibrator of type {type(calibrator).__name__}")
 
 
 @dataclass(frozen=True)
@@ -107,12 +64,6 @@ def _resolve(model: ModelLike) -> Any:
     return booster
 
 
-def dump_of(model: ModelLike) -> dict:
-    """The dump_model() JSON of a Booster, fitted sklearn estimator, model file or dump dict."""
-    resolved = _resolve(model)
-    return resolved if isinstance(resolved, dict) else resolved.dump_model()
-
-
 def _feature_names_of(resolved: Any) -> list[str]:
     names = resolved["feature_names"] if isinstance(resolved, dict) else resolved.feature_name()
     return [str(f) for f in names]
@@ -121,7 +72,6 @@ def _feature_names_of(resolved: Any) -> list[str]:
 def pack_forest(
     models: Mapping[str, ModelLike] | Sequence[tuple[str, ModelLike]],
     feature_names: Sequence[str] | None = None,
-    calibrations: Mapping[str, CalibrationMap] | None = None,
 ) -> PackedForest:
     """Pack models (name -> model, in output-column order) over one global feature vector.
 
@@ -132,14 +82,14 @@ def pack_forest(
     names = [str(n) for n, _ in pairs]
     dup = sorted(n for n, c in Counter(names).items() if c > 1)
     if dup:
-        raise UserError(f"duplicate model names: {dup[:10]}")
+        raise UserError(f"duplicate model names: {', '.join(dup[:10])}")
     resolved = [_resolve(m) for _, m in pairs]
     if feature_names is None:
         feature_names = sorted({f for r in resolved for f in _feature_names_of(r)})
     feature_names = [str(f) for f in feature_names]
     dup = sorted(f for f, c in Counter(feature_names).items() if c > 1)
     if dup:
-        raise UserError(f"duplicate global feature names: {dup[:10]}")
+        raise UserError(f"duplicate global feature names: {', '.join(dup[:10])}")
     position = {f: i for i, f in enumerate(feature_names)}
 
     cols: dict[str, list] = {
@@ -150,21 +100,22 @@ def pack_forest(
     tree_root: list[int] = []
     tree_model: list[int] = []
     models_meta = []
-    progress = tqdm(
+    shown = progress(
         zip(names, resolved, strict=True),
         total=len(names),
         desc="pack forest",
         unit="model",
-        file=sys.stderr,
         disable=len(names) < 20,
     )
-    for m_idx, (name, model) in enumerate(progress):
+    for m_idx, (name, model) in enumerate(shown):
         dump = model if isinstance(model, dict) else model.dump_model()
         transform, sigmoid = _output_transform(name, dump)
         model_features = [str(f) for f in dump["feature_names"]]
         absent = [f for f in model_features if f not in position]
         if absent:
-            raise UserError(f"model {name!r}: features not in the global feature list: {absent[:10]}")
+            raise UserError(
+                f"model {name!r}: features not in the global feature list: {', '.join(absent[:10])}"
+            )
         remap = np.array([position[f] for f in model_features], dtype=np.int64)
         for t_idx, tree in enumerate(dump["tree_info"]):
             root = _pack_tree(name, t_idx, tree, remap, cols, leaf_values)
@@ -181,33 +132,16 @@ def pack_forest(
             }
         )
 
-    cal_meta, cal_x, cal_y, cal_ab = [], [], [], []
-    offset = 0
-    for cal_name, cal in (calibrations or {}).items():
-        if cal.kind not in ("isotonic", "sigmoid"):
-            raise UserError(f"calibration {cal_name!r}: unknown kind {cal.kind!r}")
-        cal_meta.append(
-            {"name": str(cal_name), "kind": cal.kind, "start": offset, "stop": offset + len(cal.x)}
-        )
-        cal_x.append(np.asarray(cal.x, dtype=np.float64))
-        cal_y.append(np.asarray(cal.y, dtype=np.float64))
-        cal_ab.append([cal.a, cal.b])
-        offset += len(cal.x)
-
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "feature_names": feature_names,
         "models": models_meta,
-        "calibrations": cal_meta,
     }
     arrays = {k: np.asarray(v, dtype=ARRAY_DTYPES[k]) for k, v in cols.items()}
     arrays["leaf_value"] = np.asarray(leaf_values, dtype=np.float64)
     arrays["tree_root"] = np.asarray(tree_root, dtype=np.int32)
     arrays["tree_model"] = np.asarray(tree_model, dtype=np.int32)
-    arrays["cal_x"] = np.concatenate(cal_x) if cal_x else np.zeros(0, dtype=np.float64)
-    arrays["cal_y"] = np.concatenate(cal_y) if cal_y else np.zeros(0, dtype=np.float64)
-    arrays["cal_ab"] = np.asarray(cal_ab, dtype=np.float64).reshape(-1, 2)
     arrays["meta"] = encode_meta(meta)
     packed = PackedForest(arrays={k: arrays[k] for k in ARRAY_DTYPES})
     packed.forest()  # validates the container the kernel will read
@@ -331,9 +265,8 @@ def export_forest(
     path: str | os.PathLike,
     models: Mapping[str, ModelLike] | Sequence[tuple[str, ModelLike]],
     feature_names: Sequence[str] | None = None,
-    calibrations: Mapping[str, CalibrationMap] | None = None,
 ) -> PackedForest:
     """pack_forest + save_forest in one call."""
-    packed = pack_forest(models, feature_names, calibrations)
+    packed = pack_forest(models, feature_names)
     save_forest(path, packed)
     return packed

@@ -27,25 +27,22 @@ import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import REPLAY_DAYS, WINDOW, FeatureSpec
+from kaggle_kernel.manifest import (
+    ORIGIN_COMPETITION,
+    ORIGIN_SYNTHETIC,
+    ORIGIN_UNKNOWN,
+    FileEntry,
+    Manifest,
+    Training,
+)
+from kaggle_kernel.state import HISTORY_MARGIN
 from offline.errors import UserError
+from offline.release.credentials import kaggle_username
 from offline.release.forest_export import pack_forest, save_forest
 
 DATASET_SLUG = "mitsui-kit-artifacts"
+SYNTHETIC_MARKER = "synthetic_truth.json"  # every directory the synthetic market writes has it
 KERNEL_DIR = Path(kaggle_kernel.__file__).parent
-
-
-def kaggle_username() -> str | None:
-    """KAGGLE_USERNAME, else the username in the kaggle config file (the key is never read)."""
-    if os.environ.get("KAGGLE_USERNAME"):
-        return os.environ["KAGGLE_USERNAME"]
-    dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), Path.home() / ".kaggle", Path.home() / ".config" / "kaggle"]
-    for d in dirs:
-        if d and (Path(d) / "kaggle.json").exists():
-            try:
-                return json.loads((Path(d) / "kaggle.json").read_text()).get("username")
-            except (ValueError, OSError):
-                return None
-    return None
 
 
 def git_revision() -> str:
@@ -96,7 +93,7 @@ def _snapshot(
     cols = spec.price_columns(prices.columns)
     snap = out / "snapshot"
     snap.mkdir(parents=True, exist_ok=True)
-    days = WINDOW + 16 + REPLAY_DAYS
+    days = WINDOW + HISTORY_MARGIN + REPLAY_DAYS
     prices.select("date_id", *cols).sort("date_id").tail(days).write_parquet(
         snap / "prices.parquet", statistics=False
     )
@@ -108,14 +105,23 @@ def _snapshot(
     }
     if crash is not None:  # the crash model's inputs need a longer history of a few columns
         cols = [c for c in crash.columns if c in prices.columns]
-        prices.select("date_id", *cols).sort("date_id").tail(CRASH_WINDOW + 16 + REPLAY_DAYS).write_parquet(
-            snap / "crash_prices.parquet", statistics=False
-        )
+        prices.select("date_id", *cols).sort("date_id").tail(
+            CRASH_WINDOW + HISTORY_MARGIN + REPLAY_DAYS
+        ).write_parquet(snap / "crash_prices.parquet", statistics=False)
         out_info["crash_prices"] = "snapshot/crash_prices.parquet"
     return out_info
 
 
-def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None) -> dict:
+def data_origin(data_dir: Path) -> str:
+    """Where training data came from: the built-in synthetic market, or Kaggle's competition files."""
+    if not Path(data_dir).is_dir():
+        return ORIGIN_UNKNOWN
+    return ORIGIN_SYNTHETIC if (Path(data_dir) / SYNTHETIC_MARKER).exists() else ORIGIN_COMPETITION
+
+
+def build(
+    models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path | str | None = None
+) -> Manifest:
     """Build the artifacts directory from a training run; returns the manifest."""
     models_dir, out = Path(models_dir), Path(out)
     info = _read_models(models_dir)
@@ -158,7 +164,7 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
             shutil.copyfile(f, kdir / f.name)
     snapshot = _snapshot(data_dir, spec, out, info["data"].get("until"), crash)
 
-    user = kaggle_username()
+    user = kaggle_username(dict(os.environ))
     dataset_id = f"{user or 'YOUR_KAGGLE_USERNAME'}/{DATASET_SLUG}"
     meta = {"title": DATASET_SLUG, "id": dataset_id, "licenses": [{"name": "CC0-1.0"}], "isPrivate": True}
     (out / "dataset-metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
@@ -170,29 +176,31 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
         for p in out.rglob("*")
         if p.is_file() and p.name not in (MANIFEST, ".gitkeep", "dataset-metadata.json")
     ):
-        rel = f.relative_to(out).as_posix()
-        files[rel] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
-    manifest = {
-        "format": "mitsui-kit-artifacts/1",
-        "kit_version": kaggle_kernel.__version__,
-        "git_revision": git_revision(),
-        "libraries": _versions(),
-        "feature_names": spec.all_features(),
-        "stage1": ["regime"],
-        "models": {
+        files[f.relative_to(out).as_posix()] = FileEntry(sha256=sha256_file(f), bytes=f.stat().st_size)
+    manifest = Manifest(
+        kit_version=kaggle_kernel.__version__,
+        git_revision=git_revision(),
+        libraries=_versions(),
+        feature_names=spec.all_features(),
+        stage1=["regime"],
+        models={
             m.name: {"features": list(m.feature_names), "objective": m.objective, "trees": m.n_trees}
             for m in packed.forest().models
         },
-        "targets": targets,
-        "fallbacks": {t: e.get("fallback") for t, e in info["targets"].items() if e.get("fallback")},
-        "target_mode": info.get("target_mode"),
-        "training": {"data": info.get("data"), "cv": info.get("cv")},
-        "snapshot": snapshot,
-        "etf_crash": {"forest": "crash.npz", "model": "crash.json"} if crash is not None else None,
-        "dataset_id": dataset_id,
-        "files": files,
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        targets=targets,
+        fallbacks={t: e.get("fallback") for t, e in info["targets"].items() if e.get("fallback")},
+        target_mode=info.get("target_mode"),
+        training=Training(
+            origin=data_origin(Path(info["data"]["dir"])),
+            data=info.get("data") or {},
+            cv=info.get("cv") or {},
+        ),
+        snapshot=snapshot,
+        etf_crash={"forest": "crash.npz", "model": "crash.json"} if crash is not None else None,
+        dataset_id=dataset_id,
+        files=files,
+    )
+    manifest.write(out)
     if user is None:
         print("warning: no KAGGLE_USERNAME or kaggle.json; dataset-metadata.json has a placeholder id")
     return manifest
@@ -210,11 +218,9 @@ def artifact_size(out: Path | str) -> int:
 
 def _package(args: argparse.Namespace) -> int:
     manifest = build(args.models, args.out, args.data)
-    n_models = len(manifest["models"])
+    n_models = len(manifest.models)
     size = artifact_size(args.out) / 1e6
-    print(
-        f"artifacts: {args.out} ({n_models} models, {size:.1f} MB, dataset {manifest['dataset_id']}, private)"
-    )
+    print(f"artifacts: {args.out} ({n_models} models, {size:.1f} MB, dataset {manifest.dataset_id}, private)")
     return 0
 
 
@@ -241,9 +247,7 @@ def _check(args: argparse.Namespace) -> int:
             f"for the affected parts. Rebuild with `make package`."
         )
         return 1
-    print(
-        f"artifacts OK: {len(manifest['files'])} files match manifest.json (git {manifest.get('git_revision')})"
-    )
+    print(f"artifacts OK: {len(manifest.files)} files match manifest.json (git {manifest.git_revision})")
     return 0
 
 

@@ -27,8 +27,9 @@ from kaggle_kernel.features import (
     consecutive,
 )
 from kaggle_kernel.schema import TargetDef
-from offline.data.competition import Competition, load_competition
+from offline.data.competition import Competition
 from offline.data.targets import labels_from_lag_files
+from offline.data.verify import load_verified
 from offline.errors import UserError
 from offline.train import baselines
 from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
@@ -216,7 +217,7 @@ class Prepared:
 
 def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
     """Load and validate, build features, define folds, and fit the regime classifier out of fold."""
-    comp = load_competition(data_dir, require_legs=False)
+    comp = load_verified(data_dir)  # rejects what `data verify` rejects
     spec = FeatureSpec()
     data = build_dataset(comp, spec, cfg.until)
     col = data.col

@@ -17,7 +17,7 @@ finite values, not a constant row (the metric fails on a scored day with constan
 
 from __future__ import annotations
 
-import os
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,24 +29,16 @@ from .core.errors import GatewayRuntimeError, GatewayRuntimeErrorType
 from .core.relay import RemoteError
 
 KAGGLE_DATA_DIR = "/kaggle/input/mitsui-commodity-prediction-challenge/"
-DATA_DIR_ENV = "KAGGLE_KIT_DATA_DIR"
+DATA_DIR_ENV = "KAGGLE_KIT_DATA_DIR"  # set by `python -m offline gateway` for the kernel script
 LAGS = (1, 2, 3, 4)
 ROW_ID = "date_id"
+# Kaggle's one-row primitives: a numpy float32 is none of these (np.float64 is a float), np.int_ is
+PRIMITIVES = (int, float, str, bool, np.int_)
 
 
 def resolve_data_dir(data_paths: tuple | list | None) -> Path:
-    """The first data path if it exists; else $KAGGLE_KIT_DATA_DIR; else Kaggle's input directory."""
-    candidates = [Path(p) for p in (data_paths or ())[:1]]
-    if os.environ.get(DATA_DIR_ENV):
-        candidates.append(Path(os.environ[DATA_DIR_ENV]))
-    candidates.append(Path(KAGGLE_DATA_DIR))
-    for path in candidates:
-        if (path / "test.csv").exists():
-            return path
-    raise GatewayRuntimeError(
-        GatewayRuntimeErrorType.GATEWAY_RAISED_EXCEPTION,
-        f"no competition data (test.csv) in {', '.join(map(str, dict.fromkeys(candidates)))}",
-    )
+    """data_paths[0] when given, else Kaggle's input directory: nothing else, as Kaggle's gateway."""
+    return Path(data_paths[0]) if data_paths else Path(KAGGLE_DATA_DIR)
 
 
 def generate_data_batches(data_dir: Path | str) -> Iterator[tuple[tuple[pl.DataFrame, ...], int]]:
@@ -84,7 +76,7 @@ def validate_prediction(prediction: Any, data_batch: tuple[pl.DataFrame, ...], d
     where = f"prediction for date_id {date_id}"
     if prediction is None:
         raise _invalid(f"No prediction received ({where})")
-    if isinstance(prediction, int | float | str | bool | np.integer | np.floating):
+    if isinstance(prediction, PRIMITIVES):
         rows = 1
     elif isinstance(prediction, pl.DataFrame | pl.Series | pd.DataFrame | pd.Series):
         rows = len(prediction)
@@ -121,7 +113,10 @@ def kit_warnings(prediction: Any, expected: list[str]) -> list[tuple[str, str]]:
     if row.columns != expected:
         wrong = [c for c, e in zip(row.columns, expected, strict=False) if c != e]
         out.append(
-            ("names", f"columns are not {expected[0]}..{expected[-1]} in order (first mismatch {wrong[:1]})")
+            (
+                "names",
+                f"columns are not {expected[0]}..{expected[-1]} in order (first mismatch: {wrong[0] if wrong else '-'})",
+            )
         )
     not_float = [c for c, t in row.schema.items() if not t.is_float()]
     if not_float:
@@ -139,7 +134,10 @@ def kit_warnings(prediction: Any, expected: list[str]) -> list[tuple[str, str]]:
     finite = values[np.isfinite(values)]
     if finite.size == values.size and finite.size > 0 and np.all(finite == finite[0]):
         out.append(
-            ("constant", f"constant row (every value {finite[0]!r}); the metric fails on such a scored day")
+            (
+                "constant",
+                f"constant row (every value {float(finite[0]):g}); the metric fails on such a scored day",
+            )
         )
     return out
 
@@ -163,8 +161,11 @@ def assemble_submission(predictions: list[Any], date_ids: list[int]) -> pl.DataF
             raise _invalid("Inconsistent prediction types") from None
         except (pl.exceptions.ComputeError, pl.exceptions.ShapeError, pl.exceptions.ColumnNotFoundError):
             raise _invalid("Inconsistent prediction column counts") from None
-    else:
-        raise _invalid("Inconsistent prediction types (a mix of pandas and polars DataFrames)")
+    else:  # Kaggle's pd.concat / pl.concat raise TypeError on a mix: an unhandled gateway exception
+        raise GatewayRuntimeError(
+            GatewayRuntimeErrorType.GATEWAY_RAISED_EXCEPTION,
+            "TypeError: the answers mix pandas and polars DataFrames; they cannot be concatenated",
+        )
     return combined.insert_column(0, pl.Series(ROW_ID, date_ids, dtype=pl.Int64))
 
 
@@ -201,9 +202,16 @@ class MitsuiGateway:
 
     def run(self, submission_path: Path | str = "submission.parquet") -> pl.DataFrame:
         """Run every batch and write the submission (Kaggle writes it into the working directory)."""
-        data_dir = resolve_data_dir(self.data_paths)
-        for data_batch, date_id in generate_data_batches(data_dir):
-            self.handle(self.predict(data_batch, date_id), data_batch, date_id)
-        submission = assemble_submission(self.rows, self.date_ids)
-        submission.write_parquet(submission_path)
+        try:
+            data_dir = resolve_data_dir(self.data_paths)
+            for data_batch, date_id in generate_data_batches(data_dir):
+                self.handle(self.predict(data_batch, date_id), data_batch, date_id)
+            submission = assemble_submission(self.rows, self.date_ids)
+            submission.write_parquet(submission_path)
+        except GatewayRuntimeError:
+            raise
+        except Exception:  # as Kaggle's run(): anything else is the gateway's own exception
+            raise GatewayRuntimeError(
+                GatewayRuntimeErrorType.GATEWAY_RAISED_EXCEPTION, traceback.format_exc()
+            ) from None
         return submission

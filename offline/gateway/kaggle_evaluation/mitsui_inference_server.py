@@ -4,8 +4,7 @@ predict(test, label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_
 receives polars DataFrames and returns a 1-row polars or pandas DataFrame. `serve()` answers the
 kit's gateway process; `run_local_gateway(data_paths)` runs the gateway loop in this process
 (values still go through Arrow IPC both ways) and writes submission.parquet into the working
-directory. Data path resolution: the first of data_paths that holds test.csv, else
-$KAGGLE_KIT_DATA_DIR (set by `python -m offline gateway`), else Kaggle's input directory.
+directory. Data path: data_paths[0], else Kaggle's input directory (as Kaggle's gateway).
 """
 
 from __future__ import annotations
@@ -23,7 +22,10 @@ class MitsuiInferenceServer(InferenceServer):
     def run_local_gateway(self, data_paths=None, file_share_dir=None, *args, **kwargs) -> None:
         """Run every batch through predict here; a failure raises GatewayRuntimeError (as on Kaggle)."""
         gateway = self._get_gateway_for_test(data_paths, file_share_dir)
-        submission = gateway.run()
+        try:
+            submission = gateway.run()
+        finally:
+            self.listener.close()
         kinds: dict[str, int] = {}
         for _, kind, _ in gateway.warnings:
             kinds[kind] = kinds.get(kind, 0) + 1

@@ -40,7 +40,14 @@ class CallTimeout(TimeoutError):
 # ---------------------------------------------------------------- values <-> (descriptor, blobs)
 
 
+# Kaggle's relay refuses these polars types (Enum is "unstable" there): the answer fails to serialize.
+POLARS_DENYLIST = ("Enum", "Object", "Unknown")
+
+
 def _polars_ipc(frame: Any) -> bytes:
+    banned = sorted({str(t.base_type()) for t in frame.dtypes} & set(POLARS_DENYLIST))
+    if banned:
+        raise SerializationError(f"Unsupported Polars data type(s): {', '.join(banned)}")
     buf = io.BytesIO()
     try:
         frame.write_ipc(buf)
@@ -101,8 +108,10 @@ def encode_value(value: Any) -> tuple[dict, list[bytes]]:
         return {"kind": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape)}, [
             np.ascontiguousarray(value).tobytes()
         ]
-    if isinstance(value, np.generic):
-        value = value.item()
+    if isinstance(value, np.generic):  # kept a numpy scalar, as Kaggle's relay does
+        if value.dtype.kind not in "biuf":
+            raise SerializationError(f"numpy scalar of dtype {value.dtype} cannot be serialized")
+        return {"kind": "npscalar", "dtype": value.dtype.str}, [value.tobytes()]
     if _json_safe(value):
         return {"kind": "json", "value": _to_json(value)}, []
     raise SerializationError(
@@ -154,6 +163,8 @@ def decode_value(desc: dict, blobs: list[bytes]) -> Any:
             return frame
         series = frame.iloc[:, 0]
         return series.rename(desc.get("name"))
+    if kind == "npscalar":
+        return np.frombuffer(blobs[0], dtype=np.dtype(desc["dtype"]))[0]
     if kind == "ndarray":
         return np.frombuffer(blobs[0], dtype=np.dtype(desc["dtype"])).reshape(desc["shape"]).copy()
     raise SerializationError(f"unknown value kind {kind!r}")

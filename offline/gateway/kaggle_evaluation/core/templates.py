@@ -26,9 +26,16 @@ class InferenceServer:
     """Answers the gateway's calls with the user's functions, keyed by their __name__."""
 
     def __init__(self, *endpoint_listeners: Callable[..., Any]):
+        if not endpoint_listeners:
+            raise ValueError("Must pass at least one endpoint listener, e.g. `predict`")
+        for fn in endpoint_listeners:  # Kaggle's define_server checks these at construction
+            if not callable(fn):
+                raise ValueError(f"Endpoint listeners passed to `serve` must be functions, got {type(fn)}")
+            if getattr(fn, "__name__", "<lambda>") == "<lambda>":
+                raise ValueError("Functions passed as endpoint listeners must be named")
         self.endpoints = {fn.__name__: fn for fn in endpoint_listeners}
-        if not self.endpoints:
-            raise ValueError("InferenceServer needs at least one endpoint function")
+        # like Kaggle's server, the port is bound when the server is built, not when it starts
+        self.listener = socket.create_server(("127.0.0.1", int(os.environ.get(PORT_ENV) or 0)))
 
     def call(self, endpoint: str, args: list[Any]) -> tuple[dict, list[bytes]]:
         """Run one call and encode its answer (or its failure) as a relay message."""
@@ -44,23 +51,23 @@ class InferenceServer:
         except Exception as exc:
             tb = traceback.format_exc()
             print(tb, file=sys.stderr, flush=True)
+            # Kaggle's detail is the exception's message only (gRPC "Exception calling application: ...")
             return {
                 "ok": False,
                 "error_type": "SERVER_RAISED_EXCEPTION",
-                "error": f"{type(exc).__name__}: {exc}",
+                "error": str(exc),
                 "traceback": tb,
             }, []
         try:
             desc, blobs = relay.encode_value(result)
         except relay.SerializationError as exc:
-            message = f"the {endpoint} result could not be serialized for the gateway (Arrow IPC): {exc}"
-            print(message, file=sys.stderr, flush=True)
-            return {"ok": False, "error_type": "SERVER_RAISED_EXCEPTION", "error": message}, []
+            print(f"the {endpoint} result could not be serialized: {exc}", file=sys.stderr, flush=True)
+            return {"ok": False, "error_type": "SERVER_RAISED_EXCEPTION", "error": str(exc)}, []
         return {"ok": True, "value": desc}, blobs
 
     def serve(self) -> None:
         """Listen for the gateway and answer until it shuts the server down."""
-        listener = socket.create_server(("127.0.0.1", int(os.environ.get(PORT_ENV) or 0)))
+        listener = self.listener
         port = listener.getsockname()[1]
         if os.environ.get(PORT_FILE_ENV):
             target = Path(os.environ[PORT_FILE_ENV])
