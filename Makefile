@@ -39,13 +39,13 @@ $(KSTAMP): pyproject.toml constraints-kaggle.txt
 KERNEL_TESTS := tests/test_predictor.py tests/test_features.py tests/test_forest.py tests/test_crash_kernel.py tests/test_crash_serving.py
 KERNEL_TESTS_DESELECT := --deselect tests/test_features.py::test_parity_every_day_synthetic --deselect tests/test_features.py::test_parity_every_day_public_window
 
-## test: the whole test suite, then the kernel's tests in .venv-kaggle (installs what it needs first)
 ## postgres: the Debian PostgreSQL server the tune-storage test starts itself (installed once, as root)
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  test "$$(id -u)" = 0 || { echo "error: PostgreSQL is not installed; run: sudo apt-get install -y postgresql" >&2; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+## test: the whole test suite, then the kernel's tests in .venv-kaggle (installs what it needs first)
 test: $(STAMP) $(KSTAMP) postgres
 	MITSUI_KIT_KAGGLE_PYTHON=$(CURDIR)/$(KPY) $(PY) -m pytest $(PYTEST_ARGS)
 	$(KPY) -m pytest -p no:cacheprovider $(KERNEL_TESTS) $(KERNEL_TESTS_DESELECT)
