@@ -20,7 +20,9 @@ from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
+    BOOTSTRAP_DAYS,
     ETF_CRASH_PROB,
+    HISTORY_DAYS,
     LABEL_WINDOW,
     REGIME_PROB,
     REPLAY_DAYS,
@@ -50,8 +52,8 @@ class Predictor:
         self.spec = spec or FeatureSpec()
         self.names = [t.name for t in self.spec.targets]
         self.columns = self.spec.price_columns(feature_columns())
-        self.history = History(self.columns, len(self.names), keep_days=WINDOW + 16)
-        self.bootstrap_days = WINDOW + 16 + REPLAY_DAYS
+        self.history = History(self.columns, len(self.names), keep_days=HISTORY_DAYS)
+        self.bootstrap_days = BOOTSTRAP_DAYS
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None

@@ -26,7 +26,7 @@ from pathlib import Path
 import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
-from kaggle_kernel.features import REPLAY_DAYS, WINDOW, FeatureSpec
+from kaggle_kernel.features import BOOTSTRAP_DAYS, REPLAY_DAYS, FeatureSpec
 from offline.errors import UserError
 from offline.release.forest_export import pack_forest, save_forest
 
@@ -96,7 +96,7 @@ def _snapshot(
     cols = spec.price_columns(prices.columns)
     snap = out / "snapshot"
     snap.mkdir(parents=True, exist_ok=True)
-    days = WINDOW + 16 + REPLAY_DAYS
+    days = BOOTSTRAP_DAYS
     prices.select("date_id", *cols).sort("date_id").tail(days).write_parquet(
         snap / "prices.parquet", statistics=False
     )
