@@ -18,6 +18,7 @@ import polars as pl
 
 from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
+from kaggle_kernel.blend import Blend, BlendSpec
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     BOOTSTRAP_DAYS,
@@ -32,7 +33,7 @@ from kaggle_kernel.features import (
     last_day_features,
     price_panel,
 )
-from kaggle_kernel.forest import Forest
+from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.schema import N_TARGETS, feature_columns
 from kaggle_kernel.state import History
 
@@ -66,6 +67,7 @@ class Predictor:
         self.crash_forest: Forest | None = None
         self.crash_history: History | None = None
         self.crash_prob = float("nan")  # the last computed probability (carried over gaps)
+        self.blend: Blend | None = None  # the served blend of the candidates, when packaged
         if forest is not None:
             self._attach(forest, manifest or {})
 
@@ -89,6 +91,9 @@ class Predictor:
             name = snap.get(kind)
             if name and name not in problems:
                 self._guarded("bootstrap", self._bootstrap_file, path / name, kind)
+        entry = (manifest or {}).get("blend")
+        if entry:
+            self._guarded("blend", self._attach_blend, path, entry, problems)
         entry = (manifest or {}).get("etf_crash")
         if entry:
             self._guarded("crash", self._attach_crash, path, entry, problems)
@@ -112,6 +117,19 @@ class Predictor:
             raise ValueError("crash.npz and crash.json disagree on the model's inputs")
         self.crash, self.crash_forest = crash, forest
         self.crash_history = History(crash.columns, 0, keep_days=CRASH_WINDOW + 16)
+
+    def _attach_blend(self, path: Path, entry: dict, problems: dict[str, str]) -> None:
+        bad = [f for f in entry.values() if f in problems]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} unusable; serving the two-stage engine alone")
+        spec = BlendSpec.from_json(json.loads((path / entry["spec"]).read_text()))
+        pooled = Forest.load(path / entry["pooled"])
+        ridge = Linear.from_json(json.loads((path / entry["ridge"]).read_text()))
+        if list(pooled.feature_names) != self.spec.pooled_features():
+            raise ValueError("pooled.npz's features differ from this kernel's pooled rows")
+        if list(ridge.feature_names) != self.spec.pooled_features(structural=True):
+            raise ValueError("ridge.json's features differ from this kernel's pooled rows")
+        self.blend = Blend(self.spec, spec, pooled, ridge)
 
     def _attach(self, forest: Forest, manifest: dict) -> None:
         try:
@@ -250,6 +268,10 @@ class Predictor:
                     self._log("regressors", f"{int(bad.sum())} non-finite prediction(s); naive used for them")
                     pred = np.where(bad, naive[self.stage2_targets], pred)
                 out[self.stage2_targets] = pred
+        if self.blend is not None:
+            blended = self._guarded("blend", self.blend.predict, x, out)
+            if blended is not None:
+                out = blended
         return out
 
     def _features(self, day: int) -> np.ndarray:

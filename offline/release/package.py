@@ -151,6 +151,8 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
         (out / "crash.json").write_text(json.dumps(crash_json, indent=1, sort_keys=True) + "\n")
         write_gzip(crash_file.read_bytes(), out / "models" / "etf_crash.txt.gz")
 
+    blend = _package_blend(info, models_dir, out, spec)
+
     kdir = out / "kaggle_kernel"
     kdir.mkdir()
     for f in sorted(KERNEL_DIR.iterdir()):
@@ -189,6 +191,7 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
         "training": {"data": info.get("data"), "cv": info.get("cv")},
         "snapshot": snapshot,
         "etf_crash": {"forest": "crash.npz", "model": "crash.json"} if crash is not None else None,
+        "blend": blend,
         "dataset_id": dataset_id,
         "files": files,
     }
@@ -196,6 +199,25 @@ def build(models_dir: Path | str, out: Path | str = "artifacts", data_dir: Path 
     if user is None:
         print("warning: no KAGGLE_USERNAME or kaggle.json; dataset-metadata.json has a placeholder id")
     return manifest
+
+
+def _package_blend(info: dict, models_dir: Path, out: Path, spec: FeatureSpec) -> dict | None:
+    """The served blend (engine section's files): pooled LightGBM packed as pooled.npz, the ridge
+    and the blend spec (weights, prior vector) as JSON. None for a run without a blend."""
+    entry = info.get("blend")
+    if not entry:
+        return None
+    pooled_text = models_dir / entry["pooled"]
+    save_forest(
+        out / "pooled.npz", pack_forest([("pooled", pooled_text)], feature_names=spec.pooled_features())
+    )
+    write_gzip(pooled_text.read_bytes(), out / "models" / "pooled.txt.gz")
+    for name in ("ridge", "spec"):
+        data = json.loads((models_dir / entry[name]).read_text())
+        (out / f"{'blend' if name == 'spec' else name}.json").write_text(
+            json.dumps(data, indent=1, sort_keys=True) + "\n"
+        )
+    return {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json"}
 
 
 def write_gzip(data: bytes, path: Path) -> None:

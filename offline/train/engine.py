@@ -13,11 +13,13 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from kaggle_kernel.blend import BlendSpec
 from kaggle_kernel.features import (
     ETF_CRASH_PROB,
     PROBABILITIES,
@@ -30,10 +32,11 @@ from kaggle_kernel.schema import TargetDef
 from offline.data.competition import Competition, load_competition
 from offline.data.targets import labels_from_lag_files
 from offline.errors import UserError
-from offline.train import baselines
+from offline.train import baselines, candidates
+from offline.train.blending import nested_blend
 from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
 from offline.train.cv import Fold, oof_mask, walk_forward
-from offline.train.evaluate import paired_gain, score_block, target_ics
+from offline.train.evaluate import decide, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
 from offline.train.regime import train_regime
 from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
@@ -47,9 +50,16 @@ ABLATIONS = {
 }
 
 
+TargetMode = Literal["auto", "raw", "rank"]
+EtfFeature = Literal["auto", "on", "off"]
+
+
 @dataclass
 class TrainConfig:
-    """Everything that changes a model. Fingerprinted: a changed field retrains the targets."""
+    """Everything that changes a model. Fingerprinted: a changed field retrains the targets.
+
+    Validated on construction: a choice outside its Literal, or a bad number, is a UserError naming
+    the field and what it allows."""
 
     n_folds: int = 4
     gap: int = 5
@@ -57,14 +67,36 @@ class TrainConfig:
     seed: int = 0
     params: dict = field(default_factory=dict)
     regime_params: dict = field(default_factory=dict)
-    target_mode: str = "auto"
+    pooled_params: dict = field(default_factory=dict)
+    ridge_alpha: float = candidates.RIDGE_ALPHA
+    target_mode: TargetMode = "auto"
     targets: list[int] | None = None
     min_labels: int = 200
     until: int | None = None  # train on what is known at the end of this date_id (None: everything)
-    etf_feature: str = "auto"  # the ETF crash probability as a feature: "auto" (by CV), "on", "off"
+    etf_feature: EtfFeature = "auto"  # the ETF crash probability as a feature: "auto" (by CV), "on", "off"
     analysis_every: int = 8
     ablation: bool = True
     baselines: bool = True
+    tuned_from: str | None = None  # the tuning study whose best parameters this run uses
+
+    def __post_init__(self):
+        for name, kind in (("target_mode", TargetMode), ("etf_feature", EtfFeature)):
+            allowed = get_args(kind)
+            if getattr(self, name) not in allowed:
+                raise UserError(
+                    f"TrainConfig.{name}: {getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}"
+                )
+        checks = {
+            "n_folds": self.n_folds >= 2,
+            "gap": self.gap >= 0,
+            "min_train": 0 < self.min_train < 1,
+            "ridge_alpha": self.ridge_alpha >= 0,
+            "min_labels": self.min_labels >= 1,
+            "analysis_every": self.analysis_every >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise UserError(f"TrainConfig.{name}: {getattr(self, name)!r} is out of range")
 
     def model_part(self) -> dict:
         """The fields that change a single target's model (not which analyses run)."""
@@ -333,9 +365,9 @@ def train(
     P_shared = _shared_oof(shared_by_mode[chosen], folds)
 
     report: dict = {
-        "oof_score": main["score"],
-        "oof_mean_daily_corr": main["mean"],
-        "per_fold": main["per_fold"],
+        "engine_oof_score": main["score"],
+        "engine_interval": main["interval"],
+        "engine_per_fold": main["per_fold"],
         "n_targets": len(targets),
         "n_days": n_days,
         "n_oof_days": int(main["n_days"]),
@@ -356,6 +388,26 @@ def train(
         "fit_seconds": fit_seconds,
     }
     lap("regressors")
+    fits = fit_candidates(data, Y_by_mode[chosen], idx, folds, cfg)
+    lap("candidates")
+    engine_oof = P
+    members = {
+        "prior": fits["prior"].oof,
+        "pooled": fits["pooled"].oof,
+        "engine": engine_oof,
+        "ridge": fits["ridge"].oof,
+    }
+    blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
+    P_blend = np.full(P.shape, np.nan)
+    P_blend[:, idx] = blended["oof"]
+    lap("blend")
+    report.update(blend_report(members, P_blend, blended, data.Y, idx, mask, folds))
+    blend_spec = BlendSpec(
+        tuple(blended["members"]),
+        tuple(blended["weights"][m] for m in blended["members"]),
+        tuple(idx),
+        tuple(None if np.isnan(v) else float(v) for v in fits["prior"].final),
+    )
     if cfg.baselines:
         report["baselines"] = baselines.all_baselines(
             data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs
@@ -372,10 +424,11 @@ def train(
             ]
         report["ablation"] = abl
         lap("ablation")
-    oracle = _oracle_score(comp, data, idx, mask)
+    oracle, oracle_interval = _oracle_score(comp, data, idx, mask)
     if oracle is not None:
         report["oracle_score"] = oracle
         report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
+        report["oracle_interval"] = oracle_interval
     report["train_seconds"] = time.perf_counter() - t_start
     report["config"] = asdict(cfg)
     report["data"] = {
@@ -387,7 +440,7 @@ def train(
     }
 
     report["seconds"] = seconds  # per step, up to the report itself
-    _write_outputs(out, data, regime, results, targets, P, report, folds)
+    _write_outputs(out, data, regime, results, targets, P_blend, report, folds, fits, blend_spec)
     return report
 
 
@@ -432,15 +485,16 @@ def _etf_probability(comp: Competition, date_ids: np.ndarray) -> np.ndarray:
     return joined[ETF_CRASH_PROB].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray) -> float | None:
+def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray):
     path = comp.path / "oracle.parquet"
     if not path.exists():
-        return None
+        return None, None
     oracle = pl.read_parquet(path)
     names = [f"target_{i}" for i in range(len(data.spec.targets))]
     wide = pl.DataFrame({"date_id": data.date_ids}).join(oracle, on="date_id", how="left")
     expected = wide.select(names).cast(pl.Float64).to_numpy()
-    return score_block(expected[:, idx], data.Y[:, idx], mask)["score"]
+    block = score_block(expected[:, idx], data.Y[:, idx], mask)
+    return block["score"], block["interval"]
 
 
 def _write_outputs(
@@ -452,6 +506,8 @@ def _write_outputs(
     P: np.ndarray,
     report: dict,
     folds: list[Fold],
+    fits: dict,
+    blend_spec: BlendSpec,
 ) -> None:
     from offline.train.report import write_plots, write_report_md
 
@@ -478,6 +534,14 @@ def _write_outputs(
         atomic_write(models / "etf_crash.txt", text)
         atomic_write(models / "etf_crash.json", json.dumps(crash.to_json(), indent=1))
         manifest["etf_crash"] = {"file": "models/etf_crash.txt", "model": "models/etf_crash.json"}
+    atomic_write(models / "pooled.txt", fits["pooled"].final)
+    atomic_write(models / "ridge.json", json.dumps(fits["ridge"].final.to_json(), indent=1))
+    atomic_write(models / "blend.json", json.dumps(blend_spec.to_json(), indent=1))
+    manifest["blend"] = {
+        "spec": "models/blend.json",
+        "pooled": "models/pooled.txt",
+        "ridge": "models/ridge.json",
+    }
     manifest["target_mode"] = report["target_mode"]["chosen"]
     manifest["data"] = report["data"]
     manifest["cv"] = {"oof_score": report["oof_score"], "regime_roc_auc": report["regime"]["roc_auc"]}
@@ -496,3 +560,44 @@ def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()
     raise TypeError(type(o))
+
+
+def fit_candidates(
+    data: Dataset, Ytrain: np.ndarray, idx: list[int], folds: list[Fold], cfg: TrainConfig
+) -> dict:
+    """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's labels)."""
+    spec = data.spec
+    return {
+        "prior": candidates.prior(data.Y, idx, folds),
+        "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params),
+        "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha),
+    }
+
+
+def blend_report(members: dict, P_blend: np.ndarray, blended: dict, Y: np.ndarray, idx, mask, folds) -> dict:
+    """Every candidate's OOF score with its interval, the blend's, and paired tests blend vs member."""
+    Yi = Y[:, idx]
+    scores = {}
+    for name, P in members.items():
+        b = score_block(P[:, idx], Yi, mask, folds)
+        scores[name] = {
+            "score": b["score"],
+            "interval": b["interval"],
+            "per_fold": [f["score"] for f in b["per_fold"]],
+        }
+    main = score_block(P_blend[:, idx], Yi, mask, folds)
+    tests = {name: decide(paired_gain(P_blend[:, idx], P[:, idx], Yi, mask)) for name, P in members.items()}
+    later = mask & (np.arange(len(mask)) >= folds[1].test_start) if len(folds) > 1 else None
+    return {
+        "oof_score": main["score"],
+        "oof_interval": main["interval"],
+        "oof_mean_daily_corr": main["mean"],
+        "per_fold": main["per_fold"],
+        "candidates": scores,
+        "blend": {
+            "weights": blended["weights"],
+            "per_fold_weights": blended["per_fold"],
+            "score_after_fold0": None if later is None else score_block(P_blend[:, idx], Yi, later)["score"],
+            "vs_members": tests,
+        },
+    }
