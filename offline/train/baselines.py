@@ -56,5 +56,6 @@ def all_baselines(
     ):
         block = score_block(P[:, idx], data.Y[:, idx], mask, folds)
         out[name] = block["score"]
+        out[f"{name}_interval"] = block["interval"]
         out[f"{name}_per_fold"] = [f["score"] for f in block["per_fold"]]
     return out

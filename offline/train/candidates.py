@@ -84,7 +84,14 @@ def _predict_days(predict, spec, X, index, days, idx, P) -> None:
 
 
 def pooled(
-    spec: FeatureSpec, X: np.ndarray, Y: np.ndarray, idx: list[int], folds: list[Fold], seed: int, params=None
+    spec: FeatureSpec,
+    X: np.ndarray,
+    Y: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    seed: int,
+    params=None,
+    final: bool = True,
 ) -> CandidateFit:
     """One LightGBM over (day, target) rows of the generic features; final model text on every day."""
     index = spec.pooled_index()
@@ -100,8 +107,8 @@ def pooled(
     for f in folds:
         model = fit(f.train_idx())
         _predict_days(model.predict, spec, X, index, f.test_idx(), idx, P)
-    final = fit(np.arange(X.shape[0]))
-    return CandidateFit("pooled", P, final.model_to_string())
+    text = fit(np.arange(X.shape[0])).model_to_string() if final else None
+    return CandidateFit("pooled", P, text)
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, names: list[str], alpha: float) -> Linear:
@@ -127,6 +134,7 @@ def ridge(
     idx: list[int],
     folds: list[Fold],
     alpha: float = RIDGE_ALPHA,
+    final: bool = True,
 ) -> CandidateFit:
     """Pooled ridge on the generic and structural features of every (day, target) row."""
     index = spec.pooled_index(structural=True)
@@ -139,4 +147,4 @@ def ridge(
 
     for f in folds:
         _predict_days(fit(f.train_idx()).predict, spec, X, index, f.test_idx(), idx, P)
-    return CandidateFit("ridge", P, fit(np.arange(X.shape[0])))
+    return CandidateFit("ridge", P, fit(np.arange(X.shape[0])) if final else None)

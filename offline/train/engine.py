@@ -77,7 +77,8 @@ class TrainConfig:
     analysis_every: int = 8
     ablation: bool = True
     baselines: bool = True
-    tuned_from: str | None = None  # the tuning study whose best parameters this run uses
+    tuned_from: str | None = None  # the tuning result (best_params.json) whose parameters this run uses
+    tuned_until: int | None = None  # the last date_id that tuning saw
 
     def __post_init__(self):
         for name, kind in (("target_mode", TargetMode), ("etf_feature", EtfFeature)):
@@ -160,7 +161,7 @@ def build_dataset(comp: Competition, spec: FeatureSpec, until: int | None = None
     return Dataset(days, X, Y, spec.all_features(), spec, set(prices.columns))
 
 
-def _make_tasks(
+def make_tasks(
     data: Dataset,
     targets: list[TargetDef],
     folds: list[Fold],
@@ -317,6 +318,7 @@ def train(
     idx_a = [t.index for t in analysis]
 
     subset_oof: dict[str, np.ndarray] = {}
+    intervals: dict[str, list[float] | None] = {}  # of every subset score, by variant name
 
     def subset_score(name: str, mode: str, **task_options) -> float:
         """OOF competition score of one variant on the analysis subset (checkpointed under work/name)."""
@@ -324,7 +326,7 @@ def train(
             data,
             Y_by_mode[mode],
             shared_by_mode[mode],
-            _make_tasks(data, analysis, folds, cfg, **task_options),
+            make_tasks(data, analysis, folds, cfg, **task_options),
             CheckpointStore(work / name),
             {**variant_base, "mode": mode, "variant": name},
             desc=f"{name} ({len(analysis)} targets)",
@@ -332,12 +334,17 @@ def train(
         )
         P_sub = _oof_matrix(res, n_days, len(spec.targets))[:, idx_a]
         subset_oof[name] = P_sub
-        return score_block(P_sub, data.Y[:, idx_a], mask)["score"]
+        b = score_block(P_sub, data.Y[:, idx_a], mask)
+        intervals[name] = b["interval"]
+        return b["score"]
 
     # target transform, decided by CV on the competition score over the analysis subset
     mode_scores = {mode: subset_score(mode, mode) for mode in modes}
     lap("target_mode")
     chosen = max(modes, key=mode_scores.get)
+    mode_test = None
+    if len(modes) == 2:  # rank vs raw, paired on daily correlations (the higher score is chosen)
+        mode_test = decide(paired_gain(subset_oof["rank"], subset_oof["raw"], data.Y[:, idx_a], mask))
 
     # the ETF pipeline's walk-forward crash probability, offered as one more feature: kept only if
     # the paired daily gain on the analysis subset is two standard errors above zero ("auto")
@@ -352,7 +359,7 @@ def train(
         data,
         Y_by_mode[chosen],
         shared_by_mode[chosen],
-        _make_tasks(data, targets, folds, cfg, probs=probs),
+        make_tasks(data, targets, folds, cfg, probs=probs),
         CheckpointStore(work / main_name),
         {**variant_base, "mode": chosen, "variant": main_name},
         desc=f"train {len(targets)} targets",
@@ -374,9 +381,11 @@ def train(
         "target_mode": {
             "chosen": chosen,
             **mode_scores,
+            "intervals": {m: intervals[m] for m in modes},
+            "rank_vs_raw": mode_test,
             "decided_on_targets": len(analysis),
         },
-        "shared_only": score_block(P_shared[:, idx], data.Y[:, idx], mask)["score"],
+        **_scored("shared_only", score_block(P_shared[:, idx], data.Y[:, idx], mask)),
         "etf_crash_prob": etf,
         "regime": {**regime.overall, "folds": regime.folds},
         "fallbacks": [
@@ -401,6 +410,17 @@ def train(
     P_blend = np.full(P.shape, np.nan)
     P_blend[:, idx] = blended["oof"]
     lap("blend")
+    if cfg.tuned_from:
+        unseen = mask & (data.date_ids > (cfg.tuned_until if cfg.tuned_until is not None else -1))
+        report["tuned_from"] = cfg.tuned_from
+        report["tuning"] = {
+            "from": cfg.tuned_from,
+            "tuned_until": cfg.tuned_until,
+            "params": cfg.params,
+            "pooled_params": cfg.pooled_params,
+            "ridge_alpha": cfg.ridge_alpha,
+            "blend_on_days_tuning_never_saw": score_block(P_blend[:, idx], data.Y[:, idx], unseen),
+        }
     report.update(blend_report(members, P_blend, blended, data.Y, idx, mask, folds))
     blend_spec = BlendSpec(
         tuple(blended["members"]),
@@ -422,6 +442,7 @@ def train(
             abl["with_etf_crash_prob" if not etf["used"] else "without_etf_crash_prob"] = etf[
                 "without" if etf["used"] else "with"
             ]
+        abl["intervals"] = {k: intervals.get(k + ("_etf" if etf["used"] else "")) for k in ABLATIONS}
         report["ablation"] = abl
         lap("ablation")
     oracle, oracle_interval = _oracle_score(comp, data, idx, mask)
@@ -456,6 +477,7 @@ def _etf_decision(cfg, comp, data, subset_score, subset_oof, chosen, idx, mask) 
         return {"used": False, "decided_by": cfg.etf_feature, "unavailable": str(exc)}
     with_etf = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
     gain = paired_gain(subset_oof["with_etf"], subset_oof[chosen], data.Y[:, idx], mask)
+    gain = decide(gain)
     used = cfg.etf_feature == "on" or gain["t"] >= 2.0
     if not used:
         data.X[:, col] = np.nan
@@ -601,3 +623,8 @@ def blend_report(members: dict, P_blend: np.ndarray, blended: dict, Y: np.ndarra
             "vs_members": tests,
         },
     }
+
+
+def _scored(name: str, block: dict) -> dict:
+    """A score and its interval as two report keys: name and name_interval."""
+    return {name: block["score"], f"{name}_interval": block["interval"]}
