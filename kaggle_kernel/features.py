@@ -80,6 +80,7 @@ WINDOWS = {
 SCALED = {f"z{k.removeprefix('ret')}": k for k in WINDOWS if k != "ret1"}  # returns in 21-day-vol units
 VOL_STATS = ("std21", "std21_L5", "std21_L21")  # realized (daily) volatility, now and 5 and 21 days earlier
 KEY_STATS = (*WINDOWS, "std5", *VOL_STATS)
+CONTEXT_KEY_STATS = ("ret5", "ret21", "ret63", "std21")  # of the key instruments, in models of one target
 LEG_STATS = (*WINDOWS, "volz", *SCALED, "rz5", "rz21", *VOL_STATS)
 STRUCT_LAGS = (1, 2, 3)
 STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending t and 1-3 days earlier
@@ -174,6 +175,13 @@ class FeatureSpec:
         return [*REGIME_FEATURES, *MARKET_FEATURES, *self.key_features]
 
     @cached_property
+    def context_features(self) -> list[str]:
+        """The day's market context a model of one target sees: the proxy's regime features and
+        lagged volatility, and the key instruments' 5/21/63-day returns and volatility."""
+        keys = [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in CONTEXT_KEY_STATS]
+        return [*REGIME_FEATURES, *MARKET_FEATURES, *keys]
+
+    @cached_property
     def constants(self) -> np.ndarray:
         """(targets, TARGET_CONSTANTS): the target's lag and its legs' asset classes (-1: no leg B)."""
         return np.array(
@@ -184,15 +192,19 @@ class FeatureSpec:
             dtype=np.float64,
         )
 
+    def _pooled_context(self, structural: bool) -> list[str]:
+        # a linear model cannot use what is the same for every target of a day (ranks ignore it)
+        return [] if structural else [*self.context_features, REGIME_PROB]
+
     def pooled_features(self, structural: bool = False) -> list[str]:
-        """Names of a pooled (day, target) row: own stats, leg A, leg B, shared, regime, constants."""
+        """Names of a pooled (day, target) row: own stats, leg A, leg B, the day's context (trees
+        only: `structural` is the linear layout, with the lsd_* stats and without context), constants."""
         own = GENERIC_OWN + (LSD_STATS if structural else ())
         return [
             *[f"own_{s}" for s in own],
             *[f"a_{s}" for s in LEG_STATS],
             *[f"b_{s}" for s in LEG_STATS],
-            *self.shared_features,
-            REGIME_PROB,
+            *self._pooled_context(structural),
             *TARGET_CONSTANTS,
         ]
 
@@ -200,7 +212,7 @@ class FeatureSpec:
         """(targets, pooled features without the constants): positions in the global vector, -1 none."""
         col = {n: i for i, n in enumerate(self.all_features())}
         own = GENERIC_OWN + (LSD_STATS if structural else ())
-        shared = [col[n] for n in [*self.shared_features, REGIME_PROB]]
+        shared = [col[n] for n in self._pooled_context(structural)]
         rows = []
         for t in self.targets:
             a = [col[f"leg_{t.leg_a}_{s}"] for s in LEG_STATS]
@@ -228,7 +240,7 @@ class FeatureSpec:
         names = [*self.own_features(t), *self.leg_features(t.leg_a)]
         if t.leg_b is not None:
             names += self.leg_features(t.leg_b)
-        return [*names, *self.shared_features, *probabilities]
+        return [*names, *self.context_features, *probabilities]
 
     def regime_model_features(self) -> list[str]:
         return list(REGIME_FEATURES)

@@ -350,9 +350,10 @@ def test_nested_blend_weights_use_earlier_folds_only():
     noise = rng.standard_normal((n_days, n_t))
     folds = walk_forward(n_days, 4, 5, 0.4)
     out = nested_blend({"good": good, "noise": noise}, Y, folds)
-    assert (
-        out["per_fold"][0]["weights"] == {"good": 0.5, "noise": 0.5} and out["per_fold"][0]["fit_days"] == 0
-    )
+    assert [f["fold"] for f in out["per_fold"]] == [1, 2, 3] and np.isnan(
+        out["oof"][: folds[1].test_start]
+    ).all()
+    assert out["per_fold"][0]["fit_days"] == folds[0].test_end - folds[0].test_start
     assert out["weights"]["good"] == 1.0
     # changing a later fold's labels cannot change an earlier fold's weights
     Y2 = Y.copy()

@@ -1,13 +1,11 @@
 """The blend of the candidates, chosen by the competition metric and scored out of sample (nested):
-fold k is blended with weights fit on the out-of-fold days of folds 0..k-1 only (fold 0, with
-nothing before it, with equal weights), so the blend's OOF score is as honest as its members'.
-The served weights are fit on every OOF day. The grid holds every single member, so when no mix
-beats the best member on the earlier folds the weights say so (all weight on that member).
+fold k >= 1 is blended with weights fit on the out-of-fold days of folds 0..k-1 only, so the blend
+is scored on folds 1.. (the "blend days"; fold 0 has nothing before it and no blend), and so are
+the candidates it is compared with. The served weights are fit on every OOF day. Selection starts
+from the best single member, so when no mix beats it on the earlier folds the weights say so.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 
@@ -15,14 +13,7 @@ from kaggle_kernel.blend import blend
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 
-GRID_STEP = 0.25
-
-
-def weight_grid(k: int, step: float = GRID_STEP) -> np.ndarray:
-    """Every weight vector of k non-negative multiples of `step` summing to 1, (n, k)."""
-    m = int(round(1 / step))
-    rows = [c for c in itertools.product(range(m + 1), repeat=k) if sum(c) == m]
-    return np.array(rows, dtype=np.float64) / m
+GREEDY_STEPS = 20  # weights in steps of 1/20
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -54,15 +45,22 @@ class DailySpearman:
 def fit_weights(
     ranked: list[np.ndarray], scorer: DailySpearman, rows: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """The grid weights with the best competition score on `rows` (first best wins: ties go to the
-    earlier grid point)."""
-    best, best_score = None, float("-inf")
-    for w in weight_grid(len(ranked)):
-        B = sum(wk * r[rows] for wk, r in zip(w, ranked, strict=True) if wk)
-        s = _sharpe(scorer(B, rows))
-        if s > best_score:
-            best, best_score = w, s
-    return best, best_score
+    """Greedy forward selection with replacement (GREEDY_STEPS additions of one member each, the
+    one that raises the competition score on `rows` most), starting from the best single member:
+    weights are multiples of 1/GREEDY_STEPS, and a mix is kept only where it scores higher than
+    the best member alone on those rows. Ties go to the earlier member."""
+    counts = np.zeros(len(ranked))
+    total = np.zeros_like(ranked[0][rows])
+    best_score = float("-inf")
+    for step in range(GREEDY_STEPS):
+        trials = [_sharpe(scorer(total + r[rows], rows)) for r in ranked]
+        k = int(np.argmax(trials))
+        if step and trials[k] <= best_score:
+            break
+        counts[k] += 1
+        total = total + ranked[k][rows]
+        best_score = trials[k]
+    return counts / counts.sum(), best_score
 
 
 def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:
@@ -75,13 +73,9 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
     scorer = DailySpearman(Y)
     oof = np.full(Y.shape, np.nan)
     per_fold = []
-    for k, f in enumerate(folds):
-        earlier = np.concatenate([g.test_idx() for g in folds[:k]]) if k else np.zeros(0, dtype=np.int64)
-        earlier = earlier[labelled[earlier]]
-        if len(earlier):
-            w, _ = fit_weights(ranked, scorer, earlier)
-        else:
-            w = np.full(len(names), 1.0 / len(names))
+    for k, f in enumerate(folds[1:], start=1):
+        earlier = np.concatenate([g.test_idx() for g in folds[:k]])
+        w, _ = fit_weights(ranked, scorer, earlier[labelled[earlier]])
         te = f.test_idx()
         oof[te] = blend([preds[n][te] for n in names], w)
         per_fold.append(

@@ -445,7 +445,9 @@ def train(
         abl["intervals"] = {k: intervals.get(k + ("_etf" if etf["used"] else "")) for k in ABLATIONS}
         report["ablation"] = abl
         lap("ablation")
-    oracle, oracle_interval = _oracle_score(comp, data, idx, mask)
+    oracle, oracle_interval = _oracle_score(
+        comp, data, idx, mask & (np.arange(n_days) >= folds[1].test_start)
+    )
     if oracle is not None:
         report["oracle_score"] = oracle
         report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
@@ -597,29 +599,33 @@ def fit_candidates(
 
 
 def blend_report(members: dict, P_blend: np.ndarray, blended: dict, Y: np.ndarray, idx, mask, folds) -> dict:
-    """Every candidate's OOF score with its interval, the blend's, and paired tests blend vs member."""
+    """The blend and every candidate on the blend days (folds 1..: each blended with weights from the
+    folds before it), with intervals; each candidate on every OOF day too; paired tests blend vs member."""
     Yi = Y[:, idx]
+    days = mask & (np.arange(len(mask)) >= folds[1].test_start)
+    later = folds[1:]
     scores = {}
     for name, P in members.items():
-        b = score_block(P[:, idx], Yi, mask, folds)
+        b = score_block(P[:, idx], Yi, days, later)
+        every = score_block(P[:, idx], Yi, mask, folds)
         scores[name] = {
             "score": b["score"],
             "interval": b["interval"],
             "per_fold": [f["score"] for f in b["per_fold"]],
+            "all_oof_days": {"score": every["score"], "interval": every["interval"]},
         }
-    main = score_block(P_blend[:, idx], Yi, mask, folds)
-    tests = {name: decide(paired_gain(P_blend[:, idx], P[:, idx], Yi, mask)) for name, P in members.items()}
-    later = mask & (np.arange(len(mask)) >= folds[1].test_start) if len(folds) > 1 else None
+    main = score_block(P_blend[:, idx], Yi, days, later)
+    tests = {name: decide(paired_gain(P_blend[:, idx], P[:, idx], Yi, days)) for name, P in members.items()}
     return {
         "oof_score": main["score"],
         "oof_interval": main["interval"],
         "oof_mean_daily_corr": main["mean"],
         "per_fold": main["per_fold"],
+        "n_blend_days": main["n_days"],
         "candidates": scores,
         "blend": {
             "weights": blended["weights"],
             "per_fold_weights": blended["per_fold"],
-            "score_after_fold0": None if later is None else score_block(P_blend[:, idx], Yi, later)["score"],
             "vs_members": tests,
         },
     }

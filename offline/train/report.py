@@ -96,7 +96,10 @@ def headline(r: dict) -> str:
             f"EVERY TARGET FELL BACK to the naive baseline ({n_fb} of {n_t}): no model was trained; "
             f"see the fallback reasons. Blend OOF {r['oof_score']:.4f}."
         )
-    text = f"Blend OOF score {r['oof_score']:.4f} {_iv(r.get('oof_interval'))} over {r['n_oof_days']} days, {n_t} targets"
+    text = (
+        f"Blend OOF score {r['oof_score']:.4f} {_iv(r.get('oof_interval'))} over {r.get('n_blend_days')} "
+        f"blend days (folds 1..), {n_t} targets"
+    )
     if "oracle_fraction" in r and r["oracle_fraction"] is not None:
         text += f"; {100 * r['oracle_fraction']:.1f}% of the oracle's {r['oracle_score']:.4f}"
     if n_fb:
@@ -113,14 +116,19 @@ def write_report_md(path: Path, r: dict) -> None:
         f"**{headline(r)}**",
         "",
         "Every score is the competition metric on walk-forward out-of-fold days, with its 90% "
-        "block-bootstrap interval (blocks of 20 trading days, seeded).",
+        "block-bootstrap interval (blocks of 20 trading days, seeded). The blend, the candidates and "
+        "the oracle are scored on the blend days (folds 1.., each blended with weights fit on the "
+        "folds before it); the other rows on every OOF day.",
         "",
-        "| model | OOF score | 90% interval |",
-        "| --- | --- | --- |",
-        f"| **blend** (nested weights) | **{r['oof_score']:.4f}** | {_iv(r.get('oof_interval'))} |",
+        "| model | OOF score (blend days) | 90% interval | every OOF day |",
+        "| --- | --- | --- | --- |",
+        f"| **blend** (nested weights) | **{r['oof_score']:.4f}** | {_iv(r.get('oof_interval'))} | |",
     ]
     for name, c in r.get("candidates", {}).items():
-        lines.append(f"| candidate: {name} | {_fmt(c['score'])} | {_iv(c['interval'])} |")
+        a = c.get("all_oof_days", {})
+        lines.append(
+            f"| candidate: {name} | {_fmt(c['score'])} | {_iv(c['interval'])} | {_fmt(a.get('score'))} {_iv(a.get('interval'))} |"
+        )
     lines.append(
         f"| shared structural model alone | {_fmt(r.get('shared_only'))} | {_iv(r.get('shared_only_interval'))} |"
     )
@@ -140,8 +148,7 @@ def write_report_md(path: Path, r: dict) -> None:
             "",
             "Served weights (fit on every OOF day): "
             + ", ".join(f"{m} {w:.2f}" for m, w in bl["weights"].items())
-            + ". Each fold is blended with weights fit on the earlier folds only (fold 0: equal weights); "
-            f"score on folds 1+ only: {_fmt(bl.get('score_after_fold0'))}.",
+            + ". Each fold from 1 on is blended with weights fit on the earlier folds only.",
             "",
             "| fold | weights | fit on days |",
             "| --- | --- | --- |",
