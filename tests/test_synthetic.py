@@ -25,6 +25,8 @@ from offline.data.synthetic import (
     naive_predictions,
     write_synthetic,
 )
+from offline.data.synthetic.market import HORIZON, build_dynamics, forecast
+from offline.data.synthetic.profiles import PROFILES, profile
 from offline.data.synthetic.regime import RegimeParams
 from offline.data.synthetic.universe import build_universe
 from offline.data.verify import verify
@@ -304,7 +306,10 @@ def test_regimes_and_truth_file(big: Path) -> None:
         "spread_reversal",
         "regime_momentum",
         "stress_drift",
+        "persistent_drift",  # added with the realistic default (issue 10)
     }
+    assert truth["profile"]["name"] == "default"
+    assert all(e["oracle_needs"] for e in truth["effects"])
     assert truth["seed"] == 3 and truth["fat_tails"]["df"] == 5
     assert len(truth["regime"]["episodes"]) == onsets.size + int(stressed[0])
 
@@ -327,3 +332,119 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     assert "wrote synthetic competition directory" in proc.stdout
     comp = load_competition(out)
     assert comp.train.height == 300 and comp.test.height == 40 and sorted(comp.lagged) == list(LAGS)
+
+
+# --- profiles, the exact forecast and the informed yardstick (issue 10) ---
+
+PROFILE_EFFECTS = {
+    "default": {
+        "lead_lag",
+        "residual_reversal",
+        "spread_reversal",
+        "regime_momentum",
+        "stress_drift",
+        "persistent_drift",
+    },
+    "drift_momentum": {"momentum", "persistent_drift"},
+    "leadlag_flight": {"lead_lag", "stress_drift"},
+}
+
+
+def test_profiles_plant_their_documented_effects() -> None:
+    assert set(PROFILES) == set(PROFILE_EFFECTS)
+    prices = {}
+    for name, expected in PROFILE_EFFECTS.items():
+        market = generate(SynthConfig(days=120, test_days=20, seed=0, profile=name))
+        effects = market.truth["effects"]
+        assert {e["effect"] for e in effects} == expected, name
+        assert market.truth["profile"]["name"] == name and market.truth["profile"]["about"]
+        assert all(e["meaning"] and e["oracle_needs"] for e in effects)
+        prices[name] = market.prices
+    assert not prices["default"].equals(prices["drift_momentum"])
+    delayed = next(
+        e
+        for e in generate(SynthConfig(days=120, test_days=20, profile="leadlag_flight")).truth["effects"]
+        if e["effect"] == "lead_lag"
+    )
+    assert delayed["delay"] > 5 and delayed["window"] >= 5  # more than a week after the source moves
+    with pytest.raises(UserError, match="unknown synthetic profile 'nope'.*drift_momentum"):
+        SynthConfig(profile="nope").validate()
+
+
+@pytest.mark.parametrize("name", sorted(PROFILE_EFFECTS))
+def test_forecast_matches_the_recursion(name: str) -> None:
+    """forecast() against an independent run of the recursion with zero shocks and a known regime."""
+    universe = build_universe()
+    params = RegimeParams()
+    dyn = build_dynamics(
+        universe, profile(name).effects, params.stationary_stressed(), np.random.default_rng(5)
+    )
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((150, len(universe.names)))
+    for state in (0.0, 1.0):
+        p = np.full((z.shape[0], HORIZON + 1), state)
+        fc = forecast(z, dyn, p)
+        for t in (80, 149):
+            path = z[: t + 1]
+            for h in range(HORIZON):
+                row = np.zeros((1, z.shape[1]))
+                sums = [s[-1:] for s in dyn.window_sums(np.vstack([path, row]))]
+                path = np.vstack([path, dyn.mean(sums, np.array([state]))])
+                np.testing.assert_allclose(fc[t, h], path[-1], rtol=1e-10, atol=1e-12)
+
+
+def test_oracle_is_unbiased_and_yardstick_file(big: Path) -> None:
+    """Labels regressed on the oracle: slope near 1 (the oracle's scale is right); yardstick.json is
+    written, reads back, and its scores are the metric's on the engine's OOF days."""
+    from offline.data.synthetic.yardstick import YARDSTICK_FILE, Yardstick, engine_oof_mask, write_yardstick
+
+    comp = load_competition(big)
+    names = [t.name for t in target_defs()]
+    Y = comp.train_labels.select(names).cast(pl.Float64).to_numpy()
+    oracle = pl.read_parquet(big / ORACLE_FILE)
+    expected = oracle.select(names).to_numpy()
+    mask = engine_oof_mask(Y.shape[0])
+    ok = ~np.isnan(Y) & mask[:, None]
+    assert 0.85 < (expected[ok] * Y[ok]).sum() / (expected[ok] ** 2).sum() < 1.15
+
+    result = write_yardstick(big)
+    assert Yardstick.from_json((big / YARDSTICK_FILE).read_text()) == result
+    days = pl.Series(np.flatnonzero(mask))
+    solution = comp.train_labels.filter(pl.col("date_id").is_in(days.implode()))
+    assert result.oracle == pytest.approx(
+        score(solution, oracle.filter(pl.col("date_id").is_in(days.implode())))
+    )
+    assert result.oof_days == mask.sum() == round(0.6 * Y.shape[0])
+    assert 0.8 < result.oracle < 1.4  # realistic strength (the first default scored about 1.9)
+    assert result.oracle > result.yardstick > result.mean_rank > 0.1 > result.naive
+    assert "delivered_mean" in result.features and len(result.coefficients) == 4
+
+
+def test_yardstick_refuses_a_directory_that_is_not_its_market(small: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from offline.data.synthetic.yardstick import write_yardstick
+
+    copy = tmp_path / "edited"
+    shutil.copytree(small, copy)
+    labels = pl.read_csv(copy / "train_labels.csv")
+    labels.with_columns(pl.col("target_0") * 2).write_csv(copy / "train_labels.csv")
+    with pytest.raises(UserError, match="differs from the market"):
+        write_yardstick(copy)
+    (copy / TRUTH_FILE).unlink()
+    with pytest.raises(UserError, match="synthetic_truth.json not found"):
+        write_yardstick(copy)
+
+
+def test_cli_profile_and_yardstick(tmp_path: Path) -> None:
+    out = tmp_path / "prof"
+    run = [sys.executable, "-m", "offline", "data"]
+    synth = [*run, "synth", str(out), "--days", "300", "--test-days", "40", "--profile", "leadlag_flight"]
+    proc = subprocess.run(synth, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / TRUTH_FILE).read_text())["profile"]["name"] == "leadlag_flight"
+    proc = subprocess.run(
+        [*run, "yardstick", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "informed ridge yardstick" in proc.stdout and (out / "yardstick.json").exists()

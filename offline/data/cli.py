@@ -37,9 +37,24 @@ def _verify(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from offline.data.synthetic import SynthConfig, write_synthetic
 
-    cfg = SynthConfig(days=args.days, test_days=args.test_days, seed=args.seed)
+    cfg = SynthConfig(days=args.days, test_days=args.test_days, seed=args.seed, profile=args.profile)
     write_synthetic(args.out, cfg)
-    print(f"wrote synthetic competition directory {args.out} ({args.days} days, seed {args.seed})")
+    print(
+        f"wrote synthetic competition directory {args.out} "
+        f"(profile {args.profile}, {args.days} days, seed {args.seed})"
+    )
+    return 0
+
+
+def _yardstick(args: argparse.Namespace) -> int:
+    from offline.data.synthetic.yardstick import YARDSTICK_FILE, write_yardstick
+
+    y = write_yardstick(args.dir)
+    print(
+        f"{args.dir} (profile {y.profile}, seed {y.seed}), {y.oof_days} OOF days of {y.n_days}: "
+        f"oracle {y.oracle:.3f}  informed ridge yardstick {y.yardstick:.3f}  "
+        f"mean-rank prior {y.mean_rank:.3f}  naive {y.naive:.3f}  -> {YARDSTICK_FILE}"
+    )
     return 0
 
 
@@ -57,4 +72,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--days", type=int, default=1961, help="trading days in train.csv (default 1961)")
     s.add_argument("--test-days", type=int, default=134, help="days in test.csv (default 134)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument(
+        "--profile",
+        default="default",
+        help="named market, an effect mix of offline/data/synthetic/profiles.py (an unknown name lists them)",
+    )
     s.set_defaults(func=_synth)
+
+    y = dsub.add_parser(
+        "yardstick",
+        help="score a synthetic directory's oracle, informed ridge yardstick and baselines on the "
+        "engine's OOF days -> yardstick.json",
+    )
+    y.add_argument("dir", help="directory written by `data synth`")
+    y.set_defaults(func=_yardstick)

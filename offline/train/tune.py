@@ -39,6 +39,21 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at `url`. Workers started together race to create the schema on a fresh
+    database; the loser's error means another worker created it, so it retries (a short backoff)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def suggest(trial: optuna.Trial) -> dict:
     """One trial's choices: {"params": corrections, "pooled_params": pooled LightGBM, "ridge_alpha": ...}."""
     return {
@@ -147,7 +162,7 @@ def tune(
     objective, n_targets = objective_factory(prep, cfg, mode, executor, n_jobs, scheduler)
     study = optuna.create_study(
         study_name=study_name,
-        storage=storage,
+        storage=open_storage(storage),
         direction="maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=cfg.seed),

@@ -16,7 +16,7 @@ mixtures of many idiosyncratic shocks. Approximations (also in the synthetic mod
   evidence of stress, which is roughly what it foreshadows;
 - the semi-Markov regime (build-ups of 5-15 days before onsets) is folded into a two-state Markov chain
   with the generator's exit probability and an entry probability matching its stationary stressed share;
-- mu_s uses the 5- and 21-day z windows of the recursion, as the oracle's forecast does.
+- mu_s uses the z windows of the recursion, as the oracle's forecast does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from offline.data.synthetic.market import DELAY, T_DF, Dynamics, regime_multipliers
+from offline.data.synthetic.market import T_DF, Dynamics, regime_multipliers
 from offline.data.synthetic.regime import RegimeParams
 from offline.data.synthetic.universe import Universe
 
@@ -58,16 +58,9 @@ def observed_z(prices: pl.DataFrame, universe: Universe) -> np.ndarray:
 
 def regime_means(z: np.ndarray, dyn: Dynamics) -> tuple[np.ndarray, np.ndarray]:
     """Planted mean of z on every day of the latent path z, if the day is calm and if it is stressed."""
-    days, n = z.shape
-    csum = np.vstack([np.zeros((1, n)), np.cumsum(z, axis=0)])  # csum[k] = sum of z[:k]
-    end = np.arange(days) + 1 - DELAY  # windows end on day u - DELAY
-    s5 = csum[np.clip(end, 0, None)] - csum[np.clip(end - 5, 0, None)]
-    s21 = csum[np.clip(end, 0, None)] - csum[np.clip(end - 21, 0, None)]
-    calm = dyn.mean(s5, s21, np.zeros(days))
-    stressed = dyn.mean(s5, s21, np.ones(days))
-    early = end <= 0
-    calm[early] = stressed[early] = 0.0  # the recursion starts with mu = 0 (matches simulate_returns)
-    return calm, stressed
+    sums = dyn.window_sums(z)
+    days = z.shape[0]
+    return dyn.mean(sums, np.zeros(days)), dyn.mean(sums, np.ones(days))
 
 
 def _log_t(u: np.ndarray) -> np.ndarray:

@@ -102,9 +102,9 @@ def plan_nulls(
 def protected_instruments() -> set[str]:
     """Instruments the features lean on (proxy, key instruments) and lead-lag followers: never late starters."""
     from offline.data.synthetic.derive_stats import split_column
-    from offline.data.synthetic.market import ALUMINIUM, MINERS_CU, STEEL
+    from offline.data.synthetic.market import LEAD_LAG, WIDE_LEAD_LAG
 
-    out = {*MINERS_CU, *STEEL, *ALUMINIUM}
+    out = {t for _, followers in (*LEAD_LAG, *WIDE_LEAD_LAG) for t in followers if not t.startswith("CCY_")}
     for col in (*DEFAULT_PROXY, *DEFAULT_KEY):
         out.add(split_column(col)[1])
     return out
