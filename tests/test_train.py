@@ -360,3 +360,34 @@ def test_nested_blend_weights_use_earlier_folds_only():
     Y2[folds[3].test_start :] = -Y2[folds[3].test_start :]
     out2 = nested_blend({"good": good, "noise": noise}, Y2, folds)
     assert [f["weights"] for f in out2["per_fold"]] == [f["weights"] for f in out["per_fold"]]
+
+
+def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
+    """Two runs on the same data: the better one (less noise on the labels) wins, on common days only."""
+    from offline.cli import main
+    from offline.train.compare import compare
+
+    labels = load_competition(synthetic_dir).train_labels
+    names = [c for c in labels.columns if c.startswith("target_")]
+    Y = labels.select(names).to_numpy()
+    rng = np.random.default_rng(0)
+    for run, noise, first in (("a", 3.0, 300), ("b", 0.5, 350)):
+        out = tmp_path / run
+        out.mkdir()
+        P = np.where(
+            np.arange(len(Y))[:, None] >= first,
+            np.nan_to_num(Y) + noise * 0.02 * rng.standard_normal(Y.shape),
+            np.nan,
+        )
+        P[-10:] = np.nan  # the last labels are not delivered: no OOF day there
+        pl.DataFrame({"date_id": labels["date_id"], **dict(zip(names, P.T, strict=True))}).write_parquet(
+            out / "oof.parquet"
+        )
+        (out / "report.json").write_text(json.dumps({"data": {"dir": str(synthetic_dir), "until": None}}))
+    c = compare(tmp_path / "a", tmp_path / "b")
+    assert c["days"] == len(Y) - 10 - 350
+    assert c["b"]["score"] > c["a"]["score"] and c["b_minus_a"]["t"] > 2
+    lo, hi = c["b_minus_a"]["score_difference_interval"]
+    assert 0 < lo <= c["b_minus_a"]["score_difference"] <= hi
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "B - A on" in capsys.readouterr().out

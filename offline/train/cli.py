@@ -135,6 +135,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_execution(t)
     t.set_defaults(func=_train)
     register_tune(sub)
+    c = sub.add_parser("compare", help="paired difference of two training runs on their common OOF days")
+    c.add_argument("run_a", help="training output directory A")
+    c.add_argument("run_b", help="training output directory B")
+    c.set_defaults(func=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from offline.train.compare import compare, print_comparison
+
+    print_comparison(compare(args.run_a, args.run_b))
+    return 0
 
 
 def _tune(args: argparse.Namespace) -> int:
