@@ -13,7 +13,9 @@ from kaggle_kernel.blend import blend
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 
-GREEDY_STEPS = 20  # weights in steps of 1/20
+MIX_STEPS = (0.05, 0.1, 0.2, 0.3, 0.5)  # weight shares moved to one member per round
+MIX_ROUNDS = 3
+MIN_GAIN = 0.005  # a move must raise the in-sample score by this much: noise members stay out
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -45,22 +47,27 @@ class DailySpearman:
 def fit_weights(
     ranked: list[np.ndarray], scorer: DailySpearman, rows: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """Greedy forward selection with replacement (GREEDY_STEPS additions of one member each, the
-    one that raises the competition score on `rows` most), starting from the best single member:
-    weights are multiples of 1/GREEDY_STEPS, and a mix is kept only where it scores higher than
-    the best member alone on those rows. Ties go to the earlier member."""
-    counts = np.zeros(len(ranked))
-    total = np.zeros_like(ranked[0][rows])
-    best_score = float("-inf")
-    for step in range(GREEDY_STEPS):
-        trials = [_sharpe(scorer(total + r[rows], rows)) for r in ranked]
-        k = int(np.argmax(trials))
-        if step and trials[k] <= best_score:
+    """Start from the best single member on `rows`; then, up to MIX_ROUNDS times, move weight share
+    w (in MIX_STEPS) towards the one member that raises the competition score on `rows` most. A mix
+    is kept only where it scores MIN_GAIN higher than the weights before the move. Ties go to the earlier member."""
+    singles = [_sharpe(scorer(r[rows], rows)) for r in ranked]
+    weights = np.zeros(len(ranked))
+    weights[int(np.argmax(singles))] = 1.0
+    best_score = max(singles)
+    for _ in range(MIX_ROUNDS):
+        current = sum(w * r[rows] for w, r in zip(weights, ranked, strict=True) if w)
+        best_move = None
+        for k, r in enumerate(ranked):
+            for step in MIX_STEPS:
+                s = _sharpe(scorer((1 - step) * current + step * r[rows], rows))
+                if s > best_score + (MIN_GAIN if best_move is None else 0.0):
+                    best_score, best_move = s, (k, step)
+        if best_move is None:
             break
-        counts[k] += 1
-        total = total + ranked[k][rows]
-        best_score = trials[k]
-    return counts / counts.sum(), best_score
+        k, step = best_move
+        weights = (1 - step) * weights
+        weights[k] += step
+    return np.round(weights, 6), best_score
 
 
 def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:

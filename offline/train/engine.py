@@ -463,7 +463,7 @@ def train(
     }
 
     report["seconds"] = seconds  # per step, up to the report itself
-    _write_outputs(out, data, regime, results, targets, P_blend, report, folds, fits, blend_spec)
+    _write_outputs(out, data, regime, results, targets, P_blend, report, folds, fits, blend_spec, members)
     return report
 
 
@@ -532,6 +532,7 @@ def _write_outputs(
     folds: list[Fold],
     fits: dict,
     blend_spec: BlendSpec,
+    members: dict[str, np.ndarray],
 ) -> None:
     from offline.train.report import write_plots, write_report_md
 
@@ -575,6 +576,9 @@ def _write_outputs(
         {"date_id": data.date_ids, REGIME_PROB: regime.oof_prob, **{names[i]: P[:, i] for i in sorted(names)}}
     ).with_columns(pl.all().fill_nan(None))
     oof.write_parquet(out / "oof.parquet")
+    for name, P_member in members.items():  # each candidate's OOF predictions, for compare and re-blending
+        frame = {"date_id": data.date_ids, **{names[i]: P_member[:, i] for i in sorted(names)}}
+        pl.DataFrame(frame).with_columns(pl.all().fill_nan(None)).write_parquet(out / f"oof_{name}.parquet")
     atomic_write(out / "report.json", json.dumps(report, indent=1, default=_json_default))
     write_plots(out / "plots", data, regime, P, report, folds)
     write_report_md(out / "report.md", report)

@@ -46,12 +46,14 @@ def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> 
     paths.append(_save(fig, out / "ic_histogram.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    n = len(report["per_fold"])
+    n = len(report["engine_per_fold"])
     series = {"blend": [f["score"] for f in report["per_fold"]]}
     series.update({name: c["per_fold"] for name, c in report.get("candidates", {}).items()})
     for name in ("naive", "mean"):
         if f"{name}_per_fold" in report.get("baselines", {}):
             series[name] = report["baselines"][f"{name}_per_fold"]
+    # the blend and the candidates are scored on folds 1.. only: fold 0 is left empty for them
+    series = {k: [float("nan")] * (n - len(v)) + list(v) for k, v in series.items()}
     width = 0.8 / len(series)
     for k, (name, vals) in enumerate(series.items()):
         ax.bar(np.arange(n) + k * width, vals, width, label=name)
