@@ -544,24 +544,68 @@ def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
         return np.where(count >= PRIOR_MIN, total / count, np.nan)
 
 
-def own_labels(spec: FeatureSpec, labels: pl.DataFrame) -> np.ndarray:
-    """(targets, days, LABEL_STATS) from each target's delivered labels at day t (the lag-L label of
-    day s is delivered at s + L + 1): the lag-L labels of days t-L-k for k = 1, 2, 3; and over the
+_RANK_CACHE: dict[bytes, np.ndarray] = {}  # serving: one label day's within-lag ranks, by its values
+_RANK_CACHE_SIZE = 4 * (LABEL_WINDOW + 64)
+
+
+def _cached_ranks(rows: np.ndarray) -> np.ndarray:
+    """day_ranks of each row, remembered by the row's bytes (the kernel ranks each label day once)."""
+    out = np.empty_like(rows)
+    for i, row in enumerate(rows):
+        key = row.tobytes()
+        hit = _RANK_CACHE.get(key)
+        if hit is None:
+            if len(_RANK_CACHE) >= _RANK_CACHE_SIZE:
+                _RANK_CACHE.clear()
+            hit = _RANK_CACHE[key] = day_ranks(row[None, :])[0]
+        out[i] = hit
+    return out
+
+
+def _prior_at(values: np.ndarray, lags: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
+    """Serving: the label prior (mean, mean rank) of every target at one day position, from the
+    PRIOR_DAYS newest delivered label days (same numbers as _window_mean, to rounding)."""
+    mean = np.full(len(lags), np.nan)
+    rank = np.full(len(lags), np.nan)
+    for lag in np.unique(lags):
+        group = lags == lag
+        end = position - lag  # exclusive: the newest delivered label day is position - lag - 1
+        lo, hi = max(end - PRIOR_DAYS, 0), max(min(end, values.shape[1]), 0)
+        if hi - lo < PRIOR_MIN:
+            continue
+        block = values[group, lo:hi]
+        ranks = _cached_ranks(np.ascontiguousarray(block.T)).T
+        for out, v in ((mean, block), (rank, ranks)):
+            count = np.sum(~np.isnan(v), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[group] = np.where(count >= PRIOR_MIN, np.nansum(v, axis=1) / count, np.nan)
+    return mean, rank
+
+
+def own_labels(spec: FeatureSpec, labels: pl.DataFrame, positions: np.ndarray | None = None) -> np.ndarray:
+    """(targets, positions, LABEL_STATS) from each target's delivered labels at day t (the lag-L label
+    of day s is delivered at s + L + 1): the lag-L labels of days t-L-k for k = 1, 2, 3; and over the
     PRIOR_DAYS newest delivered label days, the mean label and the mean daily rank of the label among
-    the targets of the same lag (those are delivered together, so the rank is known when they are)."""
+    the targets of the same lag (those are delivered together, so the rank is known when they are).
+    `positions`: day positions in the label panel (default every day; serving asks for the last)."""
     n_t = len(spec.targets)
     values = labels["value"].to_numpy().reshape(n_t, -1)
     n = values.shape[1]
+    pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
     lags = np.array([t.lag for t in spec.targets])
-    out = np.full((n_t, n, len(LABEL_STATS)), np.nan)
+    out = np.full((n_t, len(pos), len(LABEL_STATS)), np.nan)
     for k in (1, 2, 3):
-        src = np.arange(n)[None, :] - (lags + k)[:, None]
+        src = pos[None, :] - (lags + k)[:, None]
         ok = src >= 0
         out[:, :, k - 1] = np.where(ok, np.take_along_axis(values, np.where(ok, src, 0), axis=1), np.nan)
+    if positions is not None and len(pos) <= 4:  # serving: a few days, ranks remembered across calls
+        for j, p in enumerate(pos):
+            out[:, j, 3], out[:, j, 4] = _prior_at(values, lags, int(p))
+        return out
     ranks = np.full_like(values, np.nan)
     for lag in np.unique(lags):
         ranks[lags == lag] = day_ranks(values[lags == lag].T).T
-    ends = np.arange(n)[None, :] - lags[:, None]  # exclusive end: the newest delivered day is t-L-1
+    ends = pos[None, :] - lags[:, None]  # exclusive end: the newest delivered day is t-L-1
     out[:, :, 3] = _window_mean(values, ends)
     out[:, :, 4] = _window_mean(ranks, ends)
     return out
@@ -589,10 +633,11 @@ def compute_tables(
     regime = regime_features(market).select(*REGIME_FEATURES, *MARKET_FEATURES).to_numpy()[pos]
     labs = np.full((len(spec.targets), len(days), len(LABEL_STATS)), np.nan)
     if labels.height:
-        known = own_labels(spec, labels)
         lpos = days - labels["date_id"][0]
-        ok = (lpos >= 0) & (lpos < known.shape[1])
-        labs[:, ok] = known[:, lpos[ok]]
+        ok = (lpos >= 0) & (lpos < labels.height // len(spec.targets))
+        labs[:, ok] = own_labels(spec, labels, lpos[ok] if len(days) <= 4 else None)[
+            :, slice(None) if len(days) <= 4 else lpos[ok]
+        ]
     return FeatureTables(days, regime, inst, labs)
 
 
