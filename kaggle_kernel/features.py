@@ -24,6 +24,7 @@ import polars as pl
 
 from kaggle_kernel import structure
 from kaggle_kernel.schema import TargetDef, target_defs
+from kaggle_kernel.state import HISTORY_MARGIN
 
 ANNUAL = 252.0**0.5
 FFILL_LIMIT = 5  # a price carries over at most this many missing days
@@ -32,7 +33,11 @@ FFILL_LIMIT = 5  # a price carries over at most this many missing days
 LOOKBACK = 3 + 62 + 1 + 5
 WINDOW = LOOKBACK + 1  # days of price history that determine the last day's features exactly
 REPLAY_DAYS = 160  # Kaggle's public phase replays the last training days; bootstrap history covers that
-LABEL_WINDOW = 8  # days of label history that determine the last day's own-label features
+PRIOR_DAYS = 252  # label days in a target's prior (the mean and the mean daily rank of its delivered labels)
+PRIOR_MIN = 20  # fewer delivered labels than this in the prior window: the prior is unknown
+LABEL_WINDOW = PRIOR_DAYS + 5  # days of label history that determine the last day's own-label features
+HISTORY_DAYS = max(WINDOW, LABEL_WINDOW) + HISTORY_MARGIN  # days the kernel keeps before the newest day
+BOOTSTRAP_DAYS = HISTORY_DAYS + REPLAY_DAYS  # days of the snapshot the kernel bootstraps from
 
 DEFAULT_PROXY = ("US_Stock_VT_adj_close", "US_Stock_ACWI_adj_close")
 DEFAULT_KEY = (
@@ -62,8 +67,22 @@ REGIME_FEATURES = (
     "px_vov21",
     "px_dd63",
 )
-KEY_STATS = ("mean5", "mean21", "std5", "std21")
-LEG_STATS = ("ret1", "ret5", "ret21", "volz", "z5", "z21", "rz5", "rz21")
+MARKET_FEATURES = ("px_rv21_L5", "px_rv21_L21")  # the proxy's realized volatility 5 and 21 days earlier
+# Return windows (days back at which the window ends, days back at which it starts): the last
+# 1/5/21/63 days, and windows that end 5 and 21 days back (slow momentum, delayed lead-lag)
+WINDOWS = {
+    "ret1": (0, 1),
+    "ret5": (0, 5),
+    "ret21": (0, 21),
+    "ret63": (0, 63),
+    "ret5_21": (5, 21),
+    "ret21_63": (21, 63),
+}
+SCALED = {f"z{k.removeprefix('ret')}": k for k in WINDOWS if k != "ret1"}  # returns in 21-day-vol units
+VOL_STATS = ("std21", "std21_L5", "std21_L21")  # realized (daily) volatility, now and 5 and 21 days earlier
+KEY_STATS = (*WINDOWS, "std5", *VOL_STATS)
+CONTEXT_KEY_STATS = ("ret5", "ret21", "ret63", "std21")  # of the key instruments, in models of one target
+LEG_STATS = (*WINDOWS, "volz", *SCALED, "rz5", "rz21", *VOL_STATS)
 STRUCT_LAGS = (1, 2, 3)
 STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending t and 1-3 days earlier
     "res5",
@@ -73,21 +92,12 @@ STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending
     *[f"{s}_L{k}" for k in STRUCT_LAGS for s in ("res5", "peer5", "leadlag")],
 )
 LSD_STATS = tuple(f"lsd_{s}" for s in STRUCT_STATS)  # per target: lag x (leg A - leg B)
-OWN_STATS = (
-    "lab1",
-    "lab2",
-    "lab3",
-    "sret1",
-    "sret5",
-    "sret21",
-    "sz5",
-    "sz21",
-    "srz5",
-    "srz21",
-    *LSD_STATS,
-)
-INST_STATS = (*LEG_STATS, *KEY_STATS, *STRUCT_STATS)
-SPREAD_STATS = ("ret1", "ret5", "ret21", "z5", "z21", "rz5", "rz21")  # leg stats differenced per target
+SPREAD_STATS = (*WINDOWS, *SCALED, "rz5", "rz21")  # leg stats differenced per target
+LABEL_STATS = ("lab1", "lab2", "lab3", "lmean", "lrank")  # delivered labels: last three, prior mean and rank
+GENERIC_OWN = (*LABEL_STATS, *[f"s{s}" for s in SPREAD_STATS])
+OWN_STATS = (*GENERIC_OWN, *LSD_STATS)
+INST_STATS = (*dict.fromkeys([*LEG_STATS, *KEY_STATS]), *STRUCT_STATS)
+TARGET_CONSTANTS = ("lag", "class_a", "class_b")  # per target, the same every day (categorical in models)
 
 
 def volume_column(price_column: str) -> str | None:
@@ -163,7 +173,53 @@ class FeatureSpec:
 
     @cached_property
     def shared_features(self) -> list[str]:
-        return [*REGIME_FEATURES, *self.key_features]
+        return [*REGIME_FEATURES, *MARKET_FEATURES, *self.key_features]
+
+    @cached_property
+    def context_features(self) -> list[str]:
+        """The day's market context a model of one target sees: the proxy's regime features and
+        lagged volatility, and the key instruments' 5/21/63-day returns and volatility."""
+        keys = [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in CONTEXT_KEY_STATS]
+        return [*REGIME_FEATURES, *MARKET_FEATURES, *keys]
+
+    @cached_property
+    def constants(self) -> np.ndarray:
+        """(targets, TARGET_CONSTANTS): the target's lag and its legs' asset classes (-1: no leg B)."""
+        return np.array(
+            [
+                [t.lag, structure.asset_class(t.leg_a), structure.asset_class(t.leg_b) if t.leg_b else -1]
+                for t in self.targets
+            ],
+            dtype=np.float64,
+        )
+
+    def _pooled_context(self, structural: bool) -> list[str]:
+        # a linear model cannot use what is the same for every target of a day (ranks ignore it)
+        return [] if structural else [*self.context_features, REGIME_PROB]
+
+    def pooled_features(self, structural: bool = False) -> list[str]:
+        """Names of a pooled (day, target) row: own stats, leg A, leg B, the day's context (trees
+        only: `structural` is the linear layout, with the lsd_* stats and without context), constants."""
+        own = GENERIC_OWN + (LSD_STATS if structural else ())
+        return [
+            *[f"own_{s}" for s in own],
+            *[f"a_{s}" for s in LEG_STATS],
+            *[f"b_{s}" for s in LEG_STATS],
+            *self._pooled_context(structural),
+            *TARGET_CONSTANTS,
+        ]
+
+    def pooled_index(self, structural: bool = False) -> np.ndarray:
+        """(targets, pooled features without the constants): positions in the global vector, -1 none."""
+        col = {n: i for i, n in enumerate(self.all_features())}
+        own = GENERIC_OWN + (LSD_STATS if structural else ())
+        shared = [col[n] for n in self._pooled_context(structural)]
+        rows = []
+        for t in self.targets:
+            a = [col[f"leg_{t.leg_a}_{s}"] for s in LEG_STATS]
+            b = [col[f"leg_{t.leg_b}_{s}"] for s in LEG_STATS] if t.leg_b else [-1] * len(LEG_STATS)
+            rows.append([*[col[f"{t.name}_{s}"] for s in own], *a, *b, *shared])
+        return np.array(rows, dtype=np.int64)
 
     def leg_features(self, leg: str) -> list[str]:
         return [f"leg_{leg}_{s}" for s in LEG_STATS]
@@ -185,7 +241,7 @@ class FeatureSpec:
         names = [*self.own_features(t), *self.leg_features(t.leg_a)]
         if t.leg_b is not None:
             names += self.leg_features(t.leg_b)
-        return [*names, *self.shared_features, *probabilities]
+        return [*names, *self.context_features, *probabilities]
 
     def regime_model_features(self) -> list[str]:
         return list(REGIME_FEATURES)
@@ -394,8 +450,6 @@ def instrument_features(
     market = _first_of(rets[1], proxies)
     bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, 5, 21)}
     rolling = pl.DataFrame({"ret1": rets[1].ravel(), "b1": bench[1].ravel()}, nan_to_null=True).select(
-        pl.col("ret1").rolling_mean(5, min_samples=3).alias("mean5"),
-        pl.col("ret1").rolling_mean(21, min_samples=14).alias("mean21"),
         pl.col("ret1").rolling_std(5, min_samples=3).alias("std5"),
         pl.col("ret1").rolling_std(21, min_samples=14).alias("std21"),
         pl.col("ret1").rolling_std(63, min_samples=40).alias("vol63"),
@@ -411,16 +465,20 @@ def instrument_features(
     struct = _structural(spec, rets, bench, rolling["vol63"].to_numpy().reshape(shape), beta, pad, start)
     rows = (np.arange(n_inst)[:, None] * size + pad + keep[None, :]).ravel()
     at = pad + keep
-    stats = {f"ret{k}": rets[k][:, at] for k in (1, 5, 21)}
+    stats = {name: lp[:, at - end] - lp[:, at - begin] for name, (end, begin) in WINDOWS.items()}
     stats["volz"] = frame["volz"].gather(rows).to_numpy().reshape(n_inst, len(keep))
-    values = rolling[rows].select(KEY_STATS).to_numpy().T.reshape(len(KEY_STATS), n_inst, len(keep))
-    stats.update(zip(KEY_STATS, values, strict=True))
+    std21 = rolling["std21"].to_numpy().reshape(shape)
+    stats["std5"] = rolling["std5"].gather(rows).to_numpy().reshape(n_inst, len(keep))
+    for name, back in zip(VOL_STATS, (0, 5, 21), strict=True):
+        stats[name] = std21[:, at - back]  # a pad (or serving-window) position: NaN, never another series
+    for zname, rname in SCALED.items():
+        end, begin = WINDOWS[rname]
+        stats[zname] = stats[rname] / (stats["std21"] * (begin - end) ** 0.5)
     for k in (5, 21):
-        scale = stats["std21"] * k**0.5
-        stats[f"z{k}"] = stats[f"ret{k}"] / scale
         # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
-        stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / scale
-    block = np.stack([stats[c] for c in (*LEG_STATS, *KEY_STATS)], axis=2)
+        stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (stats["std21"] * k**0.5)
+    generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
+    block = np.stack([stats[c] for c in generic], axis=2)
     market_frame = pl.DataFrame({"date_id": prices["date_id"][:n_days], "m1": market[pad:]}, nan_to_null=True)
     return np.concatenate([block, struct[:, at - start]], axis=2), market_frame
 
@@ -447,20 +505,110 @@ def regime_features(market: pl.DataFrame) -> pl.DataFrame:
         (rv21 / rv63).alias("px_ts_21_63"),
         rv5.rolling_std(21, min_samples=15).alias("px_vov21"),
         (lp - lp.rolling_max(63, min_samples=1)).alias("px_dd63"),
+        rv21.shift(5).alias("px_rv21_L5"),
+        rv21.shift(21).alias("px_rv21_L21"),
     )
 
 
-def own_labels(spec: FeatureSpec, labels: pl.DataFrame) -> np.ndarray:
-    """(targets, days, 3): each target's last three delivered labels, the lag-L labels of day t-L-k, k = 1, 2, 3."""
+def day_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks along the last axis among non-NaN values, scaled to [-0.5, 0.5] (NaN stays NaN;
+    a row with fewer than two values is all NaN). The same function ranks training and serving rows."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[-1]
+    order = np.argsort(v, axis=-1, kind="stable")  # NaN sort last
+    s = np.take_along_axis(v, order, axis=-1)
+    pos = np.broadcast_to(np.arange(n), s.shape)
+    new = np.ones(s.shape, dtype=bool)
+    new[..., 1:] = s[..., 1:] != s[..., :-1]
+    first = np.maximum.accumulate(np.where(new, pos, 0), axis=-1)
+    last_new = np.ones(s.shape, dtype=bool)
+    last_new[..., :-1] = new[..., 1:]
+    last = np.flip(np.minimum.accumulate(np.flip(np.where(last_new, pos, n), -1), axis=-1), -1)
+    avg = np.empty(s.shape)
+    np.put_along_axis(avg, order, (first + last) / 2.0 + 1.0, axis=-1)
+    count = np.sum(~np.isnan(v), axis=-1, keepdims=True).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / count - 0.5)
+
+
+def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per row, the mean of the non-NaN values in positions [end - PRIOR_DAYS, end) for each end
+    (ends: (rows, days)); NaN with fewer than PRIOR_MIN of them."""
+    zero = np.zeros((values.shape[0], 1))
+    cs = np.concatenate([zero, np.cumsum(np.nan_to_num(values), axis=1)], axis=1)
+    cnt = np.concatenate([zero, np.cumsum(~np.isnan(values), axis=1)], axis=1)
+    e = np.clip(ends, 0, values.shape[1])
+    b = np.clip(ends - PRIOR_DAYS, 0, values.shape[1])
+    total = np.take_along_axis(cs, e, 1) - np.take_along_axis(cs, b, 1)
+    count = np.take_along_axis(cnt, e, 1) - np.take_along_axis(cnt, b, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count >= PRIOR_MIN, total / count, np.nan)
+
+
+_RANK_CACHE: dict[bytes, np.ndarray] = {}  # serving: one label day's within-lag ranks, by its values
+_RANK_CACHE_SIZE = 4 * (LABEL_WINDOW + 64)
+
+
+def _cached_ranks(rows: np.ndarray) -> np.ndarray:
+    """day_ranks of each row, remembered by the row's bytes (the kernel ranks each label day once)."""
+    out = np.empty_like(rows)
+    for i, row in enumerate(rows):
+        key = row.tobytes()
+        hit = _RANK_CACHE.get(key)
+        if hit is None:
+            if len(_RANK_CACHE) >= _RANK_CACHE_SIZE:
+                _RANK_CACHE.clear()
+            hit = _RANK_CACHE[key] = day_ranks(row[None, :])[0]
+        out[i] = hit
+    return out
+
+
+def _prior_at(values: np.ndarray, lags: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
+    """Serving: the label prior (mean, mean rank) of every target at one day position, from the
+    PRIOR_DAYS newest delivered label days (same numbers as _window_mean, to rounding)."""
+    mean = np.full(len(lags), np.nan)
+    rank = np.full(len(lags), np.nan)
+    for lag in np.unique(lags):
+        group = lags == lag
+        end = position - lag  # exclusive: the newest delivered label day is position - lag - 1
+        lo, hi = max(end - PRIOR_DAYS, 0), max(min(end, values.shape[1]), 0)
+        if hi - lo < PRIOR_MIN:
+            continue
+        block = values[group, lo:hi]
+        ranks = _cached_ranks(np.ascontiguousarray(block.T)).T
+        for out, v in ((mean, block), (rank, ranks)):
+            count = np.sum(~np.isnan(v), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[group] = np.where(count >= PRIOR_MIN, np.nansum(v, axis=1) / count, np.nan)
+    return mean, rank
+
+
+def own_labels(spec: FeatureSpec, labels: pl.DataFrame, positions: np.ndarray | None = None) -> np.ndarray:
+    """(targets, positions, LABEL_STATS) from each target's delivered labels at day t (the lag-L label
+    of day s is delivered at s + L + 1): the lag-L labels of days t-L-k for k = 1, 2, 3; and over the
+    PRIOR_DAYS newest delivered label days, the mean label and the mean daily rank of the label among
+    the targets of the same lag (those are delivered together, so the rank is known when they are).
+    `positions`: day positions in the label panel (default every day; serving asks for the last)."""
     n_t = len(spec.targets)
     values = labels["value"].to_numpy().reshape(n_t, -1)
     n = values.shape[1]
+    pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
     lags = np.array([t.lag for t in spec.targets])
-    out = np.full((n_t, n, 3), np.nan)
+    out = np.full((n_t, len(pos), len(LABEL_STATS)), np.nan)
     for k in (1, 2, 3):
-        src = np.arange(n)[None, :] - (lags + k)[:, None]
+        src = pos[None, :] - (lags + k)[:, None]
         ok = src >= 0
         out[:, :, k - 1] = np.where(ok, np.take_along_axis(values, np.where(ok, src, 0), axis=1), np.nan)
+    if positions is not None and len(pos) <= 4:  # serving: a few days, ranks remembered across calls
+        for j, p in enumerate(pos):
+            out[:, j, 3], out[:, j, 4] = _prior_at(values, lags, int(p))
+        return out
+    ranks = np.full_like(values, np.nan)
+    for lag in np.unique(lags):
+        ranks[lags == lag] = day_ranks(values[lags == lag].T).T
+    ends = pos[None, :] - lags[:, None]  # exclusive end: the newest delivered day is t-L-1
+    out[:, :, 3] = _window_mean(values, ends)
+    out[:, :, 4] = _window_mean(ranks, ends)
     return out
 
 
@@ -471,7 +619,7 @@ class FeatureTables:
     days: np.ndarray
     regime: np.ndarray  # (days, REGIME_FEATURES)
     inst: np.ndarray  # (instruments, days, INST_STATS)
-    labels: np.ndarray  # (targets, days, lab1..lab3)
+    labels: np.ndarray  # (targets, days, LABEL_STATS)
 
 
 def compute_tables(
@@ -483,13 +631,14 @@ def compute_tables(
     days = all_days if days is None else np.asarray(days, dtype=np.int64)
     pos = days - all_days[0]
     inst, market = instrument_features(spec, prices, pos)
-    regime = regime_features(market).select(REGIME_FEATURES).to_numpy()[pos]
-    labs = np.full((len(spec.targets), len(days), 3), np.nan)
+    regime = regime_features(market).select(*REGIME_FEATURES, *MARKET_FEATURES).to_numpy()[pos]
+    labs = np.full((len(spec.targets), len(days), len(LABEL_STATS)), np.nan)
     if labels.height:
-        known = own_labels(spec, labels)
         lpos = days - labels["date_id"][0]
-        ok = (lpos >= 0) & (lpos < known.shape[1])
-        labs[:, ok] = known[:, lpos[ok]]
+        ok = (lpos >= 0) & (lpos < labels.height // len(spec.targets))
+        labs[:, ok] = own_labels(spec, labels, lpos[ok] if len(days) <= 4 else None)[
+            :, slice(None) if len(days) <= 4 else lpos[ok]
+        ]
     return FeatureTables(days, regime, inst, labs)
 
 
@@ -500,12 +649,11 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     """
     n = len(tables.days)
     inst = tables.inst.transpose(1, 0, 2)  # (days, instruments, stats)
-    n_leg_stats = len(LEG_STATS)
-    leg_block = inst[:, : len(spec.legs), :n_leg_stats]
+    leg_block = inst[:, : len(spec.legs)][:, :, [INST_STATS.index(c) for c in LEG_STATS]]
     keys = [spec.inst_index[c] for c in spec.key_instruments]
-    key_block = inst[:, keys, n_leg_stats : n_leg_stats + len(KEY_STATS)]
+    key_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_STATS]]
     a, b = spec.leg_codes
-    spread_cols = [LEG_STATS.index(c) for c in SPREAD_STATS]
+    spread_cols = [INST_STATS.index(c) for c in SPREAD_STATS]
     spread = inst[:, a][:, :, spread_cols] - inst[:, np.maximum(b, 0)][:, :, spread_cols]
     spread[:, b < 0] = np.nan
     struct_cols = [INST_STATS.index(c) for c in STRUCT_STATS]
@@ -523,6 +671,15 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
         axis=1,
     )
     return np.asarray(X, dtype=np.float64)
+
+
+def pooled_rows(spec: FeatureSpec, X: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """(days x targets, pooled features) float64 from global vectors X (days, features); `index` from
+    `FeatureSpec.pooled_index`. Row d * n_targets + j is target j on day d."""
+    Xpad = np.concatenate([X, np.full((X.shape[0], 1), np.nan)], axis=1)
+    rows = Xpad[:, index]  # (days, targets, features); -1 reads the NaN column
+    const = np.broadcast_to(spec.constants, (X.shape[0], *spec.constants.shape))
+    return np.concatenate([rows, const], axis=2).reshape(-1, index.shape[1] + spec.constants.shape[1])
 
 
 def batch_features(

@@ -354,3 +354,41 @@ def _check_arrays(arrays: Mapping[str, np.ndarray], source: str) -> dict:
         if int(m["n_trees"]) != int(c):
             raise bad(f"model {m['name']!r} declares {m['n_trees']} trees, arrays hold {c}")
     return meta
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A linear model served as a dot product: standardize, clip to +-clip, NaN -> 0, then coef . z + intercept."""
+
+    feature_names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    clip: float
+
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            z = np.clip((np.asarray(X, dtype=np.float64) - self.mean) / self.scale, -self.clip, self.clip)
+        return np.where(np.isnan(z), 0.0, z)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.standardize(X) @ self.coef + self.intercept
+
+    def to_json(self) -> dict:
+        return {
+            "feature_names": list(self.feature_names),
+            "mean": [float(v) for v in self.mean],
+            "scale": [float(v) for v in self.scale],
+            "coef": [float(v) for v in self.coef],
+            "intercept": float(self.intercept),
+            "clip": float(self.clip),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> Linear:
+        arrays = [np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
+        names = tuple(d["feature_names"])
+        if any(a.shape != (len(names),) for a in arrays):
+            raise ValueError("linear model: mean, scale and coef must each have one value per feature")
+        return cls(names, *arrays, float(d["intercept"]), float(d["clip"]))

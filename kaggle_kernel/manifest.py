@@ -62,6 +62,9 @@ class Manifest:
     etf_crash: dict[str, str] | None
     dataset_id: str
     files: dict[str, FileEntry] = field(default_factory=dict)
+    blend: dict[str, Any] | None = (
+        None  # the scored blend's members, weights and files (None: the two-stage engine alone)
+    )
     format: str = FORMAT
 
     def to_json(self) -> str:

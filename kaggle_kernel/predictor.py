@@ -18,9 +18,12 @@ import polars as pl
 
 from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
+from kaggle_kernel.blend import Blend, BlendSpec
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
+    BOOTSTRAP_DAYS,
     ETF_CRASH_PROB,
+    HISTORY_DAYS,
     LABEL_WINDOW,
     REGIME_PROB,
     REPLAY_DAYS,
@@ -30,7 +33,7 @@ from kaggle_kernel.features import (
     last_day_features,
     price_panel,
 )
-from kaggle_kernel.forest import Forest
+from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.manifest import Manifest
 from kaggle_kernel.schema import N_TARGETS, feature_columns
 from kaggle_kernel.state import HISTORY_MARGIN, History
@@ -51,8 +54,8 @@ class Predictor:
         self.spec = spec or FeatureSpec()
         self.names = [t.name for t in self.spec.targets]
         self.columns = self.spec.price_columns(feature_columns())
-        self.history = History(self.columns, len(self.names), keep_days=WINDOW + HISTORY_MARGIN)
-        self.bootstrap_days = WINDOW + HISTORY_MARGIN + REPLAY_DAYS
+        self.history = History(self.columns, len(self.names), keep_days=HISTORY_DAYS)
+        self.bootstrap_days = BOOTSTRAP_DAYS
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None
@@ -65,6 +68,7 @@ class Predictor:
         self.crash_forest: Forest | None = None
         self.crash_history: History | None = None
         self.crash_prob = float("nan")  # the last computed probability (carried over gaps)
+        self.blend: Blend | None = None  # the served blend of the candidates, when packaged
         if forest is not None:
             self._attach(forest, manifest)
 
@@ -88,6 +92,9 @@ class Predictor:
             name = snap.get(kind)
             if name and name not in problems:
                 self._guarded("bootstrap", self._bootstrap_file, path / name, kind)
+        entry = manifest.blend if manifest is not None else None
+        if entry:
+            self._guarded("blend", self._attach_blend, path, entry, problems)
         entry = manifest.etf_crash if manifest is not None else None
         if entry:
             self._guarded("crash", self._attach_crash, path, entry, problems)
@@ -111,6 +118,19 @@ class Predictor:
             raise ValueError("crash.npz and crash.json disagree on the model's inputs")
         self.crash, self.crash_forest = crash, forest
         self.crash_history = History(crash.columns, 0, keep_days=CRASH_WINDOW + HISTORY_MARGIN)
+
+    def _attach_blend(self, path: Path, entry: dict, problems: dict[str, str]) -> None:
+        bad = [f for f in entry.values() if f in problems]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} unusable; serving the two-stage engine alone")
+        spec = BlendSpec.from_json(json.loads((path / entry["spec"]).read_text()))
+        pooled = Forest.load(path / entry["pooled"])
+        ridge = Linear.from_json(json.loads((path / entry["ridge"]).read_text()))
+        if list(pooled.feature_names) != self.spec.pooled_features():
+            raise ValueError("pooled.npz's features differ from this kernel's pooled rows")
+        if list(ridge.feature_names) != self.spec.pooled_features(structural=True):
+            raise ValueError("ridge.json's features differ from this kernel's pooled rows")
+        self.blend = Blend(self.spec, spec, pooled, ridge)
 
     def _attach(self, forest: Forest, manifest: Manifest | None) -> None:
         try:
@@ -251,6 +271,10 @@ class Predictor:
                     self._log("regressors", f"{int(bad.sum())} non-finite prediction(s); naive used for them")
                     pred = np.where(bad, naive[self.stage2_targets], pred)
                 out[self.stage2_targets] = pred
+        if self.blend is not None:
+            blended = self._guarded("blend", self.blend.predict, x, out)
+            if blended is not None:
+                out = blended
         return out
 
     def _features(self, day: int) -> np.ndarray:

@@ -60,3 +60,24 @@ def peer_group(column: str) -> str | None:
 def related_metal(column: str) -> str | None:
     """The LME metal a US producer follows with a lag (copper miners, steel makers, aluminium users)."""
     return RELATED_METAL.get(ticker(column) or "")
+
+
+ASSET_CLASSES = ("LME", "JPX", "FX", "US_energy", "US_bonds", "US_precious", "US_copper", "US_other")
+
+
+def asset_class(column: str) -> int:
+    """The instrument's class (index into ASSET_CLASSES): its exchange, and for US stocks its benchmark group."""
+    if column.startswith("LME_"):
+        return 0
+    if column.startswith("JPX_"):
+        return 1
+    if column.startswith("FX_"):
+        return 2
+    bench = class_benchmark(column)
+    groups = {
+        "US_Stock_XLE_adj_close": 3,
+        "US_Stock_IEF_adj_close": 4,
+        "JPX_Gold_Standard_Futures_Close": 5,
+        "LME_CA_Close": 6,
+    }
+    return groups.get(bench, 7)

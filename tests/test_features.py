@@ -69,7 +69,7 @@ def test_layout_matches_names_and_definitions(synthetic_dir):
     # a target's regressor sees its own lags, both legs, shared features, probabilities
     feats = spec.target_features(t)
     assert feats[:3] == [f"{t.name}_lab1", f"{t.name}_lab2", f"{t.name}_lab3"]
-    assert f"leg_{t.leg_b}_ret21" in feats and F.REGIME_PROB in feats and "key_LME_CA_mean5" in feats
+    assert f"leg_{t.leg_b}_ret21" in feats and F.REGIME_PROB in feats and "key_LME_CA_ret63" in feats
 
 
 def test_structural_features_match_their_definitions(synthetic_dir):
@@ -132,3 +132,74 @@ def test_no_lookahead(synthetic_dir):
     _, X2 = F.batch_features(spec, noisy, noisy_labels)
     np.testing.assert_allclose(X[: d + 1], X2[: d + 1], rtol=0, atol=1e-12)
     assert not np.allclose(np.nan_to_num(X[d + 1 :]), np.nan_to_num(X2[d + 1 :]))
+
+
+def test_generic_features_match_their_definitions(synthetic_dir):
+    """Lagged-window returns, lagged volatility, the label prior and the target constants, by hand."""
+    from scipy.stats import rankdata
+
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    _, X = F.batch_features(spec, comp.train, comp.train_labels)
+    col = {n: i for i, n in enumerate(spec.all_features())}
+    leg = "LME_CA_Close"
+    lp = np.log(comp.train[leg].to_numpy())
+    d = next(d for d in range(400, comp.train.height) if not np.isnan(lp[d - 70 : d + 1]).any())
+    assert X[d, col[f"leg_{leg}_ret5_21"]] == pytest.approx(lp[d - 5] - lp[d - 21], abs=1e-12)
+    assert X[d, col[f"leg_{leg}_ret63"]] == pytest.approx(lp[d] - lp[d - 63], abs=1e-12)
+    r = np.diff(lp)
+    assert X[d, col[f"leg_{leg}_std21_L21"]] == pytest.approx(np.std(r[d - 42 : d - 21], ddof=1), rel=1e-9)
+    z = (lp[d - 21] - lp[d - 63]) / (np.std(r[d - 21 : d], ddof=1) * 42**0.5)
+    assert X[d, col[f"leg_{leg}_z21_63"]] == pytest.approx(z, rel=1e-9)
+    # the prior: mean label and mean within-lag daily rank over the PRIOR_DAYS newest delivered days
+    t = spec.targets[5]
+    lab = comp.train_labels.select(pl.exclude("date_id")).to_numpy()
+    same_lag = [u.index for u in spec.targets if u.lag == t.lag]
+    newest = d - t.lag - 1
+    window = np.arange(newest - F.PRIOR_DAYS + 1, newest + 1)
+    vals = lab[window, t.index]
+    assert X[d, col[f"{t.name}_lmean"]] == pytest.approx(np.nanmean(vals), abs=1e-12)
+    ranks = []
+    for s in window:
+        row = lab[s, same_lag]
+        ok = ~np.isnan(row)
+        if ok.sum() >= 2 and not np.isnan(lab[s, t.index]):
+            rk = rankdata(row[ok])[list(np.flatnonzero(ok)).index(same_lag.index(t.index))]
+            ranks.append((rk - 0.5) / ok.sum() - 0.5)
+    assert X[d, col[f"{t.name}_lrank"]] == pytest.approx(np.mean(ranks), abs=1e-12)
+    assert spec.constants[t.index, 0] == t.lag
+
+
+def test_day_ranks_equal_scipy_with_ties_and_nans():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(0)
+    v = rng.integers(0, 5, size=(50, 30)).astype(float)
+    v[rng.random(v.shape) < 0.2] = np.nan
+    v[3] = np.nan
+    got = F.day_ranks(v)
+    for row, g in zip(v, got, strict=True):
+        ok = ~np.isnan(row)
+        if ok.sum() < 2:
+            assert np.isnan(g).all()
+            continue
+        expected = (rankdata(row[ok]) - 0.5) / ok.sum() - 0.5
+        np.testing.assert_allclose(g[ok], expected, atol=1e-15)
+        assert np.isnan(g[~ok]).all()
+
+
+def test_pooled_rows_gather_each_targets_columns(synthetic_dir):
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    _, X = F.batch_features(spec, comp.train, comp.train_labels)
+    index = spec.pooled_index()
+    names = spec.pooled_features()
+    rows = F.pooled_rows(spec, X[300:302], index)
+    assert rows.shape == (2 * len(spec.targets), len(names))
+    col = {n: i for i, n in enumerate(spec.all_features())}
+    single = next(t for t in spec.targets if t.leg_b is None)
+    r = rows[len(spec.targets) + single.index]  # day 301
+    assert r[names.index("own_lab1")] == X[301, col[f"{single.name}_lab1"]] or np.isnan(r[0])
+    assert r[names.index("a_ret21")] == pytest.approx(X[301, col[f"leg_{single.leg_a}_ret21"]], nan_ok=True)
+    assert np.isnan(r[names.index("b_ret21")]) and r[names.index("class_b")] == -1
+    assert r[names.index("lag")] == single.lag

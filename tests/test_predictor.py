@@ -13,7 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from kaggle_kernel.features import REGIME_PROB, FeatureSpec
+from kaggle_kernel.blend import Blend, BlendSpec, blend
+from kaggle_kernel.features import REGIME_PROB, FeatureSpec, pooled_rows
 from kaggle_kernel.predictor import Predictor
 from offline.data.competition import load_competition
 from offline.release.package import build
@@ -61,15 +62,56 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     days, X = batch_features(spec, comp.prices(), comp.train_labels)
     col = {n: i for i, n in enumerate(spec.all_features())}
     regime = lgb.Booster(model_file=str(trained / "train" / "models" / "regime.txt"))
-    test_days = comp.test["date_id"].to_list()
-    for d in test_days[:5]:
+    models = trained / "train" / "models"
+    spec_json = json.loads((models / "blend.json").read_text())
+    report = json.loads((trained / "train" / "report.json").read_text())
+    assert spec_json["weights"] == [
+        report["blend"]["weights"][m] for m in spec_json["members"]
+    ]  # served = scored
+    assert p.blend is not None
+    # the served weights, and equal weights so that every member's serving path is checked
+    equal = Predictor.from_artifacts(trained / "artifacts")
+    b = equal.blend
+    equal.blend = Blend(
+        b.spec,
+        BlendSpec(b.blend_spec.members, (0.25,) * 4, b.blend_spec.targets, b.blend_spec.prior),
+        b.pooled,
+        b.ridge,
+    )
+    for kernel, weights in ((p, spec_json["weights"]), (equal, [0.25] * 4)):
+        _check_blend(kernel, comp, days, X, col, regime, models, spec, spec_json["members"], weights)
+
+
+def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
+    """The kernel's rows for the first test days equal the blend computed offline with LightGBM itself."""
+    ridge = {
+        k: np.asarray(v) if isinstance(v, list) else v
+        for k, v in json.loads((models / "ridge.json").read_text()).items()
+    }
+    prior = np.array(
+        [np.nan if v is None else v for v in json.loads((models / "blend.json").read_text())["prior"]]
+    )
+    pooled_model = lgb.Booster(model_file=str(models / "pooled.txt"))
+    for d in comp.test["date_id"].to_list()[:5]:
         v = _check_row(p.predict(*_day(comp, d)[0:1], *_day(comp, d)[1]))
         x = X[list(days).index(d)].copy()
         x[col[REGIME_PROB]] = regime.predict(x[None, [col[f] for f in regime.feature_name()]])[0]
-        for i in (0, 7, 23):
-            b = lgb.Booster(model_file=str(trained / "train" / "models" / f"target_{i}.txt"))
-            expected = b.predict(x[None, [col[f] for f in b.feature_name()]])[0]
-            assert v[i] == pytest.approx(expected, abs=1e-9)
+        engine = x[[col[f"target_{i}_lab1"] for i in range(424)]].copy()
+        for i in TARGETS:
+            b = lgb.Booster(model_file=str(models / f"target_{i}.txt"))
+            engine[i] = b.predict(x[None, [col[f] for f in b.feature_name()]])[0]
+        rows = pooled_rows(spec, x[None, :], spec.pooled_index())
+        pooled = pooled_model.predict(rows)
+        srows = pooled_rows(spec, x[None, :], spec.pooled_index(structural=True))
+        z = np.nan_to_num(np.clip((srows - ridge["mean"]) / ridge["scale"], -ridge["clip"], ridge["clip"]))
+        preds = {
+            "prior": prior,
+            "pooled": pooled,
+            "engine": engine,
+            "ridge": z @ ridge["coef"] + ridge["intercept"],
+        }
+        expected = blend([preds[m][TARGETS] for m in members], weights)
+        np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)
         # a target without a model serves its naive baseline (latest delivered label)
         assert v[100] == pytest.approx(x[col["target_100_lab1"]], abs=1e-6) or np.isnan(
             x[col["target_100_lab1"]]

@@ -18,7 +18,7 @@ import pytest
 from kaggle_kernel.features import FeatureSpec
 from offline.data.competition import load_competition
 from offline.train.cv import walk_forward
-from offline.train.engine import TrainConfig, _make_tasks, build_dataset, train
+from offline.train.engine import TrainConfig, build_dataset, make_tasks, train
 from offline.train.executors import run_tasks
 from offline.train.regime import regime_label
 from offline.train.regressors import fit_target, rank_per_day
@@ -81,7 +81,22 @@ def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
         report = train(data, tmp_path / "out", cfg, n_jobs=2)
     for key in ("oof_score", "baselines", "oracle_score", "regime", "ablation", "train_seconds"):
         assert key in report, key
-    assert set(report["baselines"]) >= {"naive", "mean", "pooled"}
+    assert set(report["baselines"]) >= {"naive", "mean"}
+    assert set(report["candidates"]) == {"prior", "pooled", "engine", "ridge"}
+    # every score carries its bootstrap interval, and the interval brackets the score
+    for c in [
+        *report["candidates"].values(),
+        {"score": report["oof_score"], "interval": report["oof_interval"]},
+    ]:
+        lo, hi = c["interval"]
+        assert lo <= c["score"] <= hi
+    weights = report["blend"]["weights"]
+    assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0
+    assert {t["decision"] for t in report["blend"]["vs_members"].values()} <= {
+        "better",
+        "worse",
+        "within noise",
+    }
     assert set(report["regime"]) >= {"roc_auc", "pr_auc", "base_rate"}
     assert np.isfinite(report["oof_score"]) and np.isfinite(report["oracle_score"])
     fallbacks = {f["target"]: f["reason"] for f in report["fallbacks"]}
@@ -96,7 +111,8 @@ def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
     assert oof.columns[:2] == ["date_id", "regime_prob"] and oof.height == 600
     for png in ("regime_probability", "ic_histogram", "score_per_fold", "regime_reliability"):
         assert (out / "plots" / f"{png}.png").stat().st_size > 5000
-    assert "Training report" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "Training report" in md and "90% interval" in md and "Paired tests" in md
 
 
 def test_checkpoint_resume_after_kill(synthetic_dir, tmp_path):
@@ -172,7 +188,7 @@ def test_dask_local_cluster_gives_identical_models(synthetic_dir):
     data = build_dataset(comp, FeatureSpec())
     folds = walk_forward(len(data.date_ids), 2, 5, 0.4)
     targets = list(data.spec.targets[:4])
-    tasks = _make_tasks(data, targets, folds, TrainConfig(**SMALL))
+    tasks = make_tasks(data, targets, folds, TrainConfig(**SMALL))
     shared = fit_shared(data.X, data.Y, data.col, targets, folds, seed=0, n_jobs=1)
     local = {r.index: r for r in run_tasks(fit_target, tasks, (data.X, data.Y, shared), "local", n_jobs=2)}
     with distributed.LocalCluster(
@@ -203,7 +219,10 @@ def test_tune_continues_sqlite_study_and_writes_best_params(synthetic_dir, tmp_p
     # train picks the tuned parameters up
     from offline.train.cli import _load_params
 
-    assert _load_params(str(out / "best_params.json"))["learning_rate"] == study.best_params["learning_rate"]
+    loaded = _load_params(str(out / "best_params.json"))
+    assert loaded["params"]["learning_rate"] == study.best_params["learning_rate"]
+    assert loaded["pooled_params"]["num_leaves"] == study.best_params["pooled_num_leaves"]
+    assert loaded["tuned_until"] == saved["tuned_until"] < 599  # the last fold stays unseen
 
 
 def test_mask_url_hides_password():
@@ -272,3 +291,103 @@ def test_paired_gain_separates_signal_from_noise():
     assert better["mean_daily_gain"] > 0.2 and better["t"] > 10 and better["n_days"] == 300
     same = paired_gain(weak + rng.normal(scale=1e-9, size=Y.shape), weak, Y, mask)
     assert abs(same["t"]) < 3 or np.isnan(same["t"])
+
+
+def test_all_fallback_run_says_so_first(synthetic_dir, tmp_path):
+    """A run in which every target fell back says so in its headline (report.md's and the CLI's first line)."""
+    from offline.train.report import headline
+
+    cfg = TrainConfig(
+        n_folds=2,
+        analysis_every=4,
+        targets=[0, 1, 2],
+        min_labels=10_000,
+        ablation=False,
+        baselines=False,
+        target_mode="raw",
+    )
+    report = train(synthetic_dir, tmp_path / "out", cfg, n_jobs=1)
+    assert len(report["fallbacks"]) == 3
+    assert headline(report).startswith("EVERY TARGET FELL BACK")
+    assert "EVERY TARGET FELL BACK" in (tmp_path / "out" / "report.md").read_text().splitlines()[2]
+
+
+def test_config_rejects_unknown_choices_naming_field_and_values():
+    from offline.errors import UserError
+
+    with pytest.raises(
+        UserError, match=r"TrainConfig.target_mode: 'ranks' is not one of 'auto', 'raw', 'rank'"
+    ):
+        TrainConfig(target_mode="ranks")
+    with pytest.raises(UserError, match="etf_feature"):
+        TrainConfig(etf_feature="yes")
+    with pytest.raises(UserError, match="n_folds"):
+        TrainConfig(n_folds=1)
+
+
+def test_thread_budget_honours_affinity_and_omp(monkeypatch):
+    import os
+
+    from offline.train import lgbm
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert lgbm.available_cores() == 4 and lgbm.threads_per_worker(2) == 2 and lgbm.threads_per_worker(8) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert lgbm.threads_per_worker(1) == 1
+    p = lgbm.lgbm_params({"num_leaves": 7}, seed=3, workers=1, overrides={"num_leaves": 5})
+    assert p["num_leaves"] == 5 and p["random_state"] == 3 and p["deterministic"] and p["n_jobs"] == 1
+
+
+def test_nested_blend_weights_use_earlier_folds_only():
+    """Fold k's weights depend only on folds before k; a member that is pure noise gets no weight."""
+    from offline.train.blending import nested_blend
+
+    rng = np.random.default_rng(0)
+    n_days, n_t = 400, 40
+    Y = rng.standard_normal((n_days, n_t))
+    good = Y + 2.0 * rng.standard_normal((n_days, n_t))
+    noise = rng.standard_normal((n_days, n_t))
+    folds = walk_forward(n_days, 4, 5, 0.4)
+    out = nested_blend({"good": good, "noise": noise}, Y, folds)
+    assert [f["fold"] for f in out["per_fold"]] == [1, 2, 3] and np.isnan(
+        out["oof"][: folds[1].test_start]
+    ).all()
+    assert out["per_fold"][0]["fit_days"] == folds[0].test_end - folds[0].test_start
+    assert out["weights"]["good"] == 1.0
+    # changing a later fold's labels cannot change an earlier fold's weights
+    Y2 = Y.copy()
+    Y2[folds[3].test_start :] = -Y2[folds[3].test_start :]
+    out2 = nested_blend({"good": good, "noise": noise}, Y2, folds)
+    assert [f["weights"] for f in out2["per_fold"]] == [f["weights"] for f in out["per_fold"]]
+
+
+def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
+    """Two runs on the same data: the better one (less noise on the labels) wins, on common days only."""
+    from offline.cli import main
+    from offline.train.compare import compare
+
+    labels = load_competition(synthetic_dir).train_labels
+    names = [c for c in labels.columns if c.startswith("target_")]
+    Y = labels.select(names).to_numpy()
+    rng = np.random.default_rng(0)
+    for run, noise, first in (("a", 3.0, 300), ("b", 0.5, 350)):
+        out = tmp_path / run
+        out.mkdir()
+        P = np.where(
+            np.arange(len(Y))[:, None] >= first,
+            np.nan_to_num(Y) + noise * 0.02 * rng.standard_normal(Y.shape),
+            np.nan,
+        )
+        P[-10:] = np.nan  # the last labels are not delivered: no OOF day there
+        pl.DataFrame({"date_id": labels["date_id"], **dict(zip(names, P.T, strict=True))}).write_parquet(
+            out / "oof.parquet"
+        )
+        (out / "report.json").write_text(json.dumps({"data": {"dir": str(synthetic_dir), "until": None}}))
+    c = compare(tmp_path / "a", tmp_path / "b")
+    assert c["days"] == len(Y) - 10 - 350
+    assert c["b"]["score"] > c["a"]["score"] and c["b_minus_a"]["t"] > 2
+    lo, hi = c["b_minus_a"]["score_difference_interval"]
+    assert 0 < lo <= c["b_minus_a"]["score_difference"] <= hi
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "B - A on" in capsys.readouterr().out

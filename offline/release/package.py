@@ -26,7 +26,7 @@ from pathlib import Path
 import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
-from kaggle_kernel.features import REPLAY_DAYS, WINDOW, FeatureSpec
+from kaggle_kernel.features import BOOTSTRAP_DAYS, REPLAY_DAYS, FeatureSpec
 from kaggle_kernel.manifest import (
     ORIGIN_COMPETITION,
     ORIGIN_SYNTHETIC,
@@ -93,7 +93,7 @@ def _snapshot(
     cols = spec.price_columns(prices.columns)
     snap = out / "snapshot"
     snap.mkdir(parents=True, exist_ok=True)
-    days = WINDOW + HISTORY_MARGIN + REPLAY_DAYS
+    days = BOOTSTRAP_DAYS
     prices.select("date_id", *cols).sort("date_id").tail(days).write_parquet(
         snap / "prices.parquet", statistics=False
     )
@@ -157,6 +157,8 @@ def build(
         (out / "crash.json").write_text(json.dumps(crash_json, indent=1, sort_keys=True) + "\n")
         write_gzip(crash_file.read_bytes(), out / "models" / "etf_crash.txt.gz")
 
+    blend = _package_blend(info, models_dir, out, spec)
+
     kdir = out / "kaggle_kernel"
     kdir.mkdir()
     for f in sorted(KERNEL_DIR.iterdir()):
@@ -196,6 +198,7 @@ def build(
             cv=info.get("cv") or {},
         ),
         snapshot=snapshot,
+        blend=blend,
         etf_crash={"forest": "crash.npz", "model": "crash.json"} if crash is not None else None,
         dataset_id=dataset_id,
         files=files,
@@ -204,6 +207,25 @@ def build(
     if user is None:
         print("warning: no KAGGLE_USERNAME or kaggle.json; dataset-metadata.json has a placeholder id")
     return manifest
+
+
+def _package_blend(info: dict, models_dir: Path, out: Path, spec: FeatureSpec) -> dict | None:
+    """The served blend (engine section's files): pooled LightGBM packed as pooled.npz, the ridge
+    and the blend spec (weights, prior vector) as JSON. None for a run without a blend."""
+    entry = info.get("blend")
+    if not entry:
+        return None
+    pooled_text = models_dir / entry["pooled"]
+    save_forest(
+        out / "pooled.npz", pack_forest([("pooled", pooled_text)], feature_names=spec.pooled_features())
+    )
+    write_gzip(pooled_text.read_bytes(), out / "models" / "pooled.txt.gz")
+    for name in ("ridge", "spec"):
+        data = json.loads((models_dir / entry[name]).read_text())
+        (out / f"{'blend' if name == 'spec' else name}.json").write_text(
+            json.dumps(data, indent=1, sort_keys=True) + "\n"
+        )
+    return {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json"}
 
 
 def write_gzip(data: bytes, path: Path) -> None:

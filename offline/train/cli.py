@@ -27,6 +27,7 @@ def _targets(text: str | None) -> list[int] | None:
 
 
 def _load_params(path: str | None) -> dict:
+    """The TrainConfig fields a tuning result (or a plain JSON of regressor parameters) sets."""
     if not path:
         return {}
     p = Path(path)
@@ -36,7 +37,10 @@ def _load_params(path: str | None) -> dict:
         payload = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{p}: not valid JSON ({exc})") from None
-    return payload.get("params", payload)
+    if "params" not in payload:
+        return {"params": payload}
+    out = {k: payload[k] for k in ("params", "pooled_params", "ridge_alpha") if k in payload}
+    return {**out, "tuned_from": str(p), "tuned_until": payload.get("tuned_until")}
 
 
 def _add_execution(p: argparse.ArgumentParser) -> None:
@@ -54,12 +58,17 @@ def _train(args: argparse.Namespace) -> int:
     from offline.train.engine import TrainConfig, train
 
     params_file = args.params or str(Path(args.out).parent / "tune" / "best_params.json")
+    tuned = _load_params(params_file)
+    if tuned.get("tuned_from"):
+        print(
+            f"using tuned parameters from {tuned['tuned_from']} (tuning saw days up to {tuned['tuned_until']})"
+        )
     cfg = TrainConfig(
         n_folds=args.folds,
         gap=args.gap,
         seed=args.seed,
         targets=_targets(args.targets),
-        params=_load_params(params_file),
+        **tuned,
         target_mode=args.target_mode,
         min_labels=args.min_labels,
         ablation=not args.no_ablation,
@@ -70,17 +79,15 @@ def _train(args: argparse.Namespace) -> int:
     report = train(
         args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler
     )
+    from offline.train.report import headline
+
+    print(headline(report))
+    cands = ", ".join(f"{n} {c['score']:.4f}" for n, c in report.get("candidates", {}).items())
     b = report.get("baselines", {})
     print(
-        f"OOF score {report['oof_score']:.4f}  (naive {b.get('naive', float('nan')):.4f}, mean "
-        f"{b.get('mean', float('nan')):.4f}, pooled {b.get('pooled', float('nan')):.4f}"
-        + (
-            f", oracle {report['oracle_score']:.4f} -> {100 * report['oracle_fraction']:.1f}%"
-            if "oracle_score" in report
-            else ""
-        )
-        + ")"
+        f"candidates: {cands}; baselines: naive {b.get('naive', float('nan')):.4f}, mean {b.get('mean', float('nan')):.4f}"
     )
+    print("blend weights: " + ", ".join(f"{m} {w:.2f}" for m, w in report["blend"]["weights"].items()))
     print(
         f"regime ROC AUC {report['regime']['roc_auc']:.3f}  PR AUC {report['regime']['pr_auc']:.3f} "
         f"(base rate {report['regime']['base_rate']:.3f});  {report['train_seconds']:.0f} s;  report: {args.out}/report.md"
@@ -128,6 +135,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_execution(t)
     t.set_defaults(func=_train)
     register_tune(sub)
+    c = sub.add_parser("compare", help="paired difference of two training runs on their common OOF days")
+    c.add_argument("run_a", help="training output directory A")
+    c.add_argument("run_b", help="training output directory B")
+    c.set_defaults(func=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from offline.train.compare import compare, print_comparison
+
+    print_comparison(compare(args.run_a, args.run_b))
+    return 0
 
 
 def _tune(args: argparse.Namespace) -> int:

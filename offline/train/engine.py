@@ -13,11 +13,13 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from kaggle_kernel.blend import BlendSpec
 from kaggle_kernel.features import (
     ETF_CRASH_PROB,
     PROBABILITIES,
@@ -31,10 +33,11 @@ from offline.data.competition import Competition
 from offline.data.targets import labels_from_lag_files
 from offline.data.verify import load_verified
 from offline.errors import UserError
-from offline.train import baselines
+from offline.train import baselines, candidates
+from offline.train.blending import nested_blend
 from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
 from offline.train.cv import Fold, oof_mask, walk_forward
-from offline.train.evaluate import paired_gain, score_block, target_ics
+from offline.train.evaluate import decide, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
 from offline.train.regime import train_regime
 from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
@@ -48,9 +51,16 @@ ABLATIONS = {
 }
 
 
+TargetMode = Literal["auto", "raw", "rank"]
+EtfFeature = Literal["auto", "on", "off"]
+
+
 @dataclass
 class TrainConfig:
-    """Everything that changes a model. Fingerprinted: a changed field retrains the targets."""
+    """Everything that changes a model. Fingerprinted: a changed field retrains the targets.
+
+    Validated on construction: a choice outside its Literal, or a bad number, is a UserError naming
+    the field and what it allows."""
 
     n_folds: int = 4
     gap: int = 5
@@ -58,14 +68,37 @@ class TrainConfig:
     seed: int = 0
     params: dict = field(default_factory=dict)
     regime_params: dict = field(default_factory=dict)
-    target_mode: str = "auto"
+    pooled_params: dict = field(default_factory=dict)
+    ridge_alpha: float = candidates.RIDGE_ALPHA
+    target_mode: TargetMode = "auto"
     targets: list[int] | None = None
     min_labels: int = 200
     until: int | None = None  # train on what is known at the end of this date_id (None: everything)
-    etf_feature: str = "auto"  # the ETF crash probability as a feature: "auto" (by CV), "on", "off"
+    etf_feature: EtfFeature = "auto"  # the ETF crash probability as a feature: "auto" (by CV), "on", "off"
     analysis_every: int = 8
     ablation: bool = True
     baselines: bool = True
+    tuned_from: str | None = None  # the tuning result (best_params.json) whose parameters this run uses
+    tuned_until: int | None = None  # the last date_id that tuning saw
+
+    def __post_init__(self):
+        for name, kind in (("target_mode", TargetMode), ("etf_feature", EtfFeature)):
+            allowed = get_args(kind)
+            if getattr(self, name) not in allowed:
+                raise UserError(
+                    f"TrainConfig.{name}: {getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}"
+                )
+        checks = {
+            "n_folds": self.n_folds >= 2,
+            "gap": self.gap >= 0,
+            "min_train": 0 < self.min_train < 1,
+            "ridge_alpha": self.ridge_alpha >= 0,
+            "min_labels": self.min_labels >= 1,
+            "analysis_every": self.analysis_every >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise UserError(f"TrainConfig.{name}: {getattr(self, name)!r} is out of range")
 
     def model_part(self) -> dict:
         """The fields that change a single target's model (not which analyses run)."""
@@ -129,7 +162,7 @@ def build_dataset(comp: Competition, spec: FeatureSpec, until: int | None = None
     return Dataset(days, X, Y, spec.all_features(), spec, set(prices.columns))
 
 
-def _make_tasks(
+def make_tasks(
     data: Dataset,
     targets: list[TargetDef],
     folds: list[Fold],
@@ -286,6 +319,7 @@ def train(
     idx_a = [t.index for t in analysis]
 
     subset_oof: dict[str, np.ndarray] = {}
+    intervals: dict[str, list[float] | None] = {}  # of every subset score, by variant name
 
     def subset_score(name: str, mode: str, **task_options) -> float:
         """OOF competition score of one variant on the analysis subset (checkpointed under work/name)."""
@@ -293,7 +327,7 @@ def train(
             data,
             Y_by_mode[mode],
             shared_by_mode[mode],
-            _make_tasks(data, analysis, folds, cfg, **task_options),
+            make_tasks(data, analysis, folds, cfg, **task_options),
             CheckpointStore(work / name),
             {**variant_base, "mode": mode, "variant": name},
             desc=f"{name} ({len(analysis)} targets)",
@@ -301,12 +335,17 @@ def train(
         )
         P_sub = _oof_matrix(res, n_days, len(spec.targets))[:, idx_a]
         subset_oof[name] = P_sub
-        return score_block(P_sub, data.Y[:, idx_a], mask)["score"]
+        b = score_block(P_sub, data.Y[:, idx_a], mask)
+        intervals[name] = b["interval"]
+        return b["score"]
 
     # target transform, decided by CV on the competition score over the analysis subset
     mode_scores = {mode: subset_score(mode, mode) for mode in modes}
     lap("target_mode")
     chosen = max(modes, key=mode_scores.get)
+    mode_test = None
+    if len(modes) == 2:  # rank vs raw, paired on daily correlations (the higher score is chosen)
+        mode_test = decide(paired_gain(subset_oof["rank"], subset_oof["raw"], data.Y[:, idx_a], mask))
 
     # the ETF pipeline's walk-forward crash probability, offered as one more feature: kept only if
     # the paired daily gain on the analysis subset is two standard errors above zero ("auto")
@@ -321,7 +360,7 @@ def train(
         data,
         Y_by_mode[chosen],
         shared_by_mode[chosen],
-        _make_tasks(data, targets, folds, cfg, probs=probs),
+        make_tasks(data, targets, folds, cfg, probs=probs),
         CheckpointStore(work / main_name),
         {**variant_base, "mode": chosen, "variant": main_name},
         desc=f"train {len(targets)} targets",
@@ -334,18 +373,20 @@ def train(
     P_shared = _shared_oof(shared_by_mode[chosen], folds)
 
     report: dict = {
-        "oof_score": main["score"],
-        "oof_mean_daily_corr": main["mean"],
-        "per_fold": main["per_fold"],
+        "engine_oof_score": main["score"],
+        "engine_interval": main["interval"],
+        "engine_per_fold": main["per_fold"],
         "n_targets": len(targets),
         "n_days": n_days,
         "n_oof_days": int(main["n_days"]),
         "target_mode": {
             "chosen": chosen,
             **mode_scores,
+            "intervals": {m: intervals[m] for m in modes},
+            "rank_vs_raw": mode_test,
             "decided_on_targets": len(analysis),
         },
-        "shared_only": score_block(P_shared[:, idx], data.Y[:, idx], mask)["score"],
+        **_scored("shared_only", score_block(P_shared[:, idx], data.Y[:, idx], mask)),
         "etf_crash_prob": etf,
         "regime": {**regime.overall, "folds": regime.folds},
         "fallbacks": [
@@ -357,6 +398,37 @@ def train(
         "fit_seconds": fit_seconds,
     }
     lap("regressors")
+    fits = fit_candidates(data, Y_by_mode[chosen], idx, folds, cfg)
+    lap("candidates")
+    engine_oof = P
+    members = {
+        "prior": fits["prior"].oof,
+        "pooled": fits["pooled"].oof,
+        "engine": engine_oof,
+        "ridge": fits["ridge"].oof,
+    }
+    blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
+    P_blend = np.full(P.shape, np.nan)
+    P_blend[:, idx] = blended["oof"]
+    lap("blend")
+    if cfg.tuned_from:
+        unseen = mask & (data.date_ids > (cfg.tuned_until if cfg.tuned_until is not None else -1))
+        report["tuned_from"] = cfg.tuned_from
+        report["tuning"] = {
+            "from": cfg.tuned_from,
+            "tuned_until": cfg.tuned_until,
+            "params": cfg.params,
+            "pooled_params": cfg.pooled_params,
+            "ridge_alpha": cfg.ridge_alpha,
+            "blend_on_days_tuning_never_saw": score_block(P_blend[:, idx], data.Y[:, idx], unseen),
+        }
+    report.update(blend_report(members, P_blend, blended, data.Y, idx, mask, folds))
+    blend_spec = BlendSpec(
+        tuple(blended["members"]),
+        tuple(blended["weights"][m] for m in blended["members"]),
+        tuple(idx),
+        tuple(None if np.isnan(v) else float(v) for v in fits["prior"].final),
+    )
     if cfg.baselines:
         report["baselines"] = baselines.all_baselines(
             data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs
@@ -371,12 +443,16 @@ def train(
             abl["with_etf_crash_prob" if not etf["used"] else "without_etf_crash_prob"] = etf[
                 "without" if etf["used"] else "with"
             ]
+        abl["intervals"] = {k: intervals.get(k + ("_etf" if etf["used"] else "")) for k in ABLATIONS}
         report["ablation"] = abl
         lap("ablation")
-    oracle = _oracle_score(comp, data, idx, mask)
+    oracle, oracle_interval = _oracle_score(
+        comp, data, idx, mask & (np.arange(n_days) >= folds[1].test_start)
+    )
     if oracle is not None:
         report["oracle_score"] = oracle
         report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
+        report["oracle_interval"] = oracle_interval
     report["train_seconds"] = time.perf_counter() - t_start
     report["config"] = asdict(cfg)
     report["data"] = {
@@ -388,7 +464,7 @@ def train(
     }
 
     report["seconds"] = seconds  # per step, up to the report itself
-    _write_outputs(out, data, regime, results, targets, P, report, folds)
+    _write_outputs(out, data, regime, results, targets, P_blend, report, folds, fits, blend_spec, members)
     return report
 
 
@@ -404,6 +480,7 @@ def _etf_decision(cfg, comp, data, subset_score, subset_oof, chosen, idx, mask) 
         return {"used": False, "decided_by": cfg.etf_feature, "unavailable": str(exc)}
     with_etf = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
     gain = paired_gain(subset_oof["with_etf"], subset_oof[chosen], data.Y[:, idx], mask)
+    gain = decide(gain)
     used = cfg.etf_feature == "on" or gain["t"] >= 2.0
     if not used:
         data.X[:, col] = np.nan
@@ -433,15 +510,16 @@ def _etf_probability(comp: Competition, date_ids: np.ndarray) -> np.ndarray:
     return joined[ETF_CRASH_PROB].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray) -> float | None:
+def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray):
     path = comp.path / "oracle.parquet"
     if not path.exists():
-        return None
+        return None, None
     oracle = pl.read_parquet(path)
     names = [f"target_{i}" for i in range(len(data.spec.targets))]
     wide = pl.DataFrame({"date_id": data.date_ids}).join(oracle, on="date_id", how="left")
     expected = wide.select(names).cast(pl.Float64).to_numpy()
-    return score_block(expected[:, idx], data.Y[:, idx], mask)["score"]
+    block = score_block(expected[:, idx], data.Y[:, idx], mask)
+    return block["score"], block["interval"]
 
 
 def _write_outputs(
@@ -453,6 +531,9 @@ def _write_outputs(
     P: np.ndarray,
     report: dict,
     folds: list[Fold],
+    fits: dict,
+    blend_spec: BlendSpec,
+    members: dict[str, np.ndarray],
 ) -> None:
     from offline.train.report import write_plots, write_report_md
 
@@ -479,6 +560,14 @@ def _write_outputs(
         atomic_write(models / "etf_crash.txt", text)
         atomic_write(models / "etf_crash.json", json.dumps(crash.to_json(), indent=1))
         manifest["etf_crash"] = {"file": "models/etf_crash.txt", "model": "models/etf_crash.json"}
+    atomic_write(models / "pooled.txt", fits["pooled"].final)
+    atomic_write(models / "ridge.json", json.dumps(fits["ridge"].final.to_json(), indent=1))
+    atomic_write(models / "blend.json", json.dumps(blend_spec.to_json(), indent=1))
+    manifest["blend"] = {
+        "spec": "models/blend.json",
+        "pooled": "models/pooled.txt",
+        "ridge": "models/ridge.json",
+    }
     manifest["target_mode"] = report["target_mode"]["chosen"]
     manifest["data"] = report["data"]
     manifest["cv"] = {"oof_score": report["oof_score"], "regime_roc_auc": report["regime"]["roc_auc"]}
@@ -488,6 +577,9 @@ def _write_outputs(
         {"date_id": data.date_ids, REGIME_PROB: regime.oof_prob, **{names[i]: P[:, i] for i in sorted(names)}}
     ).with_columns(pl.all().fill_nan(None))
     oof.write_parquet(out / "oof.parquet")
+    for name, P_member in members.items():  # each candidate's OOF predictions, for compare and re-blending
+        frame = {"date_id": data.date_ids, **{names[i]: P_member[:, i] for i in sorted(names)}}
+        pl.DataFrame(frame).with_columns(pl.all().fill_nan(None)).write_parquet(out / f"oof_{name}.parquet")
     atomic_write(out / "report.json", json.dumps(report, indent=1, default=_json_default))
     write_plots(out / "plots", data, regime, P, report, folds)
     write_report_md(out / "report.md", report)
@@ -497,3 +589,53 @@ def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()
     raise TypeError(type(o))
+
+
+def fit_candidates(
+    data: Dataset, Ytrain: np.ndarray, idx: list[int], folds: list[Fold], cfg: TrainConfig
+) -> dict:
+    """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's labels)."""
+    spec = data.spec
+    return {
+        "prior": candidates.prior(data.Y, idx, folds),
+        "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params),
+        "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha),
+    }
+
+
+def blend_report(members: dict, P_blend: np.ndarray, blended: dict, Y: np.ndarray, idx, mask, folds) -> dict:
+    """The blend and every candidate on the blend days (folds 1..: each blended with weights from the
+    folds before it), with intervals; each candidate on every OOF day too; paired tests blend vs member."""
+    Yi = Y[:, idx]
+    days = mask & (np.arange(len(mask)) >= folds[1].test_start)
+    later = folds[1:]
+    scores = {}
+    for name, P in members.items():
+        b = score_block(P[:, idx], Yi, days, later)
+        every = score_block(P[:, idx], Yi, mask, folds)
+        scores[name] = {
+            "score": b["score"],
+            "interval": b["interval"],
+            "per_fold": [f["score"] for f in b["per_fold"]],
+            "all_oof_days": {"score": every["score"], "interval": every["interval"]},
+        }
+    main = score_block(P_blend[:, idx], Yi, days, later)
+    tests = {name: decide(paired_gain(P_blend[:, idx], P[:, idx], Yi, days)) for name, P in members.items()}
+    return {
+        "oof_score": main["score"],
+        "oof_interval": main["interval"],
+        "oof_mean_daily_corr": main["mean"],
+        "per_fold": main["per_fold"],
+        "n_blend_days": main["n_days"],
+        "candidates": scores,
+        "blend": {
+            "weights": blended["weights"],
+            "per_fold_weights": blended["per_fold"],
+            "vs_members": tests,
+        },
+    }
+
+
+def _scored(name: str, block: dict) -> dict:
+    """A score and its interval as two report keys: name and name_interval."""
+    return {name: block["score"], f"{name}_interval": block["interval"]}

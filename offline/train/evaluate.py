@@ -26,11 +26,45 @@ def _sharpe(corr: np.ndarray) -> float:
     return float(np.mean(corr) / std) if std > 0 else float("nan")
 
 
+BOOT_BLOCK = 20  # trading days per bootstrap block: longer than any label horizon and most effects
+BOOT_REPS = 1000
+BOOT_SEED = 0
+LEVEL = 0.90
+
+
+def block_resamples(
+    n: int, block: int = BOOT_BLOCK, reps: int = BOOT_REPS, seed: int = BOOT_SEED
+) -> np.ndarray:
+    """(reps, n) day positions of a circular block bootstrap: runs of `block` consecutive days from
+    uniform random starts, wrapped around, cut to n. Seeded, so every interval is reproducible."""
+    rng = np.random.default_rng(seed)
+    n_blocks = -(-n // block)
+    starts = rng.integers(0, n, size=(reps, n_blocks))
+    pos = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(reps, -1)[:, :n]
+    return pos % n
+
+
+def interval(values: np.ndarray, statistic=_sharpe, seed: int = BOOT_SEED) -> list[float] | None:
+    """The 90% block-bootstrap interval of statistic(values) over days (None for under 2 days)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return None
+    samples = values[block_resamples(len(values), seed=seed)]
+    if statistic is _sharpe:
+        sd = samples.std(axis=1)
+        stats = np.where(sd > 0, samples.mean(axis=1) / np.where(sd > 0, sd, 1.0), np.nan)
+    else:
+        stats = np.array([statistic(s) for s in samples])
+    lo, hi = np.nanquantile(stats, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return [float(lo), float(hi)]
+
+
 def score_block(P: np.ndarray, Y: np.ndarray, mask: np.ndarray, folds: list[Fold] | None = None) -> dict:
     """Competition score (mean / population std of daily Spearman) over the masked days."""
     rows, corr, constant = daily_scores(P, Y, mask)
     out = {
         "score": _sharpe(corr),
+        "interval": interval(corr),
         "mean": float(np.mean(corr)),
         "n_days": int(len(rows)),
         "constant_days": constant,
@@ -50,10 +84,24 @@ def paired_gain(P_new: np.ndarray, P_old: np.ndarray, Y: np.ndarray, mask: np.nd
     (mean / standard error): a feature "helps" only if the gain stands clear of day-to-day noise."""
     _, new, _ = daily_scores(P_new, Y, mask)
     _, old, _ = daily_scores(P_old, Y, mask)
+    return paired(new, old)
+
+
+def paired(new: np.ndarray, old: np.ndarray) -> dict:
+    """Paired comparison of two daily-correlation series on the same days: mean daily gain, its t
+    statistic (mean / standard error), the score difference and its 90% block-bootstrap interval."""
     d = new - old
     se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
     mean = float(np.mean(d)) if len(d) else float("nan")
-    return {"mean_daily_gain": mean, "t": mean / se if se > 0 else float("nan"), "n_days": len(d)}
+    out = {"mean_daily_gain": mean, "t": mean / se if se > 0 else float("nan"), "n_days": len(d)}
+    if len(d) > 1:
+        pos = block_resamples(len(d))
+        a, b = new[pos], old[pos]
+        diff = a.mean(1) / a.std(1) - b.mean(1) / b.std(1)
+        lo, hi = np.nanquantile(diff, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+        out["score_difference"] = _sharpe(new) - _sharpe(old)
+        out["score_difference_interval"] = [float(lo), float(hi)]
+    return out
 
 
 def target_ics(P: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> dict:
@@ -66,3 +114,10 @@ def target_ics(P: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> dict:
         "median": float(np.median(finite)) if finite.size else None,
         "frac_positive": float((finite > 0).mean()) if finite.size else None,
     }
+
+
+def decide(test: dict, threshold: float = 2.0) -> dict:
+    """The paired test with its decision: the new side wins only at t >= threshold, loses at <= -threshold."""
+    t = test["t"]
+    verdict = "better" if t >= threshold else ("worse" if t <= -threshold else "within noise")
+    return {**test, "decision": verdict}

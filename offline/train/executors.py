@@ -6,15 +6,17 @@ of completion does not change any result.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from offline.train.lgbm import available_cores
 
 EXECUTORS = ("local", "dask")
 
 
 def default_jobs() -> int:
-    return os.cpu_count() or 1
+    """Worker processes by default: the cores this process may use (affinity, OMP_NUM_THREADS)."""
+    return available_cores()
 
 
 def run_tasks(

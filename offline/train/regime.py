@@ -17,6 +17,7 @@ import polars as pl
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from offline.train.cv import Fold
+from offline.train.lgbm import lgbm_params
 
 HORIZON = 5
 TRAILING = 252
@@ -55,9 +56,7 @@ def regime_label(
 
 
 def _params(params: dict | None, seed: int) -> dict:
-    out = {**DEFAULT_PARAMS, **(params or {})}
-    out.update(random_state=seed, n_jobs=1, deterministic=True, force_row_wise=True)
-    return out
+    return lgbm_params(DEFAULT_PARAMS, seed, overrides=params)
 
 
 def _fit(X: np.ndarray, y: np.ndarray, params: dict, names: list[str]) -> lgb.LGBMClassifier:

@@ -14,6 +14,7 @@ import lightgbm as lgb
 import numpy as np
 
 from offline.train.cv import Fold
+from offline.train.lgbm import lgbm_params
 from offline.train.shared import SharedFit, combine
 
 DEFAULT_PARAMS = {  # a small, slow correction to the shared model: larger ones fit noise (README)
@@ -34,9 +35,7 @@ MIN_LABELS = 200  # fewer training labels than this in any fold -> naive fallbac
 
 def regressor_params(params: dict | None, seed: int) -> dict:
     """Defaults, then overrides; single-threaded and deterministic so every executor gives one model."""
-    out = {**DEFAULT_PARAMS, **(params or {})}
-    out.update(random_state=seed, n_jobs=1, deterministic=True, force_row_wise=True)
-    return out
+    return {**lgbm_params(DEFAULT_PARAMS, seed, overrides=params), "n_jobs": 1}
 
 
 def rank_per_day(Y: np.ndarray) -> np.ndarray:

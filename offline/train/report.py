@@ -46,11 +46,14 @@ def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> 
     paths.append(_save(fig, out / "ic_histogram.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    n = len(report["per_fold"])
-    series = {"model": [f["score"] for f in report["per_fold"]]}
-    for name in ("naive", "mean", "pooled"):
+    n = len(report["engine_per_fold"])
+    series = {"blend": [f["score"] for f in report["per_fold"]]}
+    series.update({name: c["per_fold"] for name, c in report.get("candidates", {}).items()})
+    for name in ("naive", "mean"):
         if f"{name}_per_fold" in report.get("baselines", {}):
             series[name] = report["baselines"][f"{name}_per_fold"]
+    # the blend and the candidates are scored on folds 1.. only: fold 0 is left empty for them
+    series = {k: [float("nan")] * (n - len(v)) + list(v) for k, v in series.items()}
     width = 0.8 / len(series)
     for k, (name, vals) in enumerate(series.items()):
         ax.bar(np.arange(n) + k * width, vals, width, label=name)
@@ -83,30 +86,108 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _iv(iv) -> str:
+    return "n/a" if not iv else f"[{iv[0]:.3f}, {iv[1]:.3f}]"
+
+
+def headline(r: dict) -> str:
+    """The report's first line, also the CLI's: the blend's score, or that every target fell back."""
+    n_fb, n_t = len(r["fallbacks"]), r["n_targets"]
+    if n_fb == n_t:
+        return (
+            f"EVERY TARGET FELL BACK to the naive baseline ({n_fb} of {n_t}): no model was trained; "
+            f"see the fallback reasons. Blend OOF {r['oof_score']:.4f}."
+        )
+    text = (
+        f"Blend OOF score {r['oof_score']:.4f} {_iv(r.get('oof_interval'))} over {r.get('n_blend_days')} "
+        f"blend days (folds 1..), {n_t} targets"
+    )
+    if "oracle_fraction" in r and r["oracle_fraction"] is not None:
+        text += f"; {100 * r['oracle_fraction']:.1f}% of the oracle's {r['oracle_score']:.4f}"
+    if n_fb:
+        text += f"; {n_fb} target(s) fell back to naive"
+    if r.get("tuned_from"):
+        text += f"; tuned parameters from {r['tuned_from']}"
+    return text + "."
+
+
 def write_report_md(path: Path, r: dict) -> None:
     lines = [
         "# Training report",
         "",
-        f"Out-of-fold competition score over {r['n_oof_days']} walk-forward test days and {r['n_targets']} targets: "
-        f"**{r['oof_score']:.4f}** (mean daily Spearman {r['oof_mean_daily_corr']:.4f}).",
+        f"**{headline(r)}**",
         "",
-        "| model | score |",
-        "| --- | --- |",
-        f"| two-stage LightGBM ({r['target_mode']['chosen']} targets) | {r['oof_score']:.4f} |",
+        "Every score is the competition metric on walk-forward out-of-fold days, with its 90% "
+        "block-bootstrap interval (blocks of 20 trading days, seeded). The blend, the candidates and "
+        "the oracle are scored on the blend days (folds 1.., each blended with weights fit on the "
+        "folds before it); the other rows on every OOF day.",
+        "",
+        "| model | OOF score (blend days) | 90% interval | every OOF day |",
+        "| --- | --- | --- | --- |",
+        f"| **blend** (nested weights) | **{r['oof_score']:.4f}** | {_iv(r.get('oof_interval'))} | |",
     ]
-    for name in ("naive", "mean", "pooled"):
+    for name, c in r.get("candidates", {}).items():
+        a = c.get("all_oof_days", {})
+        lines.append(
+            f"| candidate: {name} | {_fmt(c['score'])} | {_iv(c['interval'])} | {_fmt(a.get('score'))} {_iv(a.get('interval'))} |"
+        )
+    lines.append(
+        f"| shared structural model alone | {_fmt(r.get('shared_only'))} | {_iv(r.get('shared_only_interval'))} |"
+    )
+    for name in ("naive", "mean"):
         if name in r.get("baselines", {}):
-            lines.append(f"| baseline: {name} | {_fmt(r['baselines'][name])} |")
+            b = r["baselines"]
+            lines.append(f"| baseline: {name} | {_fmt(b[name])} | {_iv(b.get(name + '_interval'))} |")
     if "oracle_score" in r:
-        lines.append(f"| oracle (synthetic truth) | {r['oracle_score']:.4f} |")
-        lines.append(f"\nModel / oracle: {100 * r['oracle_fraction']:.1f}%.")
+        lines.append(
+            f"| oracle (synthetic truth) | {r['oracle_score']:.4f} | {_iv(r.get('oracle_interval'))} |"
+        )
+    bl = r.get("blend")
+    if bl:
+        lines += [
+            "",
+            "## Blend",
+            "",
+            "Served weights (fit on every OOF day): "
+            + ", ".join(f"{m} {w:.2f}" for m, w in bl["weights"].items())
+            + ". Each fold from 1 on is blended with weights fit on the earlier folds only.",
+            "",
+            "| fold | weights | fit on days |",
+            "| --- | --- | --- |",
+        ]
+        for f in bl["per_fold_weights"]:
+            w = ", ".join(f"{m} {v:.2f}" for m, v in f["weights"].items())
+            lines.append(f"| {f['fold']} | {w} | {f['fit_days']} |")
+        lines += [
+            "",
+            "Paired tests on daily correlations, blend against each member (decided at |t| >= 2):",
+            "",
+            "| member | mean daily gain | t | score difference | 90% interval | decision |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for m, t in bl["vs_members"].items():
+            lines.append(
+                f"| {m} | {_fmt(t['mean_daily_gain'])} | {_fmt(t['t'])} | {_fmt(t.get('score_difference'))} | "
+                f"{_iv(t.get('score_difference_interval'))} | blend {t['decision']} |"
+            )
     tm = r["target_mode"]
+    test = tm.get("rank_vs_raw")
     lines += [
         "",
         f"Target transform, chosen by OOF score on {tm['decided_on_targets']} targets: "
-        + ", ".join(f"{m} {_fmt(tm[m])}" for m in ("raw", "rank") if m in tm)
-        + f" -> **{tm['chosen']}**.",
+        + ", ".join(
+            f"{m} {_fmt(tm[m])} {_iv(tm.get('intervals', {}).get(m))}" for m in ("raw", "rank") if m in tm
+        )
+        + f" -> **{tm['chosen']}**"
+        + (f" (paired rank - raw: t = {test['t']:.2f}, {test['decision']})." if test else "."),
     ]
+    etf = r.get("etf_crash_prob", {})
+    if "gain" in etf:
+        g = etf["gain"]
+        lines.append(
+            f"ETF crash probability: with {_fmt(etf['with'])}, without {_fmt(etf['without'])}; paired gain "
+            f"t = {g['t']:.2f} ({g.get('decision', '')}) -> {'used' if etf['used'] else 'not used'}."
+        )
     g = r["regime"]
     lines += [
         "",
@@ -123,21 +204,34 @@ def write_report_md(path: Path, r: dict) -> None:
         )
     if "ablation" in r:
         a = r["ablation"]
-        lines += ["", f"## Ablation ({a['targets']} targets)", "", "| variant | score |", "| --- | --- |"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in a.items() if k != "targets"]
-    lines += ["", "## Folds", "", "| fold | score | mean daily corr |", "| --- | --- | --- |"]
+        ivs = a.get("intervals", {})
+        lines += [
+            "",
+            f"## Ablation ({a['targets']} targets)",
+            "",
+            "| variant | score | 90% interval |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| {k} | {_fmt(v)} | {_iv(ivs.get(k))} |"
+            for k, v in a.items()
+            if k not in ("targets", "intervals")
+        ]
+    lines += ["", "## Folds (blend)", "", "| fold | score | mean daily corr |", "| --- | --- | --- |"]
     lines += [f"| {f['fold']} | {_fmt(f['score'])} | {_fmt(f['mean'])} |" for f in r["per_fold"]]
     ic = r["ic"]
     lines += [
         "",
-        f"Per-target IC: mean {_fmt(ic['mean'])}, median {_fmt(ic['median'])}, positive {_fmt(ic['frac_positive'])}.",
+        f"Per-target IC (blend): mean {_fmt(ic['mean'])}, median {_fmt(ic['median'])}, positive {_fmt(ic['frac_positive'])}.",
     ]
     if r["fallbacks"]:
         lines += ["", f"## Fallbacks ({len(r['fallbacks'])} targets use the naive baseline)", ""]
         lines += [f"- {f['target']}: {f['reason']}" for f in r["fallbacks"]]
     lines += [
         "",
-        f"Training took {r['train_seconds']:.0f} s (per-target fits {r['fit_seconds']:.0f} s).",
+        f"Training took {r['train_seconds']:.0f} s. Per step: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in r.get("seconds", {}).items())
+        + ".",
         "",
         "Plots: plots/regime_probability.png, plots/ic_histogram.png, plots/score_per_fold.png, "
         "plots/regime_reliability.png",

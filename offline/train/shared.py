@@ -18,6 +18,7 @@ import numpy as np
 from kaggle_kernel.features import LSD_STATS
 from kaggle_kernel.schema import TargetDef
 from offline.train.cv import Fold
+from offline.train.lgbm import lgbm_params
 
 SHARED_PARAMS = {
     "objective": "regression",
@@ -71,8 +72,7 @@ def fit_shared(
     """Fit one model per fold (on its training days) and a final one (on all days); predict every day."""
     D = design(X, col, targets)
     Ys = np.stack([Y[:, t.index] for t in targets])
-    p = {**SHARED_PARAMS, **(params or {})}
-    p.update(random_state=seed, n_jobs=n_jobs or -1, deterministic=True, force_row_wise=True)
+    p = lgbm_params(SHARED_PARAMS, seed, overrides=params)
     n_days, n_targets = X.shape[0], Y.shape[1]
     margins = np.full((len(folds) + 1, n_days, n_targets), np.nan)
     flat = D.reshape(-1, D.shape[2])

@@ -1,6 +1,11 @@
-"""`make tune`: an Optuna study of regressor parameters; objective the OOF competition score on a
-subset of targets. Storage is SQLite by default (a rerun continues the study); any SQLAlchemy URL
-lets many machines share one study. Pruning after each walk-forward fold."""
+"""`make tune`: an Optuna study of what decides the score now: the per-target corrections' parameters,
+the pooled LightGBM's, the ridge penalty, and (through them) the blend. The objective is the nested
+blend's OOF competition score on a subset of targets, exactly as `make train` computes it.
+
+Tuning sees only the days before the last walk-forward fold of the full data (`tuned_until`), so
+`make train` can report the score on days no trial has seen. Storage is SQLite by default (a rerun
+continues the study); any SQLAlchemy URL lets many machines share one study. Uses public functions only.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,19 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from offline.data.competition import load_competition
+from offline.train import candidates
+from offline.train.blending import nested_blend
 from offline.train.checkpoint import atomic_write
-from offline.train.engine import Prepared, TrainConfig, _make_tasks, prepare
+from offline.train.cv import walk_forward
+from offline.train.engine import Prepared, TrainConfig, make_tasks, prepare
 from offline.train.evaluate import score_block
 from offline.train.executors import run_tasks
 from offline.train.regressors import DEFAULT_PARAMS, fit_target, rank_per_day
 from offline.train.shared import fit_shared
+
+REGRESSOR_KEYS = ("n_estimators", "learning_rate", "num_leaves", "min_child_samples", "reg_lambda")
+POOLED_KEYS = ("n_estimators", "learning_rate", "num_leaves", "min_child_samples")
 
 
 def mask_url(url: str) -> str:
@@ -43,15 +55,31 @@ def open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
 
 
 def suggest(trial: optuna.Trial) -> dict:
+    """One trial's choices: {"params": corrections, "pooled_params": pooled LightGBM, "ridge_alpha": ...}."""
     return {
-        "n_estimators": trial.suggest_int("n_estimators", 10, 100, step=5),
-        "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.1, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 2, 15),
-        "min_child_samples": trial.suggest_int("min_child_samples", 50, 800, log=True),
-        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-2, 100.0, log=True),
+        "params": {
+            "n_estimators": trial.suggest_int("n_estimators", 10, 100, step=5),
+            "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.1, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 2, 15),
+            "min_child_samples": trial.suggest_int("min_child_samples", 50, 800, log=True),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-2, 100.0, log=True),
+        },
+        "pooled_params": {
+            "n_estimators": trial.suggest_int("pooled_n_estimators", 40, 240, step=20),
+            "learning_rate": trial.suggest_float("pooled_learning_rate", 0.01, 0.15, log=True),
+            "num_leaves": trial.suggest_int("pooled_num_leaves", 4, 63, log=True),
+            "min_child_samples": trial.suggest_int("pooled_min_child_samples", 100, 5000, log=True),
+        },
+        "ridge_alpha": trial.suggest_float("ridge_alpha", 1e-3, 10.0, log=True),
     }
+
+
+def defaults() -> dict:
+    """The untuned configuration as a first trial, so the study never ends below it."""
+    out = {k: DEFAULT_PARAMS[k] for k in REGRESSOR_KEYS}
+    out.update({f"pooled_{k}": candidates.POOLED_PARAMS[k] for k in POOLED_KEYS})
+    out["ridge_alpha"] = candidates.RIDGE_ALPHA
+    return out
 
 
 def objective_factory(
@@ -63,27 +91,54 @@ def objective_factory(
     Ytrain = rank_per_day(data.Y) if mode == "rank" else data.Y
     # the shared model is not tuned here: fit it once, on every target, as training does
     shared = fit_shared(data.X, Ytrain, data.col, list(data.spec.targets), folds, cfg.seed, n_jobs)
+    prior = candidates.prior(data.Y, idx, folds).oof
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest(trial)
-        P = np.full(data.Y.shape, np.nan)
-        seen = np.zeros(len(data.date_ids), dtype=bool)
-        score = float("nan")
-        for k, fold in enumerate(folds):
-            tasks = [
-                replace(t, folds=[fold], fold_ids=[k], final=False)
-                for t in _make_tasks(data, targets, folds, replace(cfg, params=params))
-            ]
-            for res in run_tasks(fit_target, tasks, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
-                P[fold.test_start : fold.test_end, res.index] = res.oof[fold.test_start : fold.test_end]
-            seen[fold.test_start : fold.test_end] = True
-            score = score_block(P[:, idx], data.Y[:, idx], mask & seen)["score"]
-            trial.report(score, step=k)
-            if k < len(folds) - 1 and trial.should_prune():
-                raise optuna.TrialPruned()
-        return score
+        choice = suggest(trial)
+        engine = np.full(data.Y.shape, np.nan)
+        tasks = [
+            replace(t, final=False)
+            for t in make_tasks(data, targets, folds, replace(cfg, params=choice["params"]))
+        ]
+        for res in run_tasks(fit_target, tasks, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
+            engine[:, res.index] = res.oof
+        members = {
+            "prior": prior,
+            "pooled": candidates.pooled(
+                data.spec, data.X, Ytrain, idx, folds, cfg.seed, choice["pooled_params"], final=False
+            ).oof,
+            "engine": engine,
+            "ridge": candidates.ridge(
+                data.spec, data.X, Ytrain, idx, folds, choice["ridge_alpha"], final=False
+            ).oof,
+        }
+        blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
+        for name, P in members.items():
+            trial.set_user_attr(name, score_block(P[:, idx], data.Y[:, idx], mask)["score"])
+        trial.set_user_attr("weights", blended["weights"])
+        return score_block(blended["oof"], data.Y[:, idx], mask)["score"]
 
     return objective, len(targets)
+
+
+def tuning_cutoff(data_dir: Path | str, cfg: TrainConfig) -> int:
+    """The last date_id tuning may see: the day before the last walk-forward fold of the full data
+    (minus the purge gap), so the last fold of `make train` stays unseen by every trial."""
+    days = load_competition(data_dir, require_legs=False).prices()["date_id"].sort().to_numpy()
+    if cfg.until is not None:
+        days = days[days <= cfg.until]
+    last = walk_forward(len(days), cfg.n_folds, cfg.gap, cfg.min_train)[-1]
+    return int(days[last.train_end - 1])
+
+
+def _progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    value = "pruned" if trial.value is None else f"{trial.value:.4f}"
+    members = ", ".join(f"{k} {v:.3f}" for k, v in trial.user_attrs.items() if k != "weights")
+    print(
+        f"trial {trial.number}: blend {value} ({members}); best {study.best_value:.4f} (trial {study.best_trial.number})",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def tune(
@@ -102,7 +157,8 @@ def tune(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    prep = prepare(data_dir, cfg)
+    cutoff = tuning_cutoff(data_dir, cfg)
+    prep = prepare(data_dir, replace(cfg, until=cutoff))
     objective, n_targets = objective_factory(prep, cfg, mode, executor, n_jobs, scheduler)
     study = optuna.create_study(
         study_name=study_name,
@@ -113,26 +169,16 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
     )
     if not study.trials:
-        study.enqueue_trial(
-            {
-                k: DEFAULT_PARAMS[k]
-                for k in (
-                    "n_estimators",
-                    "learning_rate",
-                    "num_leaves",
-                    "min_child_samples",
-                    "subsample",
-                    "colsample_bytree",
-                    "reg_lambda",
-                )
-            }
-        )
+        study.enqueue_trial(defaults())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=sys.stderr.isatty())
+    t0 = time.perf_counter()
+    study.optimize(objective, n_trials=n_trials, callbacks=[_progress])
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = study.best_trial
     result = {
-        "params": {**best.params, "subsample_freq": 1},
+        **_split_params(best.params),
+        "tuned_until": cutoff,
+        "seconds": round(time.perf_counter() - t0, 1),
         "score": best.value,
         "trial": best.number,
         "n_trials": len(study.trials),
@@ -145,3 +191,12 @@ def tune(
     }
     atomic_write(out / "best_params.json", json.dumps(result, indent=1))
     return result
+
+
+def _split_params(flat: dict) -> dict:
+    """Optuna's flat parameter names -> TrainConfig's params, pooled_params and ridge_alpha."""
+    return {
+        "params": {k: v for k, v in flat.items() if k in REGRESSOR_KEYS},
+        "pooled_params": {k.removeprefix("pooled_"): v for k, v in flat.items() if k.startswith("pooled_")},
+        "ridge_alpha": flat.get("ridge_alpha", candidates.RIDGE_ALPHA),
+    }

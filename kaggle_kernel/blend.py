@@ -1,0 +1,97 @@
+"""The served blend: each member's predictions ranked across targets per day, then weighted.
+
+Ranking puts members on one scale (the metric only sees ranks). Training scores exactly this
+function on out-of-fold predictions and the kernel serves it, so the two agree to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kaggle_kernel.features import FeatureSpec, day_ranks, pooled_rows
+from kaggle_kernel.forest import Forest, Linear
+
+MEMBERS = ("prior", "pooled", "engine", "ridge")
+
+
+def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """sum_k w_k * rank_k, ranks across the last axis (targets); a missing prediction contributes 0."""
+    out = np.zeros(np.shape(preds[0]), dtype=np.float64)
+    for p, w in zip(preds, weights, strict=True):
+        if w:
+            out += w * np.nan_to_num(day_ranks(p), nan=0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class BlendSpec:
+    """Members (in MEMBERS), their weights, the targets blended, and the prior vector (one per target)."""
+
+    members: tuple[str, ...]
+    weights: tuple[float, ...]
+    targets: tuple[int, ...]
+    prior: tuple[float | None, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "members": list(self.members),
+            "weights": list(self.weights),
+            "targets": list(self.targets),
+            "prior": list(self.prior),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> BlendSpec:
+        members = tuple(d["members"])
+        unknown = [m for m in members if m not in MEMBERS]
+        if unknown or len(d["weights"]) != len(members):
+            raise ValueError(f"blend: unknown members {unknown} or weights not one per member")
+        return cls(
+            members,
+            tuple(float(w) for w in d["weights"]),
+            tuple(int(t) for t in d["targets"]),
+            tuple(None if v is None else float(v) for v in d["prior"]),
+        )
+
+    def prior_vector(self) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in self.prior], dtype=np.float64)
+
+
+class Blend:
+    """Serves the blend for one day from its global feature vector and the engine's predictions."""
+
+    def __init__(self, spec: FeatureSpec, blend_spec: BlendSpec, pooled: Forest, ridge: Linear):
+        self.spec, self.blend_spec, self.pooled, self.ridge = spec, blend_spec, pooled, ridge
+        self.targets = np.array(blend_spec.targets, dtype=np.int64)
+        self.prior = blend_spec.prior_vector()
+        if len(self.prior) != len(spec.targets):
+            raise ValueError(f"blend: {len(self.prior)} prior values for {len(spec.targets)} targets")
+        weights = dict(zip(blend_spec.members, blend_spec.weights, strict=True))
+        self.active = [m for m in blend_spec.members if weights[m]]
+        self.weights = [weights[m] for m in self.active]
+        self.index = {False: spec.pooled_index(), True: spec.pooled_index(structural=True)}
+
+    def members(self, x: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
+        """Each weighted member's predictions for every target (only the weighted ones are computed)."""
+        out = {}
+        for m in self.active:
+            if m == "prior":
+                out[m] = self.prior
+            elif m == "engine":
+                out[m] = engine
+            elif m == "pooled":
+                out[m] = self.pooled.predict(pooled_rows(self.spec, x[None, :], self.index[False]))[:, 0]
+            else:
+                out[m] = self.ridge.predict(pooled_rows(self.spec, x[None, :], self.index[True]))
+        return out
+
+    def predict(self, x: np.ndarray, engine: np.ndarray) -> np.ndarray:
+        """The blend on its targets; `engine` (the two-stage predictions, naive elsewhere) on the others."""
+        preds = self.members(x, engine)
+        rows = [preds[m][self.targets] for m in self.active]
+        out = np.asarray(engine, dtype=np.float64).copy()
+        out[self.targets] = blend(rows, self.weights)
+        return out

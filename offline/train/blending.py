@@ -1,0 +1,98 @@
+"""The blend of the candidates, chosen by the competition metric and scored out of sample (nested):
+fold k >= 1 is blended with weights fit on the out-of-fold days of folds 0..k-1 only, so the blend
+is scored on folds 1.. (the "blend days"; fold 0 has nothing before it and no blend), and so are
+the candidates it is compared with. The served weights are fit on every OOF day. Selection starts
+from the best single member, so when no mix beats it on the earlier folds the weights say so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kaggle_kernel.blend import blend
+from kaggle_kernel.features import day_ranks
+from offline.train.cv import Fold
+
+MIX_STEPS = (0.05, 0.1, 0.2, 0.3, 0.5)  # weight shares moved to one member per round
+MIX_ROUNDS = 3
+MIN_GAIN = 0.005  # a move must raise the in-sample score by this much: noise members stay out
+
+
+def _sharpe(corr: np.ndarray) -> float:
+    sd = float(np.std(corr))
+    return float(np.mean(corr) / sd) if sd > 0 else float("-inf")
+
+
+class DailySpearman:
+    """Daily Spearman correlations of many candidate blends against fixed labels, fast: the labels'
+    ranks are computed once; each blend is ranked on the labelled cells only (as the metric does)."""
+
+    def __init__(self, Y: np.ndarray):
+        self.valid = ~np.isnan(Y)
+        ry = day_ranks(Y)
+        ry = np.where(self.valid, ry - np.nanmean(ry, axis=1, keepdims=True), 0.0)
+        self.ry = ry
+        self.ry_norm = np.sqrt(np.sum(ry**2, axis=1))
+
+    def __call__(self, B: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Daily correlations of the blend B (rows x targets) on the label rows `rows`."""
+        valid, ry = self.valid[rows], self.ry[rows]
+        rb = day_ranks(np.where(valid, B, np.nan))
+        rb = np.where(valid, rb - np.nanmean(rb, axis=1, keepdims=True), 0.0)
+        denom = np.sqrt(np.sum(rb**2, axis=1)) * self.ry_norm[rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nan_to_num(np.sum(rb * ry, axis=1) / denom, nan=0.0)
+
+
+def fit_weights(
+    ranked: list[np.ndarray], scorer: DailySpearman, rows: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Start from the best single member on `rows`; then, up to MIX_ROUNDS times, move weight share
+    w (in MIX_STEPS) towards the one member that raises the competition score on `rows` most. A mix
+    is kept only where it scores MIN_GAIN higher than the weights before the move. Ties go to the earlier member."""
+    singles = [_sharpe(scorer(r[rows], rows)) for r in ranked]
+    weights = np.zeros(len(ranked))
+    weights[int(np.argmax(singles))] = 1.0
+    best_score = max(singles)
+    for _ in range(MIX_ROUNDS):
+        current = sum(w * r[rows] for w, r in zip(weights, ranked, strict=True) if w)
+        best_move = None
+        for k, r in enumerate(ranked):
+            for step in MIX_STEPS:
+                s = _sharpe(scorer((1 - step) * current + step * r[rows], rows))
+                if s > best_score + (MIN_GAIN if best_move is None else 0.0):
+                    best_score, best_move = s, (k, step)
+        if best_move is None:
+            break
+        k, step = best_move
+        weights = (1 - step) * weights
+        weights[k] += step
+    return np.round(weights, 6), best_score
+
+
+def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:
+    """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there.
+
+    Returns the nested OOF blend, each fold's weights and the served (all-OOF) weights."""
+    names = list(preds)
+    ranked = [np.nan_to_num(day_ranks(preds[n]), nan=0.0) for n in names]
+    labelled = (~np.isnan(Y)).any(axis=1)
+    scorer = DailySpearman(Y)
+    oof = np.full(Y.shape, np.nan)
+    per_fold = []
+    for k, f in enumerate(folds[1:], start=1):
+        earlier = np.concatenate([g.test_idx() for g in folds[:k]])
+        w, _ = fit_weights(ranked, scorer, earlier[labelled[earlier]])
+        te = f.test_idx()
+        oof[te] = blend([preds[n][te] for n in names], w)
+        per_fold.append(
+            {"fold": k, "weights": dict(zip(names, map(float, w), strict=True)), "fit_days": len(earlier)}
+        )
+    every = np.concatenate([f.test_idx() for f in folds])
+    final, _ = fit_weights(ranked, scorer, every[labelled[every]])
+    return {
+        "members": names,
+        "oof": oof,
+        "per_fold": per_fold,
+        "weights": dict(zip(names, map(float, final), strict=True)),
+    }

@@ -1,0 +1,150 @@
+"""The candidate models besides the two-stage engine, each out of fold and refit on every day:
+
+- prior: per target, the mean of its daily cross-sectional label rank over the training days;
+- pooled: one LightGBM over every (day, target) row of the generic features (`FeatureSpec.pooled_features`);
+- ridge: a ridge regression on the same rows plus the structural `lsd_*` stats, served as a dot product.
+
+Lag and asset class enter the pooled rows as integer codes (the packed forest has no categorical
+splits; a tree isolates a code with two splits).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+
+from kaggle_kernel.features import FeatureSpec, pooled_rows
+from kaggle_kernel.forest import Linear
+from offline.train.cv import Fold
+from offline.train.lgbm import lgbm_params
+from offline.train.regressors import rank_per_day
+
+POOLED_PARAMS = {
+    "objective": "regression",
+    "n_estimators": 120,
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_child_samples": 1000,
+    "subsample": 0.5,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.5,
+    "reg_lambda": 10.0,
+    "max_bin": 63,
+}
+DAY_STRIDE = 3  # neighbouring days' rows overlap (multi-day targets): every third day is enough
+CHUNK_DAYS = 64  # days of pooled rows built at once when predicting
+RIDGE_ALPHA = 0.1  # penalty per training row, on standardized features
+CLIP_Z = 5.0
+
+
+@dataclass
+class CandidateFit:
+    """oof: (days, targets) predictions on each fold's test days (NaN elsewhere and for other targets)."""
+
+    name: str
+    oof: np.ndarray
+    final: object  # prior vector, LightGBM model text, or Linear
+
+
+def prior(Y: np.ndarray, idx: list[int], folds: list[Fold]) -> CandidateFit:
+    """Per-target mean daily rank of the training labels (ranks over each day's labelled targets)."""
+    R = rank_per_day(Y)
+    P = np.full(Y.shape, np.nan)
+    final = np.full(Y.shape[1], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a target without labels: NaN, blended as 0
+        for f in folds:
+            P[f.test_start : f.test_end, idx] = np.nanmean(R[: f.train_end, idx], axis=0)
+        final[idx] = np.nanmean(R[:, idx], axis=0)
+    return CandidateFit("prior", P, final)
+
+
+def _rows(
+    spec: FeatureSpec, X: np.ndarray, index: np.ndarray, days: np.ndarray, idx: list[int]
+) -> np.ndarray:
+    """Pooled rows of `days` for the targets `idx`: (days x len(idx), features), float32."""
+    rows = pooled_rows(spec, X[days], index).reshape(len(days), len(spec.targets), -1)
+    return rows[:, idx].reshape(-1, rows.shape[2]).astype(np.float32)
+
+
+def _training(spec, X, Y, index, days, idx):
+    x = _rows(spec, X, index, days, idx)
+    y = Y[days][:, idx].reshape(-1)
+    keep = ~np.isnan(y)
+    return x[keep], y[keep]
+
+
+def _predict_days(predict, spec, X, index, days, idx, P) -> None:
+    for start in range(0, len(days), CHUNK_DAYS):
+        chunk = days[start : start + CHUNK_DAYS]
+        P[np.ix_(chunk, idx)] = predict(_rows(spec, X, index, chunk, idx)).reshape(len(chunk), len(idx))
+
+
+def pooled(
+    spec: FeatureSpec,
+    X: np.ndarray,
+    Y: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    seed: int,
+    params=None,
+    final: bool = True,
+) -> CandidateFit:
+    """One LightGBM over (day, target) rows of the generic features; final model text on every day."""
+    index = spec.pooled_index()
+    names = spec.pooled_features()
+    p = lgbm_params(POOLED_PARAMS, seed, overrides=params)
+    P = np.full(Y.shape, np.nan)
+
+    def fit(days: np.ndarray) -> lgb.Booster:
+        x, y = _training(spec, X, Y, index, days[::DAY_STRIDE], idx)
+        leaf = min(p["min_child_samples"], max(20, len(y) // 100))  # small data (tests) can still split
+        return lgb.LGBMRegressor(**{**p, "min_child_samples": leaf}).fit(x, y, feature_name=names).booster_
+
+    for f in folds:
+        model = fit(f.train_idx())
+        _predict_days(model.predict, spec, X, index, f.test_idx(), idx, P)
+    text = fit(np.arange(X.shape[0])).model_to_string() if final else None
+    return CandidateFit("pooled", P, text)
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, names: list[str], alpha: float) -> Linear:
+    """Ridge on standardized, clipped features (NaN -> 0, the training mean); closed form."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: mean 0, scale 1
+        mean = np.nanmean(x, axis=0, dtype=np.float64)
+        scale = np.nanstd(x, axis=0, dtype=np.float64)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    lin = Linear(tuple(names), mean, scale, np.zeros(len(names)), 0.0, CLIP_Z)
+    z = lin.standardize(x)
+    ym = float(np.mean(y))
+    A = z.T @ z + alpha * len(y) * np.eye(z.shape[1])
+    coef = np.linalg.solve(A, z.T @ (y - ym))
+    return Linear(tuple(names), mean, scale, coef, ym, CLIP_Z)
+
+
+def ridge(
+    spec: FeatureSpec,
+    X: np.ndarray,
+    Y: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    alpha: float = RIDGE_ALPHA,
+    final: bool = True,
+) -> CandidateFit:
+    """Pooled ridge on the generic and structural features of every (day, target) row."""
+    index = spec.pooled_index(structural=True)
+    names = spec.pooled_features(structural=True)
+    P = np.full(Y.shape, np.nan)
+
+    def fit(days: np.ndarray) -> Linear:
+        x, y = _training(spec, X, Y, index, days[::DAY_STRIDE], idx)
+        return fit_linear(x.astype(np.float64), y, names, alpha)
+
+    for f in folds:
+        _predict_days(fit(f.train_idx()).predict, spec, X, index, f.test_idx(), idx, P)
+    return CandidateFit("ridge", P, fit(np.arange(X.shape[0])) if final else None)

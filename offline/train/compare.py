@@ -1,0 +1,78 @@
+"""`python -m offline compare RUN_A RUN_B`: two training runs' OOF predictions, paired on their common days.
+
+Both runs must come from the same competition directory; the labels are read from it, the days
+are those on which both runs have an out-of-fold prediction, the targets those both predict.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from offline.data.competition import load_competition
+from offline.errors import UserError
+from offline.train.evaluate import daily_scores, interval, paired
+
+
+def _run(path: Path) -> tuple[dict, pl.DataFrame]:
+    report, oof = path / "report.json", path / "oof.parquet"
+    for f in (report, oof):
+        if not f.exists():
+            raise UserError(f"{f} not found: {path} is not a finished training run")
+    return json.loads(report.read_text()), pl.read_parquet(oof)
+
+
+def compare(run_a: Path | str, run_b: Path | str) -> dict:
+    """Scores of A and B on their common OOF days and targets, and B - A with its 90% interval."""
+    from offline.train.engine import training_frames
+
+    (ra, oa), (rb, ob) = _run(Path(run_a)), _run(Path(run_b))
+    if Path(ra["data"]["dir"]).resolve() != Path(rb["data"]["dir"]).resolve():
+        raise UserError(
+            f"{run_a} trained on {ra['data']['dir']}, {run_b} on {rb['data']['dir']}: not comparable"
+        )
+    names = [c for c in oa.columns if c.startswith("target_") and c in ob.columns]
+    a = oa.select("date_id", *names)
+    b = ob.select("date_id", *names)
+    joined = a.join(b, on="date_id", suffix="_b")
+    A = joined.select(names).cast(pl.Float64).to_numpy()
+    B = joined.select([f"{n}_b" for n in names]).cast(pl.Float64).to_numpy()
+    keep_t = ~(np.isnan(A).all(axis=0) | np.isnan(B).all(axis=0))
+    both = ~np.isnan(A[:, keep_t]).all(axis=1) & ~np.isnan(B[:, keep_t]).all(axis=1)
+    if not both.any():
+        raise UserError(f"{run_a} and {run_b} have no out-of-fold day and target in common")
+    days = joined["date_id"].to_numpy()
+    _, labels = training_frames(
+        load_competition(ra["data"]["dir"], require_legs=False), ra["data"].get("until")
+    )
+    wide = pl.DataFrame({"date_id": days}).join(labels, on="date_id", how="left")
+    kept = [n for n, k in zip(names, keep_t, strict=True) if k]
+    Y = wide.select(kept).cast(pl.Float64).to_numpy()
+    _, ca, _ = daily_scores(A[:, keep_t], Y, both)
+    _, cb, _ = daily_scores(B[:, keep_t], Y, both)
+    return {
+        "days": len(ca),
+        "targets": len(kept),
+        "a": {"run": str(run_a), "score": _score(ca), "interval": interval(ca)},
+        "b": {"run": str(run_b), "score": _score(cb), "interval": interval(cb)},
+        "b_minus_a": paired(cb, ca),
+    }
+
+
+def _score(corr: np.ndarray) -> float:
+    return float(np.mean(corr) / np.std(corr)) if np.std(corr) > 0 else float("nan")
+
+
+def print_comparison(c: dict) -> None:
+    d = c["b_minus_a"]
+    lo, hi = d.get("score_difference_interval", [float("nan")] * 2)
+    for side in ("a", "b"):
+        s = c[side]
+        print(f"{side.upper()} {s['run']}: {s['score']:.4f} [{s['interval'][0]:.3f}, {s['interval'][1]:.3f}]")
+    print(
+        f"B - A on {c['days']} common OOF days, {c['targets']} targets: {d['score_difference']:+.4f} "
+        f"(90% interval [{lo:+.3f}, {hi:+.3f}]); mean daily gain {d['mean_daily_gain']:+.4f}, t = {d['t']:.2f}"
+    )
