@@ -82,21 +82,31 @@ def format_table(rows: list[tuple[str, dict]], train_report: dict) -> str:
             f"{_num(lat.get('max'))} | {_num(startup, 2)} | {status} |"
         )
     b = train_report.get("baselines", {})
+    c = train_report.get("candidates", {})
+    members = [m for m in ("engine", "pooled", "ridge", "prior") if m in c]
     lines += [
         "",
-        "Walk-forward out-of-fold score on the training period before the test window (424 targets):",
+        "Walk-forward out-of-fold scores on the training period before the test window (424 targets, "
+        "the blend's days; 90% block-bootstrap intervals):",
         "",
-        "| model | naive | per-target mean | pooled LightGBM | oracle | model / oracle |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {_num(train_report['oof_score'], 3)} | {_num(b.get('naive'), 3)} | {_num(b.get('mean'), 3)} | "
-        f"{_num(b.get('pooled'), 3)} | {_num(train_report.get('oracle_score'), 3)} | "
-        f"{_pct(train_report.get('oracle_fraction'))} |",
+        "| model | score | 90% interval |",
+        "| --- | ---: | --- |",
+        f"| blend | {_num(train_report['oof_score'], 3)} | {_interval(train_report.get('oof_interval'))} |",
+        *(f"| {m} | {_num(c[m].get('score'), 3)} | {_interval(c[m].get('interval'))} |" for m in members),
+        f"| naive (all OOF days) | {_num(b.get('naive'), 3)} | {_interval(b.get('naive_interval'))} |",
+        f"| oracle | {_num(train_report.get('oracle_score'), 3)} | {_interval(train_report.get('oracle_interval'))} |",
+        "",
+        f"Blend / oracle: {_pct(train_report.get('oracle_fraction'))}.",
     ]
     return "\n".join(lines)
 
 
 def _num(v, digits: int = 1) -> str:
     return "n/a" if v is None else f"{float(v):.{digits}f}"
+
+
+def _interval(v) -> str:
+    return "n/a" if not v else f"[{float(v[0]):.3f}, {float(v[1]):.3f}]"
 
 
 def _pct(v) -> str:
