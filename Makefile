@@ -33,11 +33,9 @@ $(KSTAMP): pyproject.toml constraints-kaggle.txt
 	$(KPY) -m pip install -q -c constraints-kaggle.txt -e ".[dev]" grpcio protobuf
 	@touch $(KSTAMP)
 
-# the kernel's own tests, run again with Kaggle's versions. The two feature parity tests at 1e-12
-# are deselected there: polars 1.35's rolling std differs from polars 2.1's in the 9th digit
-# (4.5e-10 absolute, 7e-9 relative; README, "Kaggle's environment")
+# the kernel's own tests, run again with Kaggle's versions (the feature parity tolerance under
+# polars 1.x is in tests/test_features.py; README, "Kaggle's environment")
 KERNEL_TESTS := tests/test_predictor.py tests/test_features.py tests/test_forest.py tests/test_crash_kernel.py tests/test_crash_serving.py
-KERNEL_TESTS_DESELECT := --deselect tests/test_features.py::test_parity_every_day_synthetic --deselect tests/test_features.py::test_parity_every_day_public_window
 
 ## postgres: the Debian PostgreSQL server the tune-storage test starts itself (installed once, as root)
 postgres:
@@ -48,7 +46,7 @@ postgres:
 ## test: the whole test suite, then the kernel's tests in .venv-kaggle (installs what it needs first)
 test: $(STAMP) $(KSTAMP) postgres
 	MITSUI_KIT_KAGGLE_PYTHON=$(CURDIR)/$(KPY) $(PY) -m pytest $(PYTEST_ARGS)
-	$(KPY) -m pytest -p no:cacheprovider $(KERNEL_TESTS) $(KERNEL_TESTS_DESELECT)
+	$(KPY) -m pytest -p no:cacheprovider $(KERNEL_TESTS)
 
 ## demo: synthetic default data -> gateway runs (naive, oracle) -> score and latency table
 demo: $(STAMP)

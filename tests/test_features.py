@@ -10,6 +10,11 @@ import kaggle_kernel.features as F
 from offline.data.competition import load_competition
 from offline.data.targets import labels_from_lag_files
 
+# Serving rows against training rows. Polars 1.x (Kaggle's image) updates rolling std in a way whose
+# rounding depends on where a series starts, so a serving window differs from the full history by
+# up to 4.5e-10 (7e-9 relative, on the vol-scaled returns); polars 2.x agrees to 1e-12.
+PARITY_TOL = 1e-12 if int(pl.__version__.split(".")[0]) >= 2 else 1e-8
+
 
 def _window_parity(spec, prices, labels):
     days, X = F.batch_features(spec, prices, labels)
@@ -33,7 +38,7 @@ def test_parity_every_day_synthetic(synthetic_dir):
     comp = load_competition(synthetic_dir)
     spec = F.FeatureSpec()
     X, worst = _window_parity(spec, comp.train, comp.train_labels)
-    assert worst <= 1e-12
+    assert worst <= PARITY_TOL
     # the features are not trivially empty: most of them exist after the warm-up
     assert np.mean(~np.isnan(X[100:, : -len(F.PROBABILITIES)])) > 0.8
 
@@ -41,7 +46,7 @@ def test_parity_every_day_synthetic(synthetic_dir):
 def test_parity_every_day_public_window(public_dir):
     comp = load_competition(public_dir)
     _, worst = _window_parity(F.FeatureSpec(), comp.prices(), labels_from_lag_files(comp.lagged))
-    assert worst <= 1e-12
+    assert worst <= PARITY_TOL
 
 
 def test_layout_matches_names_and_definitions(synthetic_dir):
