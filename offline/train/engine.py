@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,6 @@ from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
-from tqdm import tqdm
 
 from kaggle_kernel.blend import BlendSpec
 from kaggle_kernel.features import (
@@ -33,6 +31,7 @@ from offline.data.competition import Competition
 from offline.data.targets import labels_from_lag_files
 from offline.data.verify import load_verified
 from offline.errors import UserError
+from offline.progress import progress
 from offline.train import baselines, candidates
 from offline.train.blending import nested_blend
 from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
@@ -219,14 +218,11 @@ def run_variant(
             results[task.index] = cached
         else:
             todo.append(task)
-    bar = tqdm(
-        total=len(tasks), initial=len(results), desc=desc, unit="target", file=sys.stderr, smoothing=0.1
-    )
-    for res in run_tasks(fit_target, todo, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
+    label = f"{desc} ({len(results)} checkpointed)" if results else desc
+    fitted = run_tasks(fit_target, todo, (data.X, Ytrain, shared), executor, n_jobs, scheduler)
+    for res in progress(fitted, total=len(todo), desc=label, unit="target"):
         store.save(res, fps[res.index])
         results[res.index] = res
-        bar.update(1)
-    bar.close()
     return results
 
 
