@@ -1,11 +1,11 @@
 """The straightforward kernel the packed one is measured against: pandas history, pandas features,
-one `lightgbm.Booster.predict` per model.
+one `lightgbm.Booster.predict` per model, the ridge and the rank blend in numpy.
 
 Same contract as `kaggle_kernel.predictor.Predictor` (predict(test, lag1..lag4) -> 1 x 424) and the
 same feature definitions as `kaggle_kernel.features`, written again in wide pandas (one column per
 series) from the definitions rather than from that code, so agreement of the two kernels checks
-both. Only the state policy is shared on purpose (bootstrap from the artifacts' snapshot, keep
-WINDOW + 16 days before the newest day), since predictions depend on what history is kept.
+both. Only the state policy is shared on purpose (bootstrap BOOTSTRAP_DAYS of the artifacts'
+snapshot, keep HISTORY_DAYS before the newest day), since predictions depend on what history is kept.
 """
 
 from __future__ import annotations
@@ -23,18 +23,31 @@ from kaggle_kernel import structure
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     ANNUAL,
+    BOOTSTRAP_DAYS,
+    CONTEXT_KEY_STATS,
     DEFAULT_KEY,
     DEFAULT_PROXY,
     FFILL_LIMIT,
+    GENERIC_OWN,
+    HISTORY_DAYS,
+    KEY_STATS,
     LABEL_WINDOW,
-    REPLAY_DAYS,
+    LEG_STATS,
+    LSD_STATS,
+    MARKET_FEATURES,
+    PRIOR_DAYS,
+    PRIOR_MIN,
+    REGIME_FEATURES,
+    SCALED,
+    SPREAD_STATS,
     STRUCT_STATS,
+    VOL_STATS,
     WINDOW,
+    WINDOWS,
 )
 from kaggle_kernel.schema import N_TARGETS, feature_columns, target_defs
 
-KEEP_DAYS = WINDOW + 16  # the kernel's History keep_days
-BOOTSTRAP_DAYS = KEEP_DAYS + REPLAY_DAYS  # the kernel keeps this much of the snapshot
+KEEP_DAYS = HISTORY_DAYS  # the kernel's History keep_days
 RAMP = np.linspace(-1.0, 1.0, N_TARGETS) * 1e-9  # the kernel's tie-breaker for constant rows
 
 
@@ -78,6 +91,13 @@ def _coalesce(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     return out
 
 
+def _rank_rows(block: pd.DataFrame) -> pd.DataFrame:
+    """Per row, the average rank among the non-NaN cells scaled to [-0.5, 0.5]; NaN with fewer than two."""
+    count = block.notna().sum(axis=1)
+    scaled = block.rank(axis=1, method="average").sub(0.5).div(count, axis=0) - 0.5
+    return scaled.where(count >= 2, axis=0)
+
+
 class NaiveKernel:
     """Per day: pandas rolling windows over the last WINDOW days, then every LightGBM model in turn."""
 
@@ -114,6 +134,21 @@ class NaiveKernel:
         self.labels = pd.DataFrame(columns=self.names, dtype="float64")
         self.last_good: np.ndarray | None = None
         snap = self.manifest.get("snapshot", {})
+        self.blend = None
+        if entry := self.manifest.get(
+            "blend"
+        ):  # the candidates' blend: LightGBM's pooled booster, numpy ridge
+            self.blend = json.loads((self.root / entry["spec"]).read_text())
+            text = gzip.decompress((self.root / "models" / "pooled.txt.gz").read_bytes()).decode()
+            self.pooled = lgb.Booster(model_str=text)
+            self.ridge = json.loads((self.root / entry["ridge"]).read_text())
+            self.classes = [
+                (
+                    float(structure.asset_class(t.leg_a)),
+                    float(structure.asset_class(t.leg_b)) if t.leg_b else -1.0,
+                )
+                for t in self.targets
+            ]
         self.crash = None
         if self.manifest.get("etf_crash"):  # the ETF crash model: the kernel's inputs, LightGBM's booster
             self.crash = CrashModel.from_json(json.loads((self.root / "crash.json").read_text()))
@@ -177,12 +212,6 @@ class NaiveKernel:
         volz = (logv - roll_v.mean()) / roll_v.std()
         r1 = ret[1]
         std21 = r1.rolling(21, min_periods=14).std()
-        key = {
-            "mean5": r1.rolling(5, min_periods=3).mean().iloc[-1],
-            "mean21": r1.rolling(21, min_periods=14).mean().iloc[-1],
-            "std5": r1.rolling(5, min_periods=3).std().iloc[-1],
-            "std21": std21.iloc[-1],
-        }
         # the market: the first proxy's return, else the next one's, day by day
         market = _coalesce(ret[1], DEFAULT_PROXY)
         # returns net of the class benchmark (undefined without one, e.g. for VT itself)
@@ -190,22 +219,31 @@ class NaiveKernel:
         b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, 5, 21)}
         beta = r1[own].rolling(63, min_periods=40).cov(b[1]) / b[1].rolling(63, min_periods=40).var()
         resid = {k: ret[k][own] - beta * b[k] for k in (5, 21)}
-        stats = {"ret1": ret[1], "ret5": ret[5], "ret21": ret[21], "volz": volz}
+        # the last day's stats per instrument: window returns (log price `end` days back minus
+        # `begin` days back), volatility now and lagged, returns in 21-day-vol units
+        last: dict[str, pd.Series] = {}
+        for name, (end, begin) in WINDOWS.items():
+            last[name] = logp.iloc[-1 - end] - logp.iloc[-1 - begin]
+        last["volz"] = volz.iloc[-1]
+        last["std5"] = r1.rolling(5, min_periods=3).std().iloc[-1]
+        for name, back in zip(VOL_STATS, (0, 5, 21), strict=True):
+            last[name] = std21.iloc[-1 - back]
+        for zname, rname in SCALED.items():
+            end, begin = WINDOWS[rname]
+            last[zname] = last[rname] / (last["std21"] * (begin - end) ** 0.5)
         for k in (5, 21):
-            scale = std21 * k**0.5
-            stats[f"z{k}"] = ret[k] / scale
-            stats[f"rz{k}"] = (resid[k] / scale[own]).reindex(columns=self.instruments)
-        last = {stat: frame.iloc[-1] for stat, frame in stats.items()}
+            scale = last["std21"] * k**0.5
+            last[f"rz{k}"] = (resid[k].iloc[-1] / scale[own]).reindex(self.instruments)
         f: dict[str, float] = {}
         f.update(self._regime(market))
         for c in DEFAULT_KEY:
-            for stat, values in key.items():
-                f[f"key_{_short(c)}_{stat}"] = values[c]
+            for stat in KEY_STATS:
+                f[f"key_{_short(c)}_{stat}"] = last[stat][c]
         for leg in self.legs:
-            for stat, values in last.items():
-                f[f"leg_{leg}_{stat}"] = values[leg]
+            for stat in LEG_STATS:
+                f[f"leg_{leg}_{stat}"] = last[stat][leg]
         struct = self._structural(ret, r1, resid)
-        f.update(self._own(day, {stat: v for stat, v in last.items() if stat != "volz"}, struct))
+        f.update(self._own(day, {stat: last[stat] for stat in SPREAD_STATS}, struct))
         f["regime_prob"] = np.nan
         f["etf_crash_prob"] = np.nan
         return {k: float(v) for k, v in f.items()}
@@ -225,7 +263,10 @@ class NaiveKernel:
             "px_ts_21_63": rv21 / rv63,
             "px_vov21": rv5.rolling(21, min_periods=15).std(),
             "px_dd63": level - level.rolling(63, min_periods=1).max(),
+            "px_rv21_L5": rv21.shift(5),
+            "px_rv21_L21": rv21.shift(21),
         }
+        assert set(out) == {*REGIME_FEATURES, *MARKET_FEATURES}
         return {k: v.iloc[-1] for k, v in out.items()}
 
     def _structural(
@@ -262,6 +303,15 @@ class NaiveKernel:
         for k in (1, 2, 3):
             lab = pd.concat([labels[cols].shift(lag + k).iloc[-1] for lag, cols in self.by_lag.items()])
             values[f"lab{k}"] = lab.reindex(self.names).to_numpy()
+        # the prior: over the PRIOR_DAYS newest delivered label days (day-L-PRIOR_DAYS .. day-L-1),
+        # the mean label and the mean of its daily rank among the targets of the same lag
+        means, ranks = [], []
+        for lag, cols in self.by_lag.items():
+            block = labels[cols].loc[day - lag - PRIOR_DAYS : day - lag - 1]
+            for out, v in ((means, block), (ranks, _rank_rows(block))):
+                out.append(v.mean().where(v.notna().sum() >= PRIOR_MIN))
+        values["lmean"] = pd.concat(means).reindex(self.names).to_numpy()
+        values["lrank"] = pd.concat(ranks).reindex(self.names).to_numpy()
         leg_a = [t.leg_a for t in self.targets]
         # a single-leg target has no leg b: the kernel leaves its spread stats null, and so do we
         leg_b = [t.leg_b or "" for t in self.targets]
@@ -273,6 +323,17 @@ class NaiveKernel:
             spread = row.reindex(leg_a).to_numpy() - row.reindex(leg_b, fill_value=0.0).to_numpy()
             values[f"lsd_{stat}"] = lags * spread
         return {f"{name}_{stat}": v[i] for stat, v in values.items() for i, name in enumerate(self.names)}
+
+    def _pooled_row(self, t, f: dict[str, float], cls: tuple[float, float]) -> dict[str, float]:
+        """One target's pooled row by name: own stats, leg A's and B's stats, the day's context, constants."""
+        row = {f"own_{s}": f[f"{t.name}_{s}"] for s in (*GENERIC_OWN, *LSD_STATS)}
+        for side, leg in (("a", t.leg_a), ("b", t.leg_b)):
+            row.update({f"{side}_{s}": f[f"leg_{leg}_{s}"] if leg else np.nan for s in LEG_STATS})
+        context = [*REGIME_FEATURES, *MARKET_FEATURES, "regime_prob"]
+        context += [f"key_{_short(c)}_{s}" for c in DEFAULT_KEY for s in CONTEXT_KEY_STATS]
+        row.update({n: f[n] for n in context})
+        row.update({"lag": float(t.lag), "class_a": cls[0], "class_b": cls[1]})
+        return row
 
     # ---- serving ----------------------------------------------------------------------------
     def _predict_one(self, name: str, f: dict[str, float]) -> float:
@@ -311,7 +372,41 @@ class NaiveKernel:
             if model in self.boosters:
                 pred = self._predict_one(model, f)
                 values[i] = pred if np.isfinite(pred) else naive[i]
+        if self.blend is not None:
+            values = self._blend(f, values)
         return self._output(values)
+
+    def _blend(self, f: dict[str, float], engine: np.ndarray) -> np.ndarray:
+        """Each weighted member's predictions ranked across the blend's targets, weighted and summed."""
+        rows = [self._pooled_row(t, f, c) for t, c in zip(self.targets, self.classes, strict=True)]
+        frame = pd.DataFrame(rows)
+        members = {
+            "prior": lambda: np.array(
+                [np.nan if v is None else v for v in self.blend["prior"]], dtype=np.float64
+            ),
+            "engine": lambda: engine,
+            "pooled": lambda: self.pooled.predict(
+                frame[self.pooled.feature_name()].to_numpy(dtype=np.float64), **self.predict_params
+            ),
+            "ridge": lambda: self._ridge(frame),
+        }
+        targets = list(self.blend["targets"])
+        total = pd.Series(0.0, index=targets)
+        for m, w in zip(self.blend["members"], self.blend["weights"], strict=True):
+            if w:
+                pred = pd.Series(members[m](), dtype=np.float64)[targets]
+                total += w * _rank_rows(pred.to_frame().T).iloc[0].fillna(0.0)
+        out = np.asarray(engine, dtype=np.float64).copy()
+        out[targets] = total.to_numpy()
+        return out
+
+    def _ridge(self, frame: pd.DataFrame) -> np.ndarray:
+        r = self.ridge
+        z = (frame[r["feature_names"]].to_numpy(dtype=np.float64) - np.array(r["mean"])) / np.array(
+            r["scale"]
+        )
+        z = np.nan_to_num(np.clip(z, -r["clip"], r["clip"]), nan=0.0)
+        return z @ np.array(r["coef"]) + r["intercept"]
 
     def _crash_probability(self, test: pd.DataFrame, day: int) -> float:
         rows = _numeric_rows(test, "date_id", self.crash.columns).groupby(level=0).last()
