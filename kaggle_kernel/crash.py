@@ -161,10 +161,12 @@ def defensive_indicators(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def naive_rule(frame: pl.DataFrame) -> pl.DataFrame:
-    """The naive crash rule: rv_21 above the 80th percentile of its previous 252 days (and its ratio)."""
+    """The naive crash rule: rv_21 above the 80th percentile of its previous 252 days (the ratio, its
+    log, which the linear crash models read, and the flag)."""
     q80 = pl.col("rv_21").shift(1).rolling_quantile(0.8, window_size=ANNUAL, interpolation="linear")
     return frame.with_columns((pl.col("rv_21") / q80).alias("naive_score")).with_columns(
-        (pl.col("naive_score") > 1).cast(pl.Int8).alias("naive_flag")
+        (pl.col("naive_score") > 1).cast(pl.Int8).alias("naive_flag"),
+        pl.col("naive_score").log().alias("naive_log"),
     )
 
 

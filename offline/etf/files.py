@@ -58,6 +58,13 @@ class SourceInfo(StageFile):
     has_defensive: bool
 
 
+# the CV table's keys that reports and the frozen design carry (per informative fold and mean)
+CV_SUMMARY_KEYS = (
+    "candidate", "params", "pr_auc", "roc_auc", "naive_pr_auc", "naive_roc_auc",
+    "fold_pr_auc", "fold_roc_auc", "survives",
+)  # fmt: skip
+
+
 @dataclass
 class CvResult(StageFile):
     """cv: every candidate's purged walk-forward scores in the train block, next to the naive rule's."""
@@ -65,8 +72,8 @@ class CvResult(StageFile):
     FILE: ClassVar[str] = "results/cv.json"
     rows: list[dict]  # one per candidate and hyper-parameter point
     best: dict[str, dict]  # per candidate: its CV-best point
-    survivors: list[str]  # candidates whose CV-best PR AUC and ROC AUC beat the naive rule's
-    calibration: dict[str, dict]  # per survivor: the calibration method chosen on its CV predictions
+    survivors: list[str]  # candidates whose CV-best point passes the survival rule (stages/cv.py RULE)
+    calibration: dict[str, dict]  # naive rule and each survivor: calibration method, Brier on CV scores
     folds: int
     purge_rows: int
     train_rows: int

@@ -70,7 +70,14 @@ def load_frozen(path: Path | str = FROZEN_PATH) -> FrozenDesign | None:
 def freeze(run_dir: Path, path: Path = FROZEN_PATH) -> FrozenDesign:
     """Write the frozen design of a design run (one that searched: it has results/cv.json)."""
     from offline.etf.config import load_config
-    from offline.etf.files import ChosenModel, CvResult, ScanResult, SourceInfo, ThresholdChoice
+    from offline.etf.files import (
+        CV_SUMMARY_KEYS,
+        ChosenModel,
+        CvResult,
+        ScanResult,
+        SourceInfo,
+        ThresholdChoice,
+    )
 
     cfg = load_config(run_dir)
     if cfg.frozen:
@@ -91,13 +98,7 @@ def freeze(run_dir: Path, path: Path = FROZEN_PATH) -> FrozenDesign:
         design={
             "source": source.source,
             "blocks": source.blocks,
-            "cv": [
-                {
-                    k: r[k]
-                    for k in ("candidate", "params", "pr_auc", "roc_auc", "naive_pr_auc", "naive_roc_auc")
-                }
-                for r in cv.rows
-            ],
+            "cv": [{k: r[k] for k in CV_SUMMARY_KEYS} for r in cv.rows],
             "survivors": cv.survivors,
             "chosen_by": chosen.chosen_by,
             "validation": {"candidates": chosen.validation, "naive": chosen.naive_validation},

@@ -1,10 +1,17 @@
-"""F2 and ranking metrics, and probability calibration (isotonic or sigmoid, as JSON)."""
+"""F2 and ranking metrics, and probability calibration (as JSON).
+
+The crash model is judged by ranking (PR AUC, ROC AUC), so its calibration must keep the ranking:
+the one method is the sigmoid (Platt) map on the raw logit with a positive slope. Isotonic
+regression, the second pass's choice, merged neighbouring scores into ties and so changed both AUCs.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-EPS = 1e-6
+EPS = 1e-12  # logit clip: far below any probability the models give, so no ties are made
+CALIBRATION = "sigmoid"
+MIN_SLOPE = 1e-3  # a sigmoid slope at or below 0 would reverse the ranking: clipped here
 
 
 def f_beta(precision: np.ndarray, recall: np.ndarray, beta: float = 2.0) -> np.ndarray:
@@ -69,29 +76,20 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def fit_calibration(method: str, p: np.ndarray, y: np.ndarray) -> dict:
     """Fit a calibration map from raw probabilities to frequencies; returns its JSON form."""
-    if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
-
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
-        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
     if method == "sigmoid":
         from sklearn.linear_model import LogisticRegression
 
         if y.min() == y.max():  # one class only: a constant map at that frequency
             return {"method": "sigmoid", "a": 0.0, "b": float(_logit(np.array([y.mean()]))[0])}
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
-        return {"method": "sigmoid", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+        return {"method": "sigmoid", "a": max(float(lr.coef_[0, 0]), MIN_SLOPE), "b": float(lr.intercept_[0])}
     raise ValueError(f"unknown calibration method {method!r}")
 
 
 def apply_calibration(cal: dict, p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=float)
-    if cal["method"] == "isotonic":
-        return np.interp(p, np.asarray(cal["x"]), np.asarray(cal["y"]))
     if cal["method"] == "sigmoid":
         return 1.0 / (1.0 + np.exp(-(cal["a"] * _logit(p) + cal["b"])))
-    if cal["method"] == "identity":
-        return p
     raise ValueError(f"unknown calibration method {cal['method']!r}")
 
 
@@ -99,26 +97,9 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean((p - y) ** 2))
 
 
-def choose_calibration(p: np.ndarray, y: np.ndarray) -> dict:
-    """Pick isotonic or sigmoid by Brier on two-fold contiguous CV inside the block, refit on all of it.
-
-    Scoring each method on the half it was not fit on keeps isotonic's in-sample fit from winning
-    by construction.
-    """
-    half = len(p) // 2
-    parts = [(slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))]
-    cv = {}
-    for method in ("isotonic", "sigmoid"):
-        scores = [
-            brier(y[te], apply_calibration(fit_calibration(method, p[tr], y[tr]), p[te])) for tr, te in parts
-        ]
-        cv[method] = float(np.mean(scores))
-    method = min(cv, key=lambda m: (cv[m], m))
+def calibrate(p: np.ndarray, y: np.ndarray, method: str = CALIBRATION) -> dict:
+    """Fit `method` on (p, y) and record its Brier score before and after, and the rows it saw."""
     cal = fit_calibration(method, p, y)
-    cal["brier"] = {
-        "raw": brier(y, p),
-        "calibrated": brier(y, apply_calibration(cal, p)),
-        **{f"cv_{m}": v for m, v in cv.items()},
-    }
+    cal["brier"] = {"raw": brier(y, p), "calibrated": brier(y, apply_calibration(cal, p))}
     cal["rows"] = len(p)
     return cal

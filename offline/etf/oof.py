@@ -2,7 +2,8 @@
 
 The engine offers these to the 424 regressors as a feature; each probability comes from a model
 fit only on rows whose labels ended before that row's chunk began (purged by the label horizon).
-The model is the frozen design's family, inputs and parameters (offline/etf/frozen.json).
+The model is the frozen design's family, inputs and parameters (offline/etf/frozen.json) when the
+kernel can serve it (see kit_design).
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ DEFAULT_DESIGN = ("lgbm_mono", dict(candidate("lgbm_mono").grid[0]))  # before a
 
 
 def kit_design() -> tuple[Candidate, dict]:
-    """The frozen design's candidate and parameters, or DEFAULT_DESIGN when none is frozen."""
+    """The frozen design's candidate and parameters when the kernel can serve it, else DEFAULT_DESIGN.
+
+    The kernel evaluates the crash model with its packed forest (kaggle_kernel.forest), so only a
+    LightGBM family is served; a frozen rule, logistic or blend design leaves the kit on DEFAULT_DESIGN.
+    """
     frozen = load_frozen()
-    name, params = (frozen.model["name"], frozen.model["params"]) if frozen else DEFAULT_DESIGN
+    servable = frozen is not None and frozen.model["family"] == "lgbm"
+    name, params = (frozen.model["name"], frozen.model["params"]) if servable else DEFAULT_DESIGN
     return candidate(name), params
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from offline.etf.config import EtfConfig
 from offline.etf.files import (
+    CV_SUMMARY_KEYS,
     Backtest,
     ChosenModel,
     CvResult,
@@ -100,17 +101,7 @@ def write_report(run_dir: Path, cfg: EtfConfig, stopped: str | None = None) -> d
             "model": {k: model[k] for k in ("name", "family", "features", "params")},
             "chosen_by": chosen.chosen_by,
             "calibration": {k: chosen.calibration[k] for k in ("method", "brier", "rows")},
-            "cv": (
-                [
-                    {
-                        k: r[k]
-                        for k in ("candidate", "params", "pr_auc", "roc_auc", "naive_pr_auc", "naive_roc_auc")
-                    }
-                    for r in cv.rows
-                ]
-                if cv
-                else frozen.design["cv"]
-            ),
+            "cv": ([{k: r[k] for k in CV_SUMMARY_KEYS} for r in cv.rows] if cv else frozen.design["cv"]),
             "survivors": cv.survivors if cv else frozen.design["survivors"],
         },
         "validation": {
@@ -171,12 +162,15 @@ def markdown(r: dict) -> str:
         "",
         "## Design: purged walk-forward CV inside the train block",
         "",
-        "| candidate | params | PR AUC | ROC AUC | naive PR AUC | naive ROC AUC |",
-        "|---|---|---|---|---|---|",
+        "PR AUC and ROC AUC per informative fold, then their means; the naive rule's on the same rows.",
+        "",
+        "| candidate | params | PR AUC per fold | ROC AUC per fold | PR AUC | ROC AUC | naive PR AUC | naive ROC AUC | survives |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in d["cv"]:
+        folds = [" ".join(f"{x:.3f}" for x in row.get(k, [])) for k in ("fold_pr_auc", "fold_roc_auc")]
         lines.append(
-            f"| {row['candidate']} | {row['params']} | {row['pr_auc']:.3f} | {row['roc_auc']:.3f} | {row['naive_pr_auc']:.3f} | {row['naive_roc_auc']:.3f} |"
+            f"| {row['candidate']} | {row['params']} | {folds[0]} | {folds[1]} | {row['pr_auc']:.3f} | {row['roc_auc']:.3f} | {row['naive_pr_auc']:.3f} | {row['naive_roc_auc']:.3f} | {row.get('survives', '')} |"
         )
     m, n = v["model"], v["naive"]
     lines += [

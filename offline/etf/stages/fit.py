@@ -1,5 +1,5 @@
-"""Stage fit: the CV survivors (or the frozen model) fit on the train block; validation picks one and
-fits its calibration map (method chosen in CV, or frozen).
+"""Stage fit: the naive rule and the CV survivors (or the frozen model) fit on the train block;
+validation picks one (CHOICE) and fits its calibration map (the rank-keeping sigmoid, or frozen).
 
 Inputs: datasets/frame.parquet, results/cv.json or the frozen design. Outputs: models/model.json
 (ChosenModel), datasets/predictions.parquet (raw and calibrated probability of every row).
@@ -37,6 +37,12 @@ KEEP = (
 )
 
 
+CHOICE = (
+    "among the naive rule and the CV survivors, the highest min(validation PR AUC / the rule's, "
+    "validation ROC AUC / the rule's); the naive rule (1.0) unless a survivor beats it on both"
+)
+
+
 def design_choices(run_dir: Path, cfg: EtfConfig) -> tuple[list[tuple[str, dict, str]], str]:
     """[(candidate, params, calibration method)] to fit, and how they were chosen."""
     if cfg.frozen:
@@ -47,13 +53,14 @@ def design_choices(run_dir: Path, cfg: EtfConfig) -> tuple[list[tuple[str, dict,
             (fz.model["name"], fz.model["params"], fz.calibration["method"])
         ], f"frozen design {fz.code_hash[:12]}"
     cv = CvResult.load(run_dir)
-    names = cv.survivors or [BASELINE]
-    how = (
-        "highest validation PR AUC among the CV survivors"
-        if cv.survivors
-        else "no candidate beat the naive rule in CV: the naive rule, calibrated"
-    )
-    return [(n, cv.best[n]["params"], cv.calibration[n]["method"]) for n in names], how
+    names = [BASELINE, *cv.survivors]
+    return [(n, cv.best[n]["params"], cv.calibration[n]["method"]) for n in names], CHOICE
+
+
+def pick(ranks: dict[str, dict], naive: dict) -> str:
+    """CHOICE: the highest worse-of-two relative gain over the rule on validation; the rule on ties."""
+    gain = {n: min(r["pr_auc"] / naive["pr_auc"], r["roc_auc"] / naive["roc_auc"]) for n, r in ranks.items()}
+    return max(gain, key=lambda n: (gain[n], n == BASELINE))
 
 
 def run(run_dir: Path, cfg: EtfConfig) -> dict:
@@ -61,25 +68,20 @@ def run(run_dir: Path, cfg: EtfConfig) -> dict:
     train, val = labelled(frame, "train"), labelled(frame, "validation")
     y_val = val["crash"].to_numpy().astype(float)
     choices, how = design_choices(run_dir, cfg)
-    fits, ranks = [], {}
+    naive_val = mdl.ranking(y_val, np.nan_to_num(val["naive_score"].to_numpy().astype(float)))
+    fits, ranks = {}, {}
     for name, params, method in choices:
         model = fit(candidate(name), params, train, cfg.seed, cfg.threads)
         raw_val = model.predict(matrix(val, model.features))
         ranks[name] = mdl.ranking(y_val, raw_val)
-        fits.append((model, method, raw_val))
-    model, method, raw_val = max(fits, key=lambda f: (ranks[f[0].name]["pr_auc"], -fits.index(f)))
-    cal = mdl.fit_calibration(method, raw_val, y_val)
-    cal["brier"] = {
-        "raw": mdl.brier(y_val, raw_val),
-        "calibrated": mdl.brier(y_val, mdl.apply_calibration(cal, raw_val)),
-    }
-    cal["rows"] = len(y_val)
+        fits[name] = (model, method, raw_val)
+    model, method, raw_val = fits[pick(ranks, naive_val)]
+    cal = mdl.calibrate(raw_val, y_val, method)
     raw = model.predict(matrix(frame, model.features))
     preds = frame.select(KEEP).with_columns(
         pl.Series("prob_raw", raw), pl.Series("prob", mdl.apply_calibration(cal, raw))
     )
     write_frame(preds, run_dir, PREDICTIONS)
-    naive_val = mdl.ranking(y_val, np.nan_to_num(val["naive_score"].to_numpy().astype(float)))
     ChosenModel(
         model=model.to_json(), calibration=cal, chosen_by=how, validation=ranks, naive_validation=naive_val
     ).save(run_dir)
