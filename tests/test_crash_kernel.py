@@ -156,7 +156,7 @@ def test_a_logistic_crash_model_is_served_with_numpy(comp):
 
     frame, _, info = competition_features(comp.prices(), CFG)
     rows = frame.filter(pl.col("crash").is_not_null())
-    fitted = fit(candidate("logit_vol_trend_dd"), {"C": 0.1}, rows)
+    fitted = fit(candidate("logit_scale_free"), {"C": 0.01}, rows)
     linear = {"mean": fitted.mean, "scale": fitted.scale, "coef": fitted.coef, "intercept": fitted.intercept}
     model = CrashModel.from_json(
         json.loads(json.dumps(CrashModel("VT", info["defensive"], fitted.features, linear).to_json()))

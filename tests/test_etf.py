@@ -22,7 +22,9 @@ from offline.etf.config import EtfConfig
 from offline.etf.frozen import code_hash, freeze, load_frozen
 from offline.etf.oof import oof_crash_probability
 from offline.etf.sources import load_csv, load_source, load_sp500
+from offline.etf.splits import expanding_folds
 from offline.etf.stages import run_all
+from offline.etf.stages.cv import MIN_FOLD_CRASH_DAYS
 
 SMALL = dict(
     folds=3,
@@ -101,11 +103,38 @@ def test_design_run_scores_every_candidate_against_the_naive_rule(design):
     assert len(cv["rows"]) == sum(len(c.grid) for c in CANDIDATES)
     naive = next(r for r in cv["rows"] if r["candidate"] == "naive_rule")
     assert all(r["naive_pr_auc"] == naive["pr_auc"] for r in cv["rows"])
-    assert cv["purge_rows"] >= 20 and all(len(r["fold_pr_auc"]) == cv["folds"] >= 2 for r in cv["rows"])
+    assert cv["purge_rows"] >= 20 and all(len(r["all_fold_pr_auc"]) == cv["folds"] >= 2 for r in cv["rows"])
+    # only folds with enough crash days vote; the rule's per-fold figures are on the same folds
+    y = pl.read_parquet(run / "datasets" / "frame.parquet").filter(
+        (pl.col("block") == "train") & pl.col("label_ok")
+    )
+    folds = expanding_folds(y.height, cv["folds"], cv["purge_rows"])
+    informative = [y["crash"][va].sum() >= MIN_FOLD_CRASH_DAYS for _, va in folds]
+    assert all(len(r["fold_pr_auc"]) == sum(informative) >= 1 for r in cv["rows"])
     for n in cv["survivors"]:
-        assert cv["best"][n]["pr_auc"] > naive["pr_auc"] and cv["best"][n]["roc_auc"] > naive["roc_auc"]
+        best = cv["best"][n]
+        wins = sum(
+            p > q and r > s
+            for p, r, q, s in zip(
+                best["fold_pr_auc"], best["fold_roc_auc"], naive["fold_pr_auc"], naive["fold_roc_auc"]
+            )
+        )
+        assert (
+            2 * wins > len(best["fold_pr_auc"])
+            and best["pr_auc"] > naive["pr_auc"]
+            and best["roc_auc"] > naive["roc_auc"]
+        )
     chosen = _json(run / "models" / "model.json")
-    assert chosen["model"]["name"] in (cv["survivors"] or ["naive_rule"])
+    assert set(chosen["validation"]) == {"naive_rule", *cv["survivors"]}
+    gain = {
+        n: min(
+            v["pr_auc"] / chosen["naive_validation"]["pr_auc"],
+            v["roc_auc"] / chosen["naive_validation"]["roc_auc"],
+        )
+        for n, v in chosen["validation"].items()
+    }
+    assert gain["naive_rule"] == pytest.approx(1.0) and gain[chosen["model"]["name"]] == max(gain.values())
+    assert chosen["calibration"]["method"] == "sigmoid" and chosen["calibration"]["a"] > 0
     frozen = load_frozen(frozen_path)
     assert frozen.model["name"] == chosen["model"]["name"] and frozen.code_hash == code_hash()
     assert frozen.allocation == _json(run / "results" / "scan.json")["chosen"]
@@ -217,17 +246,19 @@ def test_metrics_match_sklearn(held_out):
         assert f2 == pytest.approx(fbeta_score(yy, ss >= t, beta=2))
 
 
-def test_calibration_choice_on_known_miscalibration():
+def test_calibration_improves_brier_and_keeps_the_ranking():
     rng = np.random.default_rng(3)
     p_true = rng.uniform(0.01, 0.6, 4000)
     y = (rng.random(4000) < p_true).astype(float)
     raw = p_true**0.5  # overconfident, monotone distortion
-    cal = mdl.choose_calibration(raw, y)
-    assert cal["brier"]["calibrated"] < cal["brier"]["raw"]
-    assert np.allclose(
-        mdl.apply_calibration(cal, np.sort(raw)),
-        np.maximum.accumulate(mdl.apply_calibration(cal, np.sort(raw))),
-    )
+    cal = mdl.calibrate(raw, y)
+    assert cal["method"] == "sigmoid" and cal["brier"]["calibrated"] < cal["brier"]["raw"]
+    out = mdl.apply_calibration(cal, raw)
+    assert np.array_equal(np.argsort(out, kind="stable"), np.argsort(raw, kind="stable"))
+    assert mdl.ranking(y.astype(int), out) == mdl.ranking(y.astype(int), raw)
+    # a score that ranks crash days backwards is not flipped by the calibration block
+    backwards = mdl.calibrate(1 - raw, y)
+    assert 0 < backwards["a"] and np.all(np.diff(mdl.apply_calibration(backwards, np.sort(raw))) >= 0)
 
 
 def test_backtest_weights_in_range_and_decided_the_day_before(held_out):
@@ -469,3 +500,73 @@ def test_crash_episodes_merge_runs_closer_than_the_gap():
     assert ind.crash_episodes(flags, gap=6) == 1
     assert ind.crash_episodes(flags, gap=0) == 3
     assert ind.crash_episodes(pl.Series([0, None, 0]), gap=3) == 0
+
+
+def test_survival_needs_a_majority_of_informative_folds_on_both_aucs():
+    from offline.etf.stages.cv import survives
+
+    naive = {"pr_auc": 0.3, "roc_auc": 0.6, "fold_pr_auc": [0.1, 0.5, 0.3], "fold_roc_auc": [0.5, 0.7, 0.6]}
+    two_of_three = {
+        "pr_auc": 0.4,
+        "roc_auc": 0.7,
+        "fold_pr_auc": [0.2, 0.6, 0.4],
+        "fold_roc_auc": [0.6, 0.8, 0.5],
+    }
+    assert survives(two_of_three, naive)
+    # better means but a win on both AUCs in one fold only: luck of one block, dropped
+    one_of_three = {**two_of_three, "fold_roc_auc": [0.9, 0.6, 0.5]}
+    assert not survives(one_of_three, naive)
+    # wins in most folds but a lower mean ROC AUC: dropped
+    assert not survives({**two_of_three, "roc_auc": 0.59}, naive)
+
+
+def test_validation_choice_falls_back_to_the_naive_rule():
+    from offline.etf.stages.fit import pick
+
+    naive = {"pr_auc": 0.08, "roc_auc": 0.60}
+    sharp_top = {"pr_auc": 0.10, "roc_auc": 0.55}  # the second pass's failure: PR up, ROC down
+    assert pick({"naive_rule": naive, "m": sharp_top}, naive) == "naive_rule"
+    both = {"pr_auc": 0.09, "roc_auc": 0.62}
+    assert pick({"naive_rule": naive, "m": sharp_top, "b": both}, naive) == "b"
+    assert pick({"naive_rule": naive, "tie": dict(naive)}, naive) == "naive_rule"
+
+
+def test_blend_with_no_weight_ranks_exactly_as_the_naive_rule(csvs):
+    from offline.etf.candidates import FittedModel, candidate, fit, matrix
+    from offline.etf.frame import build_frame
+
+    raw, _ = load_csv(csvs["close"])
+    frame = build_frame(raw, _cfg(csvs["close"]))
+    rows = frame.filter(pl.col("label_ok") & (pl.col("block") == "train"))
+    test = frame.filter(pl.col("label_ok") & (pl.col("block") != "train"))
+    y, naive = test["crash"].to_numpy(), test["naive_score"].to_numpy()
+    cand = candidate("blend_naive_lgbm")
+    params = {**cand.grid[0], "num_rounds": 20}
+    rule_only = fit(cand, {**params, "w": 0.0}, rows).predict(matrix(test, cand.features))
+    assert mdl.ranking(y, rule_only) == pytest.approx(mdl.ranking(y, naive), abs=1e-12)
+    model = fit(cand, params, rows)
+    pred = model.predict(matrix(test, cand.features))
+    assert np.all((0 < pred) & (pred < 1)) and len(np.unique(pred)) > 0.9 * len(pred)  # few ties
+    again = FittedModel.from_json(json.loads(json.dumps(model.to_json())))
+    np.testing.assert_array_equal(again.predict(matrix(test, cand.features)), pred)
+
+
+def test_the_kit_serves_only_a_lightgbm_family(monkeypatch):
+    from offline.etf import oof
+    from offline.etf.frozen import FrozenDesign
+
+    def frozen(family: str, name: str, params: dict) -> FrozenDesign:
+        model = {"name": name, "family": family, "features": [], "params": params}
+        return FrozenDesign("h", {}, "", model, {"method": "sigmoid"}, 0.1, {}, {})
+
+    monkeypatch.setattr(oof, "load_frozen", lambda: frozen("naive", "naive_rule", {}))
+    assert (oof.kit_design()[0].name, oof.kit_design()[1]) == oof.DEFAULT_DESIGN
+    stumps = {
+        "num_leaves": 2,
+        "num_rounds": 5,
+        "learning_rate": 0.1,
+        "min_data_in_leaf": 20,
+        "lambda_l2": 1.0,
+    }
+    monkeypatch.setattr(oof, "load_frozen", lambda: frozen("lgbm", "lgbm_stumps", stumps))
+    assert oof.kit_design()[0].name == "lgbm_stumps" and oof.kit_design()[1] == stumps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from offline.etf.candidates import BASELINE
 from offline.etf.config import EtfConfig
 from offline.etf.files import (
     CV_SUMMARY_KEYS,
@@ -59,11 +60,22 @@ def goals(test: dict, naive: dict, backtest: dict) -> dict:
 
 
 def warnings(
-    model_val: dict, naive_val: dict, chosen: dict, blocks: dict, test: dict | None, naive: dict | None
+    model: str,
+    model_val: dict,
+    naive_val: dict,
+    chosen: dict,
+    blocks: dict,
+    test: dict | None,
+    naive: dict | None,
 ) -> list[str]:
     """Plain-language flags a reader of the figures should not miss."""
     out = []
-    if model_val["pr_auc"] <= naive_val["pr_auc"] or model_val["roc_auc"] <= naive_val["roc_auc"]:
+    if model == BASELINE:
+        out.append(
+            "the crash model is the naive rule itself: no candidate beat it on both PR AUC and ROC AUC "
+            "on the design's validation block, so the design fell back to it (calibrated)"
+        )
+    elif model_val["pr_auc"] <= naive_val["pr_auc"] or model_val["roc_auc"] <= naive_val["roc_auc"]:
         out.append(
             f"on validation the crash model does not beat the naive rule on both rankings (PR AUC "
             f"{model_val['pr_auc']:.3f} vs {naive_val['pr_auc']:.3f}, ROC AUC {model_val['roc_auc']:.3f} vs {naive_val['roc_auc']:.3f})"
@@ -121,7 +133,13 @@ def write_report(run_dir: Path, cfg: EtfConfig, stopped: str | None = None) -> d
         report["test"], report["naive"], report["backtest"] = test, naive, _backtest(Backtest.load(run_dir))
         report["goals"] = goals(test, naive, report["backtest"])
     report["warnings"] = warnings(
-        report["validation"]["model"], chosen.naive_validation, sc.chosen, source.blocks, test, naive
+        model["name"],
+        report["validation"]["model"],
+        chosen.naive_validation,
+        sc.chosen,
+        source.blocks,
+        test,
+        naive,
     )
     report["plots"] = sorted(p.name for p in (run_dir / "results").glob("*.png"))
     write_json(run_dir / "results" / "report.json", report)
