@@ -116,7 +116,11 @@ def test_design_run_scores_every_candidate_against_the_naive_rule(design):
         wins = sum(
             p > q and r > s
             for p, r, q, s in zip(
-                best["fold_pr_auc"], best["fold_roc_auc"], naive["fold_pr_auc"], naive["fold_roc_auc"]
+                best["fold_pr_auc"],
+                best["fold_roc_auc"],
+                naive["fold_pr_auc"],
+                naive["fold_roc_auc"],
+                strict=True,
             )
         )
         assert (
