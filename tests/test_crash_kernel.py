@@ -24,7 +24,7 @@ CFG = EtfConfig(threads=1)
 
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory):
-    """1,500 synthetic days: the frozen design's 200-row leaves need more history than the shared 600."""
+    """1,500 synthetic days: the kit design's 100-row leaves need more history than the shared 600."""
     from offline.data.synthetic import SynthConfig, write_synthetic
 
     out = tmp_path_factory.mktemp("synth1500") / "comp"
