@@ -181,7 +181,9 @@ def test_packaging_a_bad_models_file_names_it_and_the_key(tmp_path):
     run = tmp_path / "run"
     small_models().write(run)
     (run / "models.json").write_text(json.dumps(_edited(small_models().to_json(), "targets.target_0.lag")))
-    with pytest.raises(UserError, match="^" + re.escape(f"{run / 'models.json'}: missing key 'targets.target_0.lag'")):
+    with pytest.raises(
+        UserError, match="^" + re.escape(f"{run / 'models.json'}: missing key 'targets.target_0.lag'")
+    ):
         build(run, tmp_path / "art")
     (run / "models.json").write_text(json.dumps(_edited(small_models().to_json(), "cv.oof", 0.2)))
     with pytest.raises(UserError, match="models.json: unknown key 'cv.oof'"):
