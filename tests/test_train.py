@@ -18,7 +18,8 @@ import pytest
 from kaggle_kernel.features import FeatureSpec
 from offline.data.competition import load_competition
 from offline.train.cv import walk_forward
-from offline.train.engine import TrainConfig, build_dataset, make_tasks, train
+from offline.train.dataset import build_dataset
+from offline.train.engine import TrainConfig, make_tasks, train
 from offline.train.executors import run_tasks
 from offline.train.regime import regime_label
 from offline.train.regressors import fit_target, rank_per_day
@@ -246,7 +247,7 @@ def test_cli_rejects_bad_target_range():
 
 
 def test_until_keeps_only_what_is_known_that_day(synthetic_dir):
-    from offline.train.engine import training_frames
+    from offline.train.dataset import training_frames
 
     comp = load_competition(synthetic_dir)
     prices, labels = training_frames(comp, until=400)

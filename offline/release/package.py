@@ -88,7 +88,7 @@ def _snapshot(
     data_dir: Path, spec: FeatureSpec, out: Path, until: int | None, crash: CrashModel | None
 ) -> dict:
     from offline.data.competition import load_competition
-    from offline.train.engine import training_frames
+    from offline.train.dataset import training_frames
 
     comp = load_competition(data_dir, require_legs=False)
     prices, labels = training_frames(comp, until)

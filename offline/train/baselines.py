@@ -14,7 +14,7 @@ from offline.train.run_files import BaselineScore
 
 if TYPE_CHECKING:
     from offline.train.config import TrainConfig
-    from offline.train.engine import Dataset
+    from offline.train.dataset import Dataset
 
 
 def naive(data: Dataset, targets: list[TargetDef], folds: list[Fold]) -> np.ndarray:

@@ -27,7 +27,7 @@ def _run(path: Path) -> tuple[DataInfo, pl.DataFrame]:
 
 def compare(run_a: Path | str, run_b: Path | str) -> dict:
     """Scores of A and B on their common OOF days and targets, and B - A with its 90% interval."""
-    from offline.train.engine import training_frames
+    from offline.train.dataset import training_frames
 
     (ra, oa), (rb, ob) = _run(Path(run_a)), _run(Path(run_b))
     if Path(ra.dir).resolve() != Path(rb.dir).resolve():

@@ -1,62 +1,50 @@
-"""`make train`: features -> regime classifier (OOF) -> 424 regressors (OOF + final) -> report.
+"""`make train`: features -> regime classifier (OOF) -> target mode -> ETF feature -> 424 regressors
+(OOF + final) -> candidates -> nested blend -> baselines, ablation, oracle -> report and files.
 
-Everything a number in the report rests on is out of fold: the regressors train on the regime
-model's out-of-fold probability, and every score is computed on the walk-forward test blocks.
+Each step is a function from typed values to a typed value; `train` is their sequence. Everything a
+number in the report rests on is out of fold: the regressors train on the regime model's
+out-of-fold probability, and every score is computed on the walk-forward test blocks.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from kaggle_kernel.blend import BlendSpec
-from kaggle_kernel.features import (
-    ETF_CRASH_PROB,
-    PROBABILITIES,
-    REGIME_PROB,
-    FeatureSpec,
-    batch_features,
-    consecutive,
-)
+from kaggle_kernel.features import ETF_CRASH_PROB, PROBABILITIES, REGIME_PROB, FeatureSpec
 from kaggle_kernel.schema import TargetDef
 from offline.data.competition import Competition
-from offline.data.targets import labels_from_lag_files
 from offline.data.verify import load_verified
 from offline.errors import UserError
 from offline.progress import progress
 from offline.train import baselines, candidates
 from offline.train.blending import nested_blend
-from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
+from offline.train.checkpoint import CheckpointStore, fingerprint
 from offline.train.config import MODES, TrainConfig
 from offline.train.cv import Fold, oof_mask, walk_forward
+from offline.train.dataset import Dataset, build_dataset, with_column
 from offline.train.evaluate import decide, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
+from offline.train.outputs import write_outputs
 from offline.train.regime import RegimeResult, train_regime
 from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
 from offline.train.run_files import (
     Ablation,
-    BlendFiles,
     BlendReport,
     CandidateScores,
-    CvScores,
     DataInfo,
-    EtfCrashFiles,
     EtfDecision,
     Fallback,
     FoldScore,
-    ModelsFile,
     OracleScore,
-    RegimeFile,
     RegimeScores,
     Scored,
-    TargetFile,
     TargetIcs,
     TargetModeReport,
     TrainReport,
@@ -69,73 +57,6 @@ ABLATIONS = {
     "no_cross_asset": lambda spec, t: list(spec.key_features),
     "no_own_lags": lambda spec, t: [f"{t.name}_lab{k}" for k in (1, 2, 3)],
 }
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Features X and labels Y by day. A step that adds a column builds a new Dataset (`with_column`);
-    X is read-only, so no later step can change what an earlier one saw."""
-
-    date_ids: np.ndarray
-    X: np.ndarray
-    Y: np.ndarray
-    names: list[str]
-    spec: FeatureSpec
-    price_columns: set[str]
-
-    @property
-    def col(self) -> dict[str, int]:
-        return {n: i for i, n in enumerate(self.names)}
-
-
-def with_column(data: Dataset, name: str, values: np.ndarray | float) -> Dataset:
-    """A new Dataset whose column `name` holds `values`; `data` is left as it was."""
-    X = data.X.copy(order="K")
-    X[:, data.col[name]] = values
-    X.setflags(write=False)
-    return replace(data, X=X)
-
-
-def training_frames(comp: Competition, until: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Prices and labels to train on: train.csv/train_labels.csv, else the test window and lag files.
-
-    With `until`, only what is known at the end of that day: prices up to it, and the label cells
-    already delivered (label day s of lag L is known on day s + L + 1).
-    """
-    prices = comp.prices()
-    if comp.train_labels is not None:
-        labels = comp.train_labels
-    elif comp.lagged:
-        labels = labels_from_lag_files(comp.lagged)
-    else:
-        raise UserError(f"{comp.path}: no train_labels.csv and no lagged label files to train on")
-    if until is not None:
-        if prices.filter(pl.col("date_id") <= until).height < 100:
-            raise UserError(f"--until {until}: fewer than 100 days of prices up to it")
-        prices = prices.filter(pl.col("date_id") <= until)
-        lag = {t.name: t.lag for t in FeatureSpec().targets}
-        labels = labels.filter(pl.col("date_id") <= until).with_columns(
-            [
-                pl.when(pl.col("date_id") + lag[n] + 1 <= until).then(pl.col(n)).alias(n)
-                for n in labels.columns
-                if n in lag
-            ]
-        )
-    return prices, labels
-
-
-def build_dataset(comp: Competition, spec: FeatureSpec, until: int | None = None) -> Dataset:
-    prices, labels = training_frames(comp, until)
-    days, X = batch_features(spec, prices, labels)
-    names = [t.name for t in spec.targets]
-    wide = consecutive(labels, int(days[0]), int(days[-1]))
-    wide = wide.with_columns(
-        [pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns]
-    )
-    Y = wide.select(names).cast(pl.Float64).to_numpy()
-    X.setflags(write=False)
-    Y.setflags(write=False)
-    return Dataset(days, X, Y, spec.all_features(), spec, set(prices.columns))
 
 
 def make_tasks(
@@ -603,9 +524,7 @@ def train(
     clock.lap("features_and_regime")
     folds, mask = prep.folds, prep.mask
     spec = prep.data.spec
-    targets = [
-        spec.targets[i] for i in (cfg.targets if cfg.targets is not None else range(len(spec.targets)))
-    ]
+    targets = [spec.targets[i] for i in cfg.targets] if cfg.targets is not None else list(spec.targets)
     idx = [t.index for t in targets]
     stage2 = fit_stage2(prep.data, targets, folds, cfg, n_jobs)
     clock.lap("shared_model")
@@ -636,16 +555,16 @@ def train(
         prep,
         data,
         idx,
-        mode,
-        etf,
-        regressors,
-        stage2.shared[mode.chosen],
-        scored,
-        score_tuning(cfg, data, blend, idx, mask),
-        base,
-        ablation,
-        score_oracle(prep.comp, data, idx, mask, folds, scored.main["score"]),
-        clock,
+        mode=mode,
+        etf=etf,
+        regressors=regressors,
+        shared=stage2.shared[mode.chosen],
+        scored=scored,
+        tuning=score_tuning(cfg, data, blend, idx, mask),
+        base=base,
+        ablation=ablation,
+        oracle=score_oracle(prep.comp, data, idx, mask, folds, scored.main["score"]),
+        clock=clock,
     )
     write_outputs(out, data, prep.regime, regressors, targets, cands, blend, report, folds)
     return report
@@ -656,6 +575,7 @@ def build_report(
     prep: Prepared,
     data: Dataset,
     idx: list[int],
+    *,
     mode: ModeChoice,
     etf: EtfStep,
     regressors: Regressors,
@@ -738,71 +658,3 @@ def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.nda
     expected = wide.select(names).cast(pl.Float64).to_numpy()
     block = score_block(expected[:, idx], data.Y[:, idx], mask)
     return block["score"], block["interval"]
-
-
-def write_outputs(
-    out: Path,
-    data: Dataset,
-    regime: RegimeResult,
-    regressors: Regressors,
-    targets: list[TargetDef],
-    cands: Candidates,
-    blend: Blend,
-    report: TrainReport,
-    folds: list[Fold],
-) -> None:
-    """models/ and models.json (what `make package` packs), the OOF parquet files, report.json/.md, plots."""
-    from offline.train.report import write_plots, write_report_md
-
-    models = out / "models"
-    if models.exists():
-        shutil.rmtree(models)
-    models.mkdir(parents=True)
-    atomic_write(models / "regime.txt", regime.model_text)
-    entries = {}
-    for t in targets:
-        r = regressors.results[t.index]
-        file = None
-        if r.model_text is not None:
-            file = f"models/{t.name}.txt"
-            atomic_write(out / file, r.model_text)
-        entries[t.name] = TargetFile(t.index, t.lag, t.pair, r.fallback, file)
-    etf_files = None
-    if report.etf_crash_prob.used:
-        from offline.etf.export import final_crash_model
-
-        crash, text = final_crash_model(report.data.dir, until=report.data.until)
-        etf_files = EtfCrashFiles("models/etf_crash.txt", "models/etf_crash.json")
-        atomic_write(out / etf_files.file, text)
-        atomic_write(out / etf_files.model, json.dumps(crash.to_json(), indent=1))
-    files = BlendFiles("models/blend.json", "models/pooled.txt", "models/ridge.json")
-    atomic_write(out / files.pooled, cands.fits["pooled"].final)
-    atomic_write(out / files.ridge, json.dumps(cands.fits["ridge"].final.to_json(), indent=1))
-    atomic_write(out / files.spec, json.dumps(blend.spec.to_json(), indent=1))
-    ModelsFile(
-        regime=RegimeFile("models/regime.txt", regime.features, "classifier"),
-        targets=entries,
-        blend=files,
-        target_mode=report.target_mode.chosen,
-        data=report.data,
-        cv=CvScores(report.oof_score, report.regime.roc_auc),
-        etf_crash=etf_files,
-    ).write(out)
-    names = {t.index: t.name for t in targets}
-    oof = pl.DataFrame(
-        {
-            "date_id": data.date_ids,
-            REGIME_PROB: regime.oof_prob,
-            **{names[i]: blend.oof[:, i] for i in sorted(names)},
-        }
-    ).with_columns(pl.all().fill_nan(None))
-    oof.write_parquet(out / "oof.parquet")
-    for (
-        name,
-        P_member,
-    ) in cands.oof().items():  # each candidate's OOF predictions, for compare and re-blending
-        frame = {"date_id": data.date_ids, **{names[i]: P_member[:, i] for i in sorted(names)}}
-        pl.DataFrame(frame).with_columns(pl.all().fill_nan(None)).write_parquet(out / f"oof_{name}.parquet")
-    report.write(out)
-    write_plots(out / "plots", data, regime, report, folds)
-    write_report_md(out / "report.md", report)

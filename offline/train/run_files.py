@@ -483,46 +483,30 @@ class TrainReport:
         out["seconds"] = self.seconds
         return out
 
+    NESTED = (  # the keys whose values are objects or lists of them
+        "engine_per_fold",
+        "target_mode",
+        "etf_crash_prob",
+        "regime",
+        "fallbacks",
+        "ic",
+        "per_fold",
+        "candidates",
+        "blend",
+        "config",
+        "data",
+    )
+    ORACLE = ("oracle_score", "oracle_fraction", "oracle_interval")
+    OPTIONAL = ("tuned_from", "tuning", "baselines", "ablation", *ORACLE)
+
     @classmethod
     def from_json(cls, d: dict) -> TrainReport:
-        nested = {
-            "target_mode",
-            "etf_crash_prob",
-            "regime",
-            "fallbacks",
-            "ic",
-            "engine_per_fold",
-            "per_fold",
-            "candidates",
-            "blend",
-            "config",
-            "data",
-        }
-        flat = [
-            f.name
-            for f in fields(cls)
-            if f.name not in nested | {"tuning", "baselines", "ablation", "oracle"}
-        ]
-        optional = (
-            "tuned_from",
-            "tuning",
-            "baselines",
-            "ablation",
-            "oracle_score",
-            "oracle_fraction",
-            "oracle_interval",
-        )
-        _keys(d, "", (*flat, *sorted(nested)), optional)
-        if ("tuning" in d) != ("tuned_from" in d):
-            raise UserError(f"missing key {'tuning' if 'tuned_from' in d else 'tuned_from'!r}")
-        oracle = None
-        if any(k in d for k in ("oracle_score", "oracle_fraction", "oracle_interval")):
-            _keys(
-                {k: d[k] for k in d if k.startswith("oracle_")},
-                "",
-                ("oracle_score", "oracle_fraction", "oracle_interval"),
-            )
-            oracle = OracleScore(d["oracle_score"], d["oracle_fraction"], d["oracle_interval"])
+        optional_fields = ("tuning", "baselines", "ablation", "oracle")
+        flat = [f.name for f in fields(cls) if f.name not in (*cls.NESTED, *optional_fields)]
+        _keys(d, "", (*flat, *cls.NESTED), cls.OPTIONAL)
+        for group in (("tuned_from", "tuning"), cls.ORACLE):  # all of a group's keys, or none
+            if any(k in d for k in group):
+                _keys({k: d[k] for k in group if k in d}, "", group)
         return cls(
             **{k: d[k] for k in flat},
             engine_per_fold=_folds(d["engine_per_fold"], "engine_per_fold"),
@@ -545,7 +529,7 @@ class TrainReport:
             tuning=Tuning.from_json(d["tuning"]) if "tuning" in d else None,
             baselines=baselines_from_json(d["baselines"]) if "baselines" in d else None,
             ablation=Ablation.from_json(d["ablation"]) if "ablation" in d else None,
-            oracle=oracle,
+            oracle=OracleScore(*(d[k] for k in cls.ORACLE)) if "oracle_score" in d else None,
         )
 
     def write(self, run_dir: Path) -> None:
