@@ -409,3 +409,18 @@ def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
     assert 0 < lo <= c["b_minus_a"]["score_difference"] <= hi
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     assert "B - A on" in capsys.readouterr().out
+
+
+def test_with_column_builds_a_new_dataset_and_leaves_the_old_one():
+    """A step that adds a probability column returns a new Dataset; no step can write into another's X."""
+    from offline.train.dataset import Dataset, with_column
+
+    X = np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]])
+    X.setflags(write=False)
+    data = Dataset(np.arange(3), X, np.zeros((3, 1)), ["px", "regime_prob"], FeatureSpec(), set())
+    new = with_column(data, "regime_prob", np.array([0.1, 0.2, 0.3]))
+    np.testing.assert_array_equal(new.X[:, 1], [0.1, 0.2, 0.3])
+    assert np.isnan(data.X[:, 1]).all() and new.X[:, 0].tolist() == [1.0, 2.0, 3.0]
+    assert new.Y is data.Y and new.names == data.names
+    with pytest.raises(ValueError, match="read-only"):
+        new.X[0, 0] = 9.0
