@@ -191,3 +191,25 @@ def test_packaging_a_bad_models_file_names_it_and_the_key(tmp_path):
     (run / "models.json").write_text("[1, 2]")
     with pytest.raises(UserError, match="models.json: the top level is not a JSON object but a list"):
         build(run, tmp_path / "art")
+
+
+def test_demo_table_and_cli_summary_read_the_report(capsys):
+    """The readers of report.json render from the dataclass: the demo's table and the CLI summary."""
+    from offline.demo import format_table
+    from offline.train.cli import print_summary
+
+    gateway = {"score": 0.2, "latency_ms": {"p50": 1.0, "p95": 2.0, "max": 3.0}, "startup_s": 0.5, "ok": True}
+    table = format_table([("naive", gateway)], small_report())
+    assert (
+        "| blend | 0.300 | [0.200, 0.400] |" in table and "| naive (all OOF days) | -0.100 | n/a |" in table
+    )
+    assert "| oracle | 0.500 | [0.400, 0.600] |" in table and "Blend / oracle: 60%." in table
+    bare = format_table([("naive", gateway)], small_report(baselines=None, oracle=None))
+    assert "| oracle | n/a | n/a |" in bare and "Blend / oracle: n/a." in bare
+    print_summary(
+        small_report(fallbacks=[Fallback(f"target_{i}", "too few labels") for i in range(3)]), "out"
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("EVERY TARGET FELL BACK to the naive baseline (3 of 3)")
+    assert lines[1] == "candidates: prior 0.1000; baselines: naive -0.1000, mean 0.1000"
+    assert lines[2] == "blend weights: prior 1.00" and lines[3].startswith("regime ROC AUC 0.600")
