@@ -67,6 +67,8 @@ def make_tasks(
     drop=None,
     probs: tuple[str, ...] = (REGIME_PROB,),
 ) -> list[TargetTask]:
+    """One task per target: its feature columns (with the stage-1 probabilities `probs`, less what
+    `drop` names), folds and parameters; legs missing from the data make it fall back."""
     col = data.col
     tasks = []
     for t in targets:
@@ -217,6 +219,7 @@ class Stage2:
 def fit_stage2(
     data: Dataset, targets: list[TargetDef], folds: list[Fold], cfg: TrainConfig, n_jobs: int | None
 ) -> Stage2:
+    """Raw and per-day-rank labels, and the shared model in each mode `cfg.target_mode` allows."""
     Y = {"raw": data.Y, "rank": rank_per_day(data.Y)}
     modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
     return Stage2(Y, {m: fit_shared(data.X, Y[m], data.col, targets, folds, cfg.seed, n_jobs) for m in modes})
@@ -286,6 +289,7 @@ class ModeChoice:
 
 
 def choose_target_mode(runner: Runner, data: Dataset) -> ModeChoice:
+    """Each mode on the analysis subset; the higher OOF score wins, with the paired test beside it."""
     modes = runner.stage2.modes
     runs = {m: runner.subset(m, data, m) for m in modes}
     chosen = max(modes, key=lambda m: runs[m].score)
@@ -401,6 +405,7 @@ class Blend:
 
 
 def fit_blend(cands: Candidates, Y: np.ndarray, idx: list[int], folds: list[Fold]) -> Blend:
+    """The nested blend of the members on the trained targets, and the spec the kernel serves."""
     nested = nested_blend({k: v[:, idx] for k, v in cands.oof().items()}, Y[:, idx], folds)
     P = np.full(Y.shape, np.nan)
     P[:, idx] = nested["oof"]
