@@ -380,17 +380,24 @@ class Candidates:
 
 
 def fit_candidates(
-    data: Dataset, Ytrain: np.ndarray, idx: list[int], folds: list[Fold], cfg: TrainConfig, engine: Regressors
+    data: Dataset,
+    Ytrain: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    cfg: TrainConfig,
+    engine_oof: np.ndarray,
+    final: bool = True,
 ) -> Candidates:
     """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's
-    labels) beside the engine's per-target models. One line per member."""
+    labels) beside the engine's per-target OOF predictions. One line per member; training and
+    tuning both blend these (final=False: no refit on every day)."""
     spec = data.spec
     return Candidates(
         {
             "prior": candidates.prior(data.Y, idx, folds),
-            "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params),
-            "engine": candidates.CandidateFit("engine", engine.oof, None),
-            "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha),
+            "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params, final),
+            "engine": candidates.CandidateFit("engine", engine_oof, None),
+            "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
         }
     )
 
@@ -542,7 +549,7 @@ def train(
     data, Ytrain = etf.data, stage2.Y[mode.chosen]
     regressors = fit_regressors(runner, etf, mode.chosen, targets)
     clock.lap("regressors")
-    cands = fit_candidates(data, Ytrain, idx, folds, cfg, regressors)
+    cands = fit_candidates(data, Ytrain, idx, folds, cfg, regressors.oof)
     clock.lap("candidates")
     blend = fit_blend(cands, data.Y, idx, folds)
     scored = score_blend(cands, blend, data.Y, idx, mask, folds)
