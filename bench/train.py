@@ -52,8 +52,9 @@ def timed_train(data: Path, out: Path, targets: str | None) -> dict:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    report = json.loads((out / "report.json").read_text())
-    return {"wall_s": round(wall, 2), "seconds": report.get("seconds", {}), "command": cmd[1:]}
+    from offline.train.run_files import TrainReport
+
+    return {"wall_s": round(wall, 2), "seconds": TrainReport.load(out).seconds, "command": cmd[1:]}
 
 
 def with_competitor(fn):

@@ -10,8 +10,12 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from offline.train.run_files import TrainReport
 
 KERNEL_SCRIPT = Path(__file__).resolve().parents[1] / "kaggle_kernel" / "submission.py"
 
@@ -35,7 +39,7 @@ def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None
     first_test = int(pl.read_csv(data / "test.csv", columns=["date_id"])["date_id"].min())
     report = train(data, out / "train", TrainConfig(seed=seed, until=first_test - 1), n_jobs=jobs)
     timings["train_s"] = time.perf_counter() - t
-    print(f"[demo] trained: OOF score {report['oof_score']:.3f} ({timings['train_s']:.0f} s)", flush=True)
+    print(f"[demo] trained: OOF score {report.oof_score:.3f} ({timings['train_s']:.0f} s)", flush=True)
 
     t = time.perf_counter()
     artifacts = out / "artifacts"
@@ -54,7 +58,7 @@ def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None
     summary = {
         "timings": timings,
         "train": {
-            k: report.get(k)
+            k: report.to_json().get(k)
             for k in ("oof_score", "baselines", "oracle_score", "oracle_fraction", "train_seconds")
         },
         "gateway": {
@@ -65,7 +69,7 @@ def run_demo(out: Path, seed: int = 0, days: int = 1961, jobs: int | None = None
     return summary
 
 
-def format_table(rows: list[tuple[str, dict]], train_report: dict) -> str:
+def format_table(rows: list[tuple[str, dict]], train_report: TrainReport) -> str:
     """demo.md: the gateway runs and the training run's out-of-fold scores, as Markdown tables."""
     lines = [
         "Synthetic test window, scored days only (local gateway, Kaggle's batches and checks):",
@@ -81,8 +85,9 @@ def format_table(rows: list[tuple[str, dict]], train_report: dict) -> str:
             f"| {name} | {_num(rep.get('score'), 3)} | {_num(lat.get('p50'))} | {_num(lat.get('p95'))} | "
             f"{_num(lat.get('max'))} | {_num(startup, 2)} | {status} |"
         )
-    b = train_report.get("baselines", {})
-    c = train_report.get("candidates", {})
+    b = train_report.baselines or {}
+    c = train_report.candidates
+    oracle = train_report.oracle
     members = [m for m in ("engine", "pooled", "ridge", "prior") if m in c]
     lines += [
         "",
@@ -91,12 +96,13 @@ def format_table(rows: list[tuple[str, dict]], train_report: dict) -> str:
         "",
         "| model | score | 90% interval |",
         "| --- | ---: | --- |",
-        f"| blend | {_num(train_report['oof_score'], 3)} | {_interval(train_report.get('oof_interval'))} |",
-        *(f"| {m} | {_num(c[m].get('score'), 3)} | {_interval(c[m].get('interval'))} |" for m in members),
-        f"| naive (all OOF days) | {_num(b.get('naive'), 3)} | {_interval(b.get('naive_interval'))} |",
-        f"| oracle | {_num(train_report.get('oracle_score'), 3)} | {_interval(train_report.get('oracle_interval'))} |",
+        f"| blend | {_num(train_report.oof_score, 3)} | {_interval(train_report.oof_interval)} |",
+        *(f"| {m} | {_num(c[m].score, 3)} | {_interval(c[m].interval)} |" for m in members),
+        f"| naive (all OOF days) | {_num(b['naive'].score if 'naive' in b else None, 3)} | "
+        f"{_interval(b['naive'].interval if 'naive' in b else None)} |",
+        f"| oracle | {_num(oracle and oracle.score, 3)} | {_interval(oracle and oracle.interval)} |",
         "",
-        f"Blend / oracle: {_pct(train_report.get('oracle_fraction'))}.",
+        f"Blend / oracle: {_pct(oracle and oracle.fraction)}.",
     ]
     return "\n".join(lines)
 

@@ -29,8 +29,8 @@ def test_crash_probability_is_trained_packaged_and_served(synthetic_dir, tmp_pat
         params={"min_child_samples": 20},
     )  # fmt: skip  (small leaves: 8 targets x 600 days are too few for the default 400 rows per leaf)
     report = train(synthetic_dir, tmp_path / "train", cfg, n_jobs=2)
-    etf = report["etf_crash_prob"]
-    assert etf["used"] and etf["decided_by"] == "on" and np.isfinite(etf["with"])
+    etf = report.etf_crash_prob
+    assert etf.used and etf.decided_by == "on" and np.isfinite(etf.with_score)
     model = lgb.Booster(model_file=str(tmp_path / "train" / "models" / "target_0.txt"))
     assert ETF_CRASH_PROB in model.feature_name()
 

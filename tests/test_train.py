@@ -18,10 +18,12 @@ import pytest
 from kaggle_kernel.features import FeatureSpec
 from offline.data.competition import load_competition
 from offline.train.cv import walk_forward
-from offline.train.engine import TrainConfig, build_dataset, make_tasks, train
+from offline.train.dataset import build_dataset
+from offline.train.engine import TrainConfig, make_tasks, train
 from offline.train.executors import run_tasks
 from offline.train.regime import regime_label
 from offline.train.regressors import fit_target, rank_per_day
+from offline.train.run_files import ModelsFile, Scored, TrainReport
 from offline.train.shared import fit_shared
 from offline.train.tune import mask_url, tune
 
@@ -79,31 +81,31 @@ def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
     cfg = TrainConfig(**SMALL, targets=targets)
     with pytest.warns(UserWarning, match=leg):
         report = train(data, tmp_path / "out", cfg, n_jobs=2)
-    for key in ("oof_score", "baselines", "oracle_score", "regime", "ablation", "train_seconds"):
-        assert key in report, key
-    assert set(report["baselines"]) >= {"naive", "mean"}
-    assert set(report["candidates"]) == {"prior", "pooled", "engine", "ridge"}
+    out = tmp_path / "out"
+    saved = json.loads((out / "report.json").read_text())
+    for key in ("oof_score", "baselines", "oracle_score", "oracle_fraction", "regime", "ablation", "seconds"):
+        assert key in saved, key
+    assert set(saved["baselines"]) >= {"naive", "mean", "naive_interval", "mean_per_fold"}
+    assert set(report.candidates) == {"prior", "pooled", "engine", "ridge"}
     # every score carries its bootstrap interval, and the interval brackets the score
-    for c in [
-        *report["candidates"].values(),
-        {"score": report["oof_score"], "interval": report["oof_interval"]},
-    ]:
-        lo, hi = c["interval"]
-        assert lo <= c["score"] <= hi
-    weights = report["blend"]["weights"]
+    for c in [*report.candidates.values(), Scored(report.oof_score, report.oof_interval)]:
+        lo, hi = c.interval
+        assert lo <= c.score <= hi
+    weights = report.blend.weights
     assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0
-    assert {t["decision"] for t in report["blend"]["vs_members"].values()} <= {
-        "better",
-        "worse",
-        "within noise",
-    }
-    assert set(report["regime"]) >= {"roc_auc", "pr_auc", "base_rate"}
-    assert np.isfinite(report["oof_score"]) and np.isfinite(report["oracle_score"])
-    fallbacks = {f["target"]: f["reason"] for f in report["fallbacks"]}
+    assert {t["decision"] for t in report.blend.vs_members.values()} <= {"better", "worse", "within noise"}
+    assert 0 <= report.regime.base_rate <= 1 and report.ablation.scores["full"] == pytest.approx(
+        saved["ablation"]["full"]
+    )
+    assert np.isfinite(report.oof_score) and np.isfinite(report.oracle.score)
+    fallbacks = {f.target: f.reason for f in report.fallbacks}
     for i in hit[:2]:
         assert leg in fallbacks[f"target_{i}"]
-    out = tmp_path / "out"
+    # the files read back, through from_json, to what the run wrote (as JSON text: a NaN is not == itself)
+    assert json.dumps(TrainReport.load(out).to_json()) == json.dumps(report.to_json()) == json.dumps(saved)
+    assert ModelsFile.load(out).to_json() == json.loads((out / "models.json").read_text())
     models = json.loads((out / "models.json").read_text())
+    assert models["cv"]["oof_score"] == report.oof_score and models["data"] == saved["data"]
     assert "file" not in models["targets"][f"target_{hit[0]}"]
     assert (out / models["targets"]["target_0"]["file"]).read_text().startswith("tree")
     assert (out / "models" / "regime.txt").exists()
@@ -245,7 +247,7 @@ def test_cli_rejects_bad_target_range():
 
 
 def test_until_keeps_only_what_is_known_that_day(synthetic_dir):
-    from offline.train.engine import training_frames
+    from offline.train.dataset import training_frames
 
     comp = load_competition(synthetic_dir)
     prices, labels = training_frames(comp, until=400)
@@ -294,23 +296,36 @@ def test_paired_gain_separates_signal_from_noise():
     assert abs(same["t"]) < 3 or np.isnan(same["t"])
 
 
-def test_all_fallback_run_says_so_first(synthetic_dir, tmp_path):
-    """A run in which every target fell back says so in its headline (report.md's and the CLI's first line)."""
-    from offline.train.report import headline
+def test_all_fallback_run_says_so_first(synthetic_dir, tmp_path, capsys):
+    """A run in which every target fell back says so in the CLI's first line and report.md's headline,
+    even with tuned parameters (their notice is a status line on stderr)."""
+    from offline.cli import main
 
-    cfg = TrainConfig(
-        n_folds=2,
-        analysis_every=4,
-        targets=[0, 1, 2],
-        min_labels=10_000,
-        ablation=False,
-        baselines=False,
-        target_mode="raw",
-    )
-    report = train(synthetic_dir, tmp_path / "out", cfg, n_jobs=1)
-    assert len(report["fallbacks"]) == 3
-    assert headline(report).startswith("EVERY TARGET FELL BACK")
-    assert "EVERY TARGET FELL BACK" in (tmp_path / "out" / "report.md").read_text().splitlines()[2]
+    tune_dir = tmp_path / "tune"
+    tune_dir.mkdir()
+    (tune_dir / "best_params.json").write_text(json.dumps({"params": {"num_leaves": 3}, "tuned_until": 500}))
+    out = tmp_path / "out"
+    args = ["train", "--data", str(synthetic_dir), "--out", str(out), "--folds", "2", "--targets", "0-2"]
+    args += [
+        "--min-labels",
+        "10000",
+        "--target-mode",
+        "raw",
+        "--no-ablation",
+        "--no-baselines",
+        "--jobs",
+        "1",
+    ]
+    assert main(args) == 0
+    console = capsys.readouterr()
+    first = console.out.splitlines()[0]
+    assert first.startswith("EVERY TARGET FELL BACK to the naive baseline (3 of 3)"), first
+    assert "using tuned parameters" in console.err
+    md = (out / "report.md").read_text().splitlines()
+    assert md[0] == "# Training report" and md[2].startswith("**EVERY TARGET FELL BACK")
+    report = TrainReport.load(out)
+    assert report.all_fell_back and report.tuned_from == str(tune_dir / "best_params.json")
+    assert "file" not in json.loads((out / "models.json").read_text())["targets"]["target_0"]
 
 
 def test_config_rejects_unknown_choices_naming_field_and_values():
@@ -365,6 +380,8 @@ def test_nested_blend_weights_use_earlier_folds_only():
 
 def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
     """Two runs on the same data: the better one (less noise on the labels) wins, on common days only."""
+    from test_run_files import small_report
+
     from offline.cli import main
     from offline.train.compare import compare
 
@@ -384,7 +401,7 @@ def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
         pl.DataFrame({"date_id": labels["date_id"], **dict(zip(names, P.T, strict=True))}).write_parquet(
             out / "oof.parquet"
         )
-        (out / "report.json").write_text(json.dumps({"data": {"dir": str(synthetic_dir), "until": None}}))
+        small_report(synthetic_dir).write(out)
     c = compare(tmp_path / "a", tmp_path / "b")
     assert c["days"] == len(Y) - 10 - 350
     assert c["b"]["score"] > c["a"]["score"] and c["b_minus_a"]["t"] > 2
@@ -392,3 +409,18 @@ def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
     assert 0 < lo <= c["b_minus_a"]["score_difference"] <= hi
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     assert "B - A on" in capsys.readouterr().out
+
+
+def test_with_column_builds_a_new_dataset_and_leaves_the_old_one():
+    """A step that adds a probability column returns a new Dataset; no step can write into another's X."""
+    from offline.train.dataset import Dataset, with_column
+
+    X = np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]])
+    X.setflags(write=False)
+    data = Dataset(np.arange(3), X, np.zeros((3, 1)), ["px", "regime_prob"], FeatureSpec(), set())
+    new = with_column(data, "regime_prob", np.array([0.1, 0.2, 0.3]))
+    np.testing.assert_array_equal(new.X[:, 1], [0.1, 0.2, 0.3])
+    assert np.isnan(data.X[:, 1]).all() and new.X[:, 0].tolist() == [1.0, 2.0, 3.0]
+    assert new.Y is data.Y and new.names == data.names
+    with pytest.raises(ValueError, match="read-only"):
+        new.X[0, 0] = 9.0

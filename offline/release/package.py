@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from kaggle_kernel.state import HISTORY_MARGIN
 from offline.errors import UserError
 from offline.release.credentials import kaggle_username
 from offline.release.forest_export import pack_forest, save_forest
+from offline.train.run_files import MODELS_FILE, ModelsFile
 
 DATASET_SLUG = "mitsui-kit-artifacts"
 SYNTHETIC_MARKER = "synthetic_truth.json"  # every directory the synthetic market writes has it
@@ -75,18 +77,18 @@ def _versions() -> dict:
     return out
 
 
-def _read_models(models_dir: Path) -> dict:
-    path = models_dir / "models.json"
+def _read_models(models_dir: Path) -> ModelsFile:
+    path = models_dir / MODELS_FILE
     if not path.exists():
         raise UserError(f"{path} not found: run `make train` first (or pass MODELS=dir of a training run)")
-    return json.loads(path.read_text())
+    return ModelsFile.load(models_dir)
 
 
 def _snapshot(
     data_dir: Path, spec: FeatureSpec, out: Path, until: int | None, crash: CrashModel | None
 ) -> dict:
     from offline.data.competition import load_competition
-    from offline.train.engine import training_frames
+    from offline.train.dataset import training_frames
 
     comp = load_competition(data_dir, require_legs=False)
     prices, labels = training_frames(comp, until)
@@ -126,7 +128,7 @@ def build(
     models_dir, out = Path(models_dir), Path(out)
     info = _read_models(models_dir)
     spec = FeatureSpec()
-    data_dir = Path(data_dir or info["data"]["dir"])
+    data_dir = Path(data_dir or info.data.dir)
 
     if out.exists():
         for child in out.iterdir():
@@ -135,12 +137,12 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     (out / "models").mkdir()
 
-    models: list[tuple[str, Path]] = [("regime", models_dir / info["regime"]["file"])]
+    models: list[tuple[str, Path]] = [("regime", models_dir / info.regime.file)]
     targets = {}
-    for name in sorted(info["targets"], key=lambda n: int(n.removeprefix("target_"))):
-        entry = info["targets"][name]
-        if entry.get("file"):
-            models.append((name, models_dir / entry["file"]))
+    for name in sorted(info.targets, key=lambda n: int(n.removeprefix("target_"))):
+        entry = info.targets[name]
+        if entry.file:
+            models.append((name, models_dir / entry.file))
             targets[name] = name
         else:
             targets[name] = None
@@ -149,10 +151,10 @@ def build(
     for name, path in models:
         write_gzip(path.read_bytes(), out / "models" / f"{name}.txt.gz")
     crash = None
-    if info.get("etf_crash"):
-        crash_json = json.loads((models_dir / info["etf_crash"]["model"]).read_text())
+    if info.etf_crash is not None:
+        crash_json = json.loads((models_dir / info.etf_crash.model).read_text())
         crash = CrashModel.from_json(crash_json)
-        crash_file = models_dir / info["etf_crash"]["file"]
+        crash_file = models_dir / info.etf_crash.file
         save_forest(out / "crash.npz", pack_forest([("etf_crash", crash_file)], feature_names=crash.features))
         (out / "crash.json").write_text(json.dumps(crash_json, indent=1, sort_keys=True) + "\n")
         write_gzip(crash_file.read_bytes(), out / "models" / "etf_crash.txt.gz")
@@ -164,7 +166,7 @@ def build(
     for f in sorted(KERNEL_DIR.iterdir()):
         if f.suffix in (".py", ".json") and f.is_file():
             shutil.copyfile(f, kdir / f.name)
-    snapshot = _snapshot(data_dir, spec, out, info["data"].get("until"), crash)
+    snapshot = _snapshot(data_dir, spec, out, info.data.until, crash)
 
     user = kaggle_username(dict(os.environ))
     dataset_id = f"{user or 'YOUR_KAGGLE_USERNAME'}/{DATASET_SLUG}"
@@ -190,12 +192,12 @@ def build(
             for m in packed.forest().models
         },
         targets=targets,
-        fallbacks={t: e.get("fallback") for t, e in info["targets"].items() if e.get("fallback")},
-        target_mode=info.get("target_mode"),
+        fallbacks={t: e.fallback for t, e in info.targets.items() if e.fallback},
+        target_mode=info.target_mode,
         training=Training(
-            origin=data_origin(Path(info["data"]["dir"])),
-            data=info.get("data") or {},
-            cv=info.get("cv") or {},
+            origin=data_origin(Path(info.data.dir)),
+            data=info.data.to_json(),
+            cv=asdict(info.cv),
         ),
         snapshot=snapshot,
         blend=blend,
@@ -209,12 +211,10 @@ def build(
     return manifest
 
 
-def _package_blend(info: dict, models_dir: Path, out: Path, spec: FeatureSpec) -> dict | None:
+def _package_blend(info: ModelsFile, models_dir: Path, out: Path, spec: FeatureSpec) -> dict:
     """The served blend (engine section's files): pooled LightGBM packed as pooled.npz, the ridge
-    and the blend spec (weights, prior vector) as JSON. None for a run without a blend."""
-    entry = info.get("blend")
-    if not entry:
-        return None
+    and the blend spec (weights, prior vector) as JSON."""
+    entry = asdict(info.blend)
     pooled_text = models_dir / entry["pooled"]
     save_forest(
         out / "pooled.npz", pack_forest([("pooled", pooled_text)], feature_names=spec.pooled_features())

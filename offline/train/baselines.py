@@ -10,9 +10,11 @@ import numpy as np
 from kaggle_kernel.schema import TargetDef
 from offline.train.cv import Fold
 from offline.train.evaluate import score_block
+from offline.train.run_files import BaselineScore
 
 if TYPE_CHECKING:
-    from offline.train.engine import Dataset, TrainConfig
+    from offline.train.config import TrainConfig
+    from offline.train.dataset import Dataset
 
 
 def naive(data: Dataset, targets: list[TargetDef], folds: list[Fold]) -> np.ndarray:
@@ -47,7 +49,8 @@ def all_baselines(
     mask: np.ndarray,
     cfg: TrainConfig,
     n_jobs: int | None,
-) -> dict:
+) -> dict[str, BaselineScore]:
+    """Each baseline's OOF score on every OOF day, with its interval and per-fold scores."""
     idx = [t.index for t in targets]
     out = {}
     for name, P in (
@@ -55,7 +58,5 @@ def all_baselines(
         ("mean", per_target_mean(data, Ytrain, targets, folds)),
     ):
         block = score_block(P[:, idx], data.Y[:, idx], mask, folds)
-        out[name] = block["score"]
-        out[f"{name}_interval"] = block["interval"]
-        out[f"{name}_per_fold"] = [f["score"] for f in block["per_fold"]]
+        out[name] = BaselineScore(block["score"], block["interval"], [f["score"] for f in block["per_fold"]])
     return out

@@ -46,7 +46,7 @@ class CandidateFit:
 
     name: str
     oof: np.ndarray
-    final: object  # prior vector, LightGBM model text, or Linear
+    final: object  # prior vector, LightGBM model text, Linear; None for the engine (its files are per target)
 
 
 def prior(Y: np.ndarray, idx: list[int], folds: list[Fold]) -> CandidateFit:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from offline.errors import UserError
+
+if TYPE_CHECKING:
+    from offline.train.run_files import TrainReport
 
 
 def _targets(text: str | None) -> list[int] | None:
@@ -59,9 +64,10 @@ def _train(args: argparse.Namespace) -> int:
 
     params_file = args.params or str(Path(args.out).parent / "tune" / "best_params.json")
     tuned = _load_params(params_file)
-    if tuned.get("tuned_from"):
+    if tuned.get("tuned_from"):  # a status line (stderr): stdout's first line is the run's headline
         print(
-            f"using tuned parameters from {tuned['tuned_from']} (tuning saw days up to {tuned['tuned_until']})"
+            f"using tuned parameters from {tuned['tuned_from']} (tuning saw days up to {tuned['tuned_until']})",
+            file=sys.stderr,
         )
     cfg = TrainConfig(
         n_folds=args.folds,
@@ -76,23 +82,29 @@ def _train(args: argparse.Namespace) -> int:
         until=args.until,
         etf_feature=args.etf_feature,
     )
-    report = train(
-        args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler
-    )
+    from offline.train.run_files import TrainReport
+
+    train(args.data, args.out, cfg, executor=args.executor, n_jobs=args.jobs, scheduler=args.scheduler)
+    print_summary(TrainReport.load(args.out), args.out)
+    return 0
+
+
+def print_summary(report: TrainReport, out: str) -> None:
+    """The console summary of a finished run (read back from its report.json): the headline first."""
     from offline.train.report import headline
 
     print(headline(report))
-    cands = ", ".join(f"{n} {c['score']:.4f}" for n, c in report.get("candidates", {}).items())
-    b = report.get("baselines", {})
+    cands = ", ".join(f"{n} {c.score:.4f}" for n, c in report.candidates.items())
+    b = report.baselines or {}
+    nan = float("nan")
+    naive, mean = (b[k].score if k in b else nan for k in ("naive", "mean"))
+    print(f"candidates: {cands}; baselines: naive {naive:.4f}, mean {mean:.4f}")
+    print("blend weights: " + ", ".join(f"{m} {w:.2f}" for m, w in report.blend.weights.items()))
+    g = report.regime
     print(
-        f"candidates: {cands}; baselines: naive {b.get('naive', float('nan')):.4f}, mean {b.get('mean', float('nan')):.4f}"
+        f"regime ROC AUC {g.roc_auc:.3f}  PR AUC {g.pr_auc:.3f} "
+        f"(base rate {g.base_rate:.3f});  {report.train_seconds:.0f} s;  report: {out}/report.md"
     )
-    print("blend weights: " + ", ".join(f"{m} {w:.2f}" for m, w in report["blend"]["weights"].items()))
-    print(
-        f"regime ROC AUC {report['regime']['roc_auc']:.3f}  PR AUC {report['regime']['pr_auc']:.3f} "
-        f"(base rate {report['regime']['base_rate']:.3f});  {report['train_seconds']:.0f} s;  report: {args.out}/report.md"
-    )
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,6 @@ are those on which both runs have an out-of-fold prediction, the targets those b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,25 +14,24 @@ import polars as pl
 from offline.data.competition import load_competition
 from offline.errors import UserError
 from offline.train.evaluate import daily_scores, interval, paired
+from offline.train.run_files import REPORT_FILE, DataInfo, TrainReport
 
 
-def _run(path: Path) -> tuple[dict, pl.DataFrame]:
-    report, oof = path / "report.json", path / "oof.parquet"
-    for f in (report, oof):
+def _run(path: Path) -> tuple[DataInfo, pl.DataFrame]:
+    """The training data of a finished run (from its report.json) and its OOF predictions."""
+    for f in (path / REPORT_FILE, path / "oof.parquet"):
         if not f.exists():
             raise UserError(f"{f} not found: {path} is not a finished training run")
-    return json.loads(report.read_text()), pl.read_parquet(oof)
+    return TrainReport.load(path).data, pl.read_parquet(path / "oof.parquet")
 
 
 def compare(run_a: Path | str, run_b: Path | str) -> dict:
     """Scores of A and B on their common OOF days and targets, and B - A with its 90% interval."""
-    from offline.train.engine import training_frames
+    from offline.train.dataset import training_frames
 
     (ra, oa), (rb, ob) = _run(Path(run_a)), _run(Path(run_b))
-    if Path(ra["data"]["dir"]).resolve() != Path(rb["data"]["dir"]).resolve():
-        raise UserError(
-            f"{run_a} trained on {ra['data']['dir']}, {run_b} on {rb['data']['dir']}: not comparable"
-        )
+    if Path(ra.dir).resolve() != Path(rb.dir).resolve():
+        raise UserError(f"{run_a} trained on {ra.dir}, {run_b} on {rb.dir}: not comparable")
     names = [c for c in oa.columns if c.startswith("target_") and c in ob.columns]
     a = oa.select("date_id", *names)
     b = ob.select("date_id", *names)
@@ -45,9 +43,7 @@ def compare(run_a: Path | str, run_b: Path | str) -> dict:
     if not both.any():
         raise UserError(f"{run_a} and {run_b} have no out-of-fold day and target in common")
     days = joined["date_id"].to_numpy()
-    _, labels = training_frames(
-        load_competition(ra["data"]["dir"], require_legs=False), ra["data"].get("until")
-    )
+    _, labels = training_frames(load_competition(ra.dir, require_legs=False), ra.until)
     wide = pl.DataFrame({"date_id": days}).join(labels, on="date_id", how="left")
     kept = [n for n, k in zip(names, keep_t, strict=True) if k]
     Y = wide.select(kept).cast(pl.Float64).to_numpy()

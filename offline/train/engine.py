@@ -1,164 +1,62 @@
-"""`make train`: features -> regime classifier (OOF) -> 424 regressors (OOF + final) -> report.
+"""`make train`: features -> regime classifier (OOF) -> target mode -> ETF feature -> 424 regressors
+(OOF + final) -> candidates -> nested blend -> baselines, ablation, oracle -> report and files.
 
-Everything a number in the report rests on is out of fold: the regressors train on the regime
-model's out-of-fold probability, and every score is computed on the walk-forward test blocks.
+Each step is a function from typed values to a typed value; `train` is their sequence. Everything a
+number in the report rests on is out of fold: the regressors train on the regime model's
+out-of-fold probability, and every score is computed on the walk-forward test blocks.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
 
 from kaggle_kernel.blend import BlendSpec
-from kaggle_kernel.features import (
-    ETF_CRASH_PROB,
-    PROBABILITIES,
-    REGIME_PROB,
-    FeatureSpec,
-    batch_features,
-    consecutive,
-)
+from kaggle_kernel.features import ETF_CRASH_PROB, PROBABILITIES, REGIME_PROB, FeatureSpec
 from kaggle_kernel.schema import TargetDef
 from offline.data.competition import Competition
-from offline.data.targets import labels_from_lag_files
 from offline.data.verify import load_verified
 from offline.errors import UserError
 from offline.progress import progress
 from offline.train import baselines, candidates
 from offline.train.blending import nested_blend
-from offline.train.checkpoint import CheckpointStore, atomic_write, fingerprint
+from offline.train.checkpoint import CheckpointStore, fingerprint
+from offline.train.config import MODES, TrainConfig
 from offline.train.cv import Fold, oof_mask, walk_forward
+from offline.train.dataset import Dataset, build_dataset, with_column
 from offline.train.evaluate import decide, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
-from offline.train.regime import train_regime
+from offline.train.outputs import write_outputs
+from offline.train.regime import RegimeResult, train_regime
 from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
+from offline.train.run_files import (
+    Ablation,
+    BlendReport,
+    CandidateScores,
+    DataInfo,
+    EtfDecision,
+    Fallback,
+    FoldScore,
+    OracleScore,
+    RegimeScores,
+    Scored,
+    TargetIcs,
+    TargetModeReport,
+    TrainReport,
+    Tuning,
+)
 from offline.train.shared import SharedFit, fit_shared
 
-MODES = ("raw", "rank")
 ABLATIONS = {
     "no_regime": lambda spec, t: [REGIME_PROB],
     "no_cross_asset": lambda spec, t: list(spec.key_features),
     "no_own_lags": lambda spec, t: [f"{t.name}_lab{k}" for k in (1, 2, 3)],
 }
-
-
-TargetMode = Literal["auto", "raw", "rank"]
-EtfFeature = Literal["auto", "on", "off"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that changes a model. Fingerprinted: a changed field retrains the targets.
-
-    Validated on construction: a choice outside its Literal, or a bad number, is a UserError naming
-    the field and what it allows."""
-
-    n_folds: int = 4
-    gap: int = 5
-    min_train: float = 0.4
-    seed: int = 0
-    params: dict = field(default_factory=dict)
-    regime_params: dict = field(default_factory=dict)
-    pooled_params: dict = field(default_factory=dict)
-    ridge_alpha: float = candidates.RIDGE_ALPHA
-    target_mode: TargetMode = "auto"
-    targets: list[int] | None = None
-    min_labels: int = 200
-    until: int | None = None  # train on what is known at the end of this date_id (None: everything)
-    etf_feature: EtfFeature = "auto"  # the ETF crash probability as a feature: "auto" (by CV), "on", "off"
-    analysis_every: int = 8
-    ablation: bool = True
-    baselines: bool = True
-    tuned_from: str | None = None  # the tuning result (best_params.json) whose parameters this run uses
-    tuned_until: int | None = None  # the last date_id that tuning saw
-
-    def __post_init__(self):
-        for name, kind in (("target_mode", TargetMode), ("etf_feature", EtfFeature)):
-            allowed = get_args(kind)
-            if getattr(self, name) not in allowed:
-                raise UserError(
-                    f"TrainConfig.{name}: {getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}"
-                )
-        checks = {
-            "n_folds": self.n_folds >= 2,
-            "gap": self.gap >= 0,
-            "min_train": 0 < self.min_train < 1,
-            "ridge_alpha": self.ridge_alpha >= 0,
-            "min_labels": self.min_labels >= 1,
-            "analysis_every": self.analysis_every >= 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise UserError(f"TrainConfig.{name}: {getattr(self, name)!r} is out of range")
-
-    def model_part(self) -> dict:
-        """The fields that change a single target's model (not which analyses run)."""
-        return {
-            k: getattr(self, k)
-            for k in ("n_folds", "gap", "min_train", "seed", "params", "min_labels", "until")
-        }
-
-
-@dataclass
-class Dataset:
-    date_ids: np.ndarray
-    X: np.ndarray
-    Y: np.ndarray
-    names: list[str]
-    spec: FeatureSpec
-    price_columns: set[str]
-
-    @property
-    def col(self) -> dict[str, int]:
-        return {n: i for i, n in enumerate(self.names)}
-
-
-def training_frames(comp: Competition, until: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Prices and labels to train on: train.csv/train_labels.csv, else the test window and lag files.
-
-    With `until`, only what is known at the end of that day: prices up to it, and the label cells
-    already delivered (label day s of lag L is known on day s + L + 1).
-    """
-    prices = comp.prices()
-    if comp.train_labels is not None:
-        labels = comp.train_labels
-    elif comp.lagged:
-        labels = labels_from_lag_files(comp.lagged)
-    else:
-        raise UserError(f"{comp.path}: no train_labels.csv and no lagged label files to train on")
-    if until is not None:
-        if prices.filter(pl.col("date_id") <= until).height < 100:
-            raise UserError(f"--until {until}: fewer than 100 days of prices up to it")
-        prices = prices.filter(pl.col("date_id") <= until)
-        lag = {t.name: t.lag for t in FeatureSpec().targets}
-        labels = labels.filter(pl.col("date_id") <= until).with_columns(
-            [
-                pl.when(pl.col("date_id") + lag[n] + 1 <= until).then(pl.col(n)).alias(n)
-                for n in labels.columns
-                if n in lag
-            ]
-        )
-    return prices, labels
-
-
-def build_dataset(comp: Competition, spec: FeatureSpec, until: int | None = None) -> Dataset:
-    prices, labels = training_frames(comp, until)
-    days, X = batch_features(spec, prices, labels)
-    names = [t.name for t in spec.targets]
-    wide = consecutive(labels, int(days[0]), int(days[-1]))
-    wide = wide.with_columns(
-        [pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in wide.columns]
-    )
-    Y = wide.select(names).cast(pl.Float64).to_numpy()
-    return Dataset(days, X, Y, spec.all_features(), spec, set(prices.columns))
 
 
 def make_tasks(
@@ -169,6 +67,8 @@ def make_tasks(
     drop=None,
     probs: tuple[str, ...] = (REGIME_PROB,),
 ) -> list[TargetTask]:
+    """One task per target: its feature columns (with the stage-1 probabilities `probs`, less what
+    `drop` names), folds and parameters; legs missing from the data make it fall back."""
     col = data.col
     tasks = []
     for t in targets:
@@ -194,6 +94,15 @@ def make_tasks(
     return tasks
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where the per-target fits run: local joblib processes or a dask cluster (`run_tasks`'s arguments)."""
+
+    executor: str = "local"
+    n_jobs: int | None = None
+    scheduler: str | None = None
+
+
 def run_variant(
     data: Dataset,
     Ytrain: np.ndarray,
@@ -201,9 +110,7 @@ def run_variant(
     tasks: list[TargetTask],
     store: CheckpointStore,
     variant: dict,
-    executor: str,
-    n_jobs: int | None,
-    scheduler: str | None,
+    execution: Execution,
     desc: str,
 ) -> dict[int, TargetResult]:
     """Fit every task not already checkpointed under the same fingerprint; return all results."""
@@ -219,7 +126,9 @@ def run_variant(
         else:
             todo.append(task)
     label = f"{desc} ({len(results)} checkpointed)" if results else desc
-    fitted = run_tasks(fit_target, todo, (data.X, Ytrain, shared), executor, n_jobs, scheduler)
+    fitted = run_tasks(
+        fit_target, todo, (data.X, Ytrain, shared), execution.executor, execution.n_jobs, execution.scheduler
+    )
     for res in progress(fitted, total=len(todo), desc=label, unit="target"):
         store.save(res, fps[res.index])
         results[res.index] = res
@@ -233,23 +142,22 @@ def _oof_matrix(results: dict[int, TargetResult], n_days: int, n_targets: int) -
     return P
 
 
-@dataclass
-class Prepared:
-    """Data, folds and the stage-1 probabilities: what every stage-2 run (train, tune) starts from."""
+# ---- the steps of a training run: each takes typed values and returns one -------------------------
+@dataclass(frozen=True)
+class Features:
+    """The validated competition, its features and labels by day, and the walk-forward folds."""
 
     comp: Competition
     data: Dataset
     folds: list[Fold]
-    mask: np.ndarray
-    regime: object
+    mask: np.ndarray  # the days some fold tests
 
 
-def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
-    """Load and validate, build features, define folds, and fit the regime classifier out of fold."""
-    comp = load_verified(data_dir)  # rejects what `data verify` rejects
+def build_features(data_dir: Path | str, cfg: TrainConfig) -> Features:
+    """Load and validate (what `data verify` rejects is rejected here), build features, define folds."""
+    comp = load_verified(data_dir)
     spec = FeatureSpec()
     data = build_dataset(comp, spec, cfg.until)
-    col = data.col
     folds = walk_forward(len(data.date_ids), cfg.n_folds, cfg.gap, cfg.min_train)
     missing = sorted(
         {leg for t in spec.targets for leg in (t.leg_a, t.leg_b) if leg and leg not in data.price_columns}
@@ -259,17 +167,357 @@ def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
             f"leg columns missing from {comp.path}: {', '.join(missing)}; their targets fall back to naive",
             stacklevel=1,
         )
-    regime_cols = [col[f] for f in spec.regime_model_features()]
+    return Features(comp, data, folds, oof_mask(len(data.date_ids), folds))
+
+
+def fit_regime(data: Dataset, folds: list[Fold], cfg: TrainConfig) -> tuple[RegimeResult, Dataset]:
+    """The regime classifier out of fold, and a new Dataset carrying its OOF probability (REGIME_PROB)."""
+    names = data.spec.regime_model_features()
+    col = data.col
     regime = train_regime(
-        data.X[:, regime_cols],
-        spec.regime_model_features(),
+        data.X[:, [col[f] for f in names]],
+        names,
         data.X[:, col["px_ret1"]],
         folds,
         cfg.regime_params,
         cfg.seed,
     )
-    data.X[:, col[REGIME_PROB]] = regime.oof_prob
-    return Prepared(comp, data, folds, oof_mask(len(data.date_ids), folds), regime)
+    return regime, with_column(data, REGIME_PROB, regime.oof_prob)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Data (with the regime's OOF probability), folds and the regime model: what every stage-2 run
+    (train, tune) starts from."""
+
+    comp: Competition
+    data: Dataset
+    folds: list[Fold]
+    mask: np.ndarray
+    regime: RegimeResult
+
+
+def prepare(data_dir: Path | str, cfg: TrainConfig) -> Prepared:
+    """Features, folds and the regime classifier out of fold."""
+    feats = build_features(data_dir, cfg)
+    regime, data = fit_regime(feats.data, feats.folds, cfg)
+    return Prepared(feats.comp, data, feats.folds, feats.mask, regime)
+
+
+@dataclass(frozen=True)
+class Stage2:
+    """The labels in each target mode, and the shared structural model fit on each mode CV will try."""
+
+    Y: dict[str, np.ndarray]
+    shared: dict[str, SharedFit]
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(self.shared)
+
+
+def fit_stage2(
+    data: Dataset, targets: list[TargetDef], folds: list[Fold], cfg: TrainConfig, n_jobs: int | None
+) -> Stage2:
+    """Raw and per-day-rank labels, and the shared model in each mode `cfg.target_mode` allows."""
+    Y = {"raw": data.Y, "rank": rank_per_day(data.Y)}
+    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
+    return Stage2(Y, {m: fit_shared(data.X, Y[m], data.col, targets, folds, cfg.seed, n_jobs) for m in modes})
+
+
+@dataclass(frozen=True)
+class SubsetRun:
+    """One variant on the analysis subset: its OOF predictions there (days x subset), score, interval."""
+
+    oof: np.ndarray
+    score: float
+    interval: list[float] | None
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Fits one variant of the per-target models, checkpointed under work/<variant>; `analysis` is the
+    subset (every cfg.analysis_every-th target) on which the target mode, ETF feature and ablations are decided."""
+
+    cfg: TrainConfig
+    folds: list[Fold]
+    mask: np.ndarray
+    stage2: Stage2
+    analysis: list[TargetDef]
+    work: Path
+    execution: Execution
+
+    @property
+    def analysis_idx(self) -> list[int]:
+        return [t.index for t in self.analysis]
+
+    def run(
+        self, name: str, data: Dataset, mode: str, targets: list[TargetDef], desc: str, **task_options
+    ) -> dict[int, TargetResult]:
+        return run_variant(
+            data,
+            self.stage2.Y[mode],
+            self.stage2.shared[mode],
+            make_tasks(data, targets, self.folds, self.cfg, **task_options),
+            CheckpointStore(self.work / name),
+            {"model": self.cfg.model_part(), "mode": mode, "variant": name},
+            self.execution,
+            desc=desc,
+        )
+
+    def subset(self, name: str, data: Dataset, mode: str, **task_options) -> SubsetRun:
+        """The variant on the analysis subset, scored by the competition metric out of fold."""
+        res = self.run(
+            name, data, mode, self.analysis, f"{name} ({len(self.analysis)} targets)", **task_options
+        )
+        idx = self.analysis_idx
+        P = _oof_matrix(res, len(data.date_ids), len(data.spec.targets))[:, idx]
+        block = score_block(P, data.Y[:, idx], self.mask)
+        return SubsetRun(P, block["score"], block["interval"])
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """The target transform (raw labels or daily ranks) chosen by OOF score on the analysis subset."""
+
+    report: TargetModeReport
+    runs: dict[str, SubsetRun]
+
+    @property
+    def chosen(self) -> str:
+        return self.report.chosen
+
+
+def choose_target_mode(runner: Runner, data: Dataset) -> ModeChoice:
+    """Each mode on the analysis subset; the higher OOF score wins, with the paired test beside it."""
+    modes = runner.stage2.modes
+    runs = {m: runner.subset(m, data, m) for m in modes}
+    chosen = max(modes, key=lambda m: runs[m].score)
+    test = None
+    if len(modes) == 2:  # rank vs raw, paired on daily correlations (the higher score is chosen)
+        Y = data.Y[:, runner.analysis_idx]
+        test = decide(paired_gain(runs["rank"].oof, runs["raw"].oof, Y, runner.mask))
+    report = TargetModeReport(
+        chosen,
+        {m: runs[m].score for m in modes},
+        {m: runs[m].interval for m in modes},
+        test,
+        len(runner.analysis),
+    )
+    return ModeChoice(report, runs)
+
+
+@dataclass(frozen=True)
+class EtfStep:
+    """The ETF decision, and the Dataset the later steps use: with the crash probability only if used."""
+
+    decision: EtfDecision
+    data: Dataset
+
+    @property
+    def probs(self) -> tuple[str, ...]:
+        return (REGIME_PROB, ETF_CRASH_PROB) if self.decision.used else (REGIME_PROB,)
+
+    @property
+    def variant(self) -> str | None:
+        """The checkpoint directory of the regressors with the crash probability (None: without it)."""
+        return "with_etf" if self.decision.used else None
+
+
+def decide_etf(runner: Runner, comp: Competition, data: Dataset, mode: ModeChoice) -> EtfStep:
+    """The ETF pipeline's walk-forward crash probability, offered as one more feature: kept only if the
+    paired daily gain on the analysis subset is two standard errors above zero ("auto"), or if "on"."""
+    setting = runner.cfg.etf_feature
+    if setting == "off":
+        return EtfStep(EtfDecision(False, "off"), data)
+    try:
+        with_etf = with_column(data, ETF_CRASH_PROB, _etf_probability(comp, data.date_ids))
+    except (UserError, ValueError) as exc:  # no market ETF in the data, too few crashes, ...
+        return EtfStep(EtfDecision(False, setting, unavailable=str(exc)), data)
+    run = runner.subset("with_etf", with_etf, mode.chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
+    base = mode.runs[mode.chosen]
+    gain = decide(paired_gain(run.oof, base.oof, data.Y[:, runner.analysis_idx], runner.mask))
+    used = setting == "on" or gain["t"] >= 2.0
+    decision = EtfDecision(
+        used, setting, with_score=run.score, without_score=base.score, gain=gain, targets=len(runner.analysis)
+    )
+    return EtfStep(decision, with_etf if used else data)
+
+
+@dataclass(frozen=True)
+class Regressors:
+    """Every target's model in the chosen mode: results by target index, their OOF matrix (days x 424)."""
+
+    results: dict[int, TargetResult]
+    oof: np.ndarray
+    fit_seconds: float
+
+    @property
+    def fallbacks(self) -> list[Fallback]:
+        ordered = sorted(self.results.values(), key=lambda r: r.index)
+        return [Fallback(r.name, r.fallback) for r in ordered if r.fallback]
+
+
+def fit_regressors(runner: Runner, etf: EtfStep, mode: str, targets: list[TargetDef]) -> Regressors:
+    """All targets (the analysis subset is reused from its checkpoints)."""
+    t0 = time.perf_counter()
+    name = etf.variant or mode
+    results = runner.run(name, etf.data, mode, targets, f"train {len(targets)} targets", probs=etf.probs)
+    fit_seconds = time.perf_counter() - t0
+    return Regressors(
+        results, _oof_matrix(results, len(etf.data.date_ids), len(etf.data.spec.targets)), fit_seconds
+    )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The blend's members by name, in blend order (a tie in the blend goes to the earlier member)."""
+
+    fits: dict[str, candidates.CandidateFit]
+
+    def oof(self) -> dict[str, np.ndarray]:
+        return {name: fit.oof for name, fit in self.fits.items()}
+
+
+def fit_candidates(
+    data: Dataset,
+    Ytrain: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    cfg: TrainConfig,
+    engine_oof: np.ndarray,
+    final: bool = True,
+) -> Candidates:
+    """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's
+    labels) beside the engine's per-target OOF predictions. One line per member; training and
+    tuning both blend these (final=False: no refit on every day)."""
+    spec = data.spec
+    return Candidates(
+        {
+            "prior": candidates.prior(data.Y, idx, folds),
+            "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params, final),
+            "engine": candidates.CandidateFit("engine", engine_oof, None),
+            "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Blend:
+    """The nested OOF blend (days x 424, NaN off the trained targets), nested_blend's result, the served spec."""
+
+    oof: np.ndarray
+    nested: dict
+    spec: BlendSpec
+
+
+def fit_blend(cands: Candidates, Y: np.ndarray, idx: list[int], folds: list[Fold]) -> Blend:
+    """The nested blend of the members on the trained targets, and the spec the kernel serves."""
+    nested = nested_blend({k: v[:, idx] for k, v in cands.oof().items()}, Y[:, idx], folds)
+    P = np.full(Y.shape, np.nan)
+    P[:, idx] = nested["oof"]
+    spec = BlendSpec(
+        tuple(nested["members"]),
+        tuple(nested["weights"][m] for m in nested["members"]),
+        tuple(idx),
+        tuple(None if np.isnan(v) else float(v) for v in cands.fits["prior"].final),
+    )
+    return Blend(P, nested, spec)
+
+
+@dataclass(frozen=True)
+class BlendScores:
+    """The blend on the blend days (folds 1..: each blended with weights from the folds before it),
+    every member there and on every OOF day, and paired tests blend vs member."""
+
+    main: dict  # score_block of the blend, per fold
+    candidates: dict[str, CandidateScores]
+    blend: BlendReport
+
+
+def score_blend(
+    cands: Candidates, blend: Blend, Y: np.ndarray, idx: list[int], mask: np.ndarray, folds: list[Fold]
+) -> BlendScores:
+    Yi = Y[:, idx]
+    days = mask & (np.arange(len(mask)) >= folds[1].test_start)
+    later = folds[1:]
+    scores = {}
+    for name, P in cands.oof().items():
+        b = score_block(P[:, idx], Yi, days, later)
+        every = score_block(P[:, idx], Yi, mask, folds)
+        scores[name] = CandidateScores(
+            b["score"],
+            b["interval"],
+            [f["score"] for f in b["per_fold"]],
+            Scored(every["score"], every["interval"]),
+        )
+    main = score_block(blend.oof[:, idx], Yi, days, later)
+    tests = {
+        name: decide(paired_gain(blend.oof[:, idx], P[:, idx], Yi, days)) for name, P in cands.oof().items()
+    }
+    return BlendScores(main, scores, BlendReport(blend.nested["weights"], blend.nested["per_fold"], tests))
+
+
+def ablate(runner: Runner, etf: EtfStep, mode: str, regressors: Regressors) -> Ablation:
+    """The analysis subset without the regime probability, the cross-asset features, the own lags;
+    and the ETF decision's other side (with or without the crash probability)."""
+    data, idx = etf.data, runner.analysis_idx
+    suffix = "_etf" if etf.decision.used else ""
+    scores = {"full": score_block(regressors.oof[:, idx], data.Y[:, idx], runner.mask)["score"]}
+    intervals = {}
+    for name, drop in ABLATIONS.items():
+        run = runner.subset(name + suffix, data, mode, drop=drop, probs=etf.probs)
+        scores[name], intervals[name] = run.score, run.interval
+    d = etf.decision
+    if d.with_score is not None:
+        if d.used:
+            scores["without_etf_crash_prob"] = d.without_score
+        else:
+            scores["with_etf_crash_prob"] = d.with_score
+    return Ablation(len(runner.analysis), scores, intervals)
+
+
+def score_oracle(
+    comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray, folds: list[Fold], blend_score: float
+) -> OracleScore | None:
+    """The synthetic market's true expected returns on the blend days (None for data without oracle.parquet)."""
+    score, iv = _oracle_score(comp, data, idx, mask & (np.arange(len(mask)) >= folds[1].test_start))
+    if score is None:
+        return None
+    return OracleScore(score, blend_score / score if score else None, iv)
+
+
+def score_tuning(
+    cfg: TrainConfig, data: Dataset, blend: Blend, idx: list[int], mask: np.ndarray
+) -> Tuning | None:
+    """Where the parameters came from, and the blend on the OOF days tuning never saw."""
+    if not cfg.tuned_from:
+        return None
+    unseen = mask & (data.date_ids > (cfg.tuned_until if cfg.tuned_until is not None else -1))
+    return Tuning(
+        cfg.tuned_from,
+        cfg.tuned_until,
+        cfg.params,
+        cfg.pooled_params,
+        cfg.ridge_alpha,
+        score_block(blend.oof[:, idx], data.Y[:, idx], unseen),
+    )
+
+
+class StepClock:
+    """Seconds per named step, in the order they ran (report.json's `seconds`)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.last, 2)
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def train(
@@ -279,215 +527,121 @@ def train(
     executor: str = "local",
     n_jobs: int | None = None,
     scheduler: str | None = None,
-) -> dict:
+) -> TrainReport:
     """Train both stages, write models, OOF predictions, report.json/report.md and plots to out_dir."""
-    t_start = time.perf_counter()
+    clock = StepClock()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def lap(name: str) -> None:
-        now = time.perf_counter()
-        seconds[name] = round(now - clock[0], 2)
-        clock[0] = now
-
     prep = prepare(data_dir, cfg)
-    lap("features_and_regime")
-    comp, data, folds, mask, regime = prep.comp, prep.data, prep.folds, prep.mask, prep.regime
-    spec = data.spec
-    n_days = len(data.date_ids)
-
-    targets = [
-        spec.targets[i] for i in (cfg.targets if cfg.targets is not None else range(len(spec.targets)))
-    ]
-    analysis = targets[:: cfg.analysis_every]
-    Y_by_mode = {"raw": data.Y, "rank": rank_per_day(data.Y)}
-    modes = MODES if cfg.target_mode == "auto" else (cfg.target_mode,)
-    shared_by_mode = {
-        m: fit_shared(data.X, Y_by_mode[m], data.col, targets, folds, cfg.seed, n_jobs) for m in modes
-    }
-    lap("shared_model")
-    work = out / "work"
-    common = dict(executor=executor, n_jobs=n_jobs, scheduler=scheduler)
-    variant_base = {"model": cfg.model_part()}
-
-    idx_a = [t.index for t in analysis]
-
-    subset_oof: dict[str, np.ndarray] = {}
-    intervals: dict[str, list[float] | None] = {}  # of every subset score, by variant name
-
-    def subset_score(name: str, mode: str, **task_options) -> float:
-        """OOF competition score of one variant on the analysis subset (checkpointed under work/name)."""
-        res = run_variant(
-            data,
-            Y_by_mode[mode],
-            shared_by_mode[mode],
-            make_tasks(data, analysis, folds, cfg, **task_options),
-            CheckpointStore(work / name),
-            {**variant_base, "mode": mode, "variant": name},
-            desc=f"{name} ({len(analysis)} targets)",
-            **common,
-        )
-        P_sub = _oof_matrix(res, n_days, len(spec.targets))[:, idx_a]
-        subset_oof[name] = P_sub
-        b = score_block(P_sub, data.Y[:, idx_a], mask)
-        intervals[name] = b["interval"]
-        return b["score"]
-
-    # target transform, decided by CV on the competition score over the analysis subset
-    mode_scores = {mode: subset_score(mode, mode) for mode in modes}
-    lap("target_mode")
-    chosen = max(modes, key=mode_scores.get)
-    mode_test = None
-    if len(modes) == 2:  # rank vs raw, paired on daily correlations (the higher score is chosen)
-        mode_test = decide(paired_gain(subset_oof["rank"], subset_oof["raw"], data.Y[:, idx_a], mask))
-
-    # the ETF pipeline's walk-forward crash probability, offered as one more feature: kept only if
-    # the paired daily gain on the analysis subset is two standard errors above zero ("auto")
-    etf = _etf_decision(cfg, comp, data, subset_score, subset_oof, chosen, idx_a, mask)
-    probs = (REGIME_PROB, ETF_CRASH_PROB) if etf["used"] else (REGIME_PROB,)
-    lap("etf_decision")
-
-    # all targets in the chosen mode (the analysis subset is reused from its checkpoints)
-    t_fit = time.perf_counter()
-    main_name = "with_etf" if etf["used"] else chosen
-    results = run_variant(
-        data,
-        Y_by_mode[chosen],
-        shared_by_mode[chosen],
-        make_tasks(data, targets, folds, cfg, probs=probs),
-        CheckpointStore(work / main_name),
-        {**variant_base, "mode": chosen, "variant": main_name},
-        desc=f"train {len(targets)} targets",
-        **common,
-    )
-    fit_seconds = time.perf_counter() - t_fit
+    clock.lap("features_and_regime")
+    folds, mask = prep.folds, prep.mask
+    spec = prep.data.spec
+    targets = [spec.targets[i] for i in cfg.targets] if cfg.targets is not None else list(spec.targets)
     idx = [t.index for t in targets]
-    P = _oof_matrix(results, n_days, len(spec.targets))
-    main = score_block(P[:, idx], data.Y[:, idx], mask, folds)
-    P_shared = _shared_oof(shared_by_mode[chosen], folds)
-
-    report: dict = {
-        "engine_oof_score": main["score"],
-        "engine_interval": main["interval"],
-        "engine_per_fold": main["per_fold"],
-        "n_targets": len(targets),
-        "n_days": n_days,
-        "n_oof_days": int(main["n_days"]),
-        "target_mode": {
-            "chosen": chosen,
-            **mode_scores,
-            "intervals": {m: intervals[m] for m in modes},
-            "rank_vs_raw": mode_test,
-            "decided_on_targets": len(analysis),
-        },
-        **_scored("shared_only", score_block(P_shared[:, idx], data.Y[:, idx], mask)),
-        "etf_crash_prob": etf,
-        "regime": {**regime.overall, "folds": regime.folds},
-        "fallbacks": [
-            {"target": r.name, "reason": r.fallback}
-            for r in sorted(results.values(), key=lambda r: r.index)
-            if r.fallback
-        ],
-        "ic": target_ics(P[:, idx], data.Y[:, idx], mask),
-        "fit_seconds": fit_seconds,
-    }
-    lap("regressors")
-    fits = fit_candidates(data, Y_by_mode[chosen], idx, folds, cfg)
-    lap("candidates")
-    engine_oof = P
-    members = {
-        "prior": fits["prior"].oof,
-        "pooled": fits["pooled"].oof,
-        "engine": engine_oof,
-        "ridge": fits["ridge"].oof,
-    }
-    blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
-    P_blend = np.full(P.shape, np.nan)
-    P_blend[:, idx] = blended["oof"]
-    lap("blend")
-    if cfg.tuned_from:
-        unseen = mask & (data.date_ids > (cfg.tuned_until if cfg.tuned_until is not None else -1))
-        report["tuned_from"] = cfg.tuned_from
-        report["tuning"] = {
-            "from": cfg.tuned_from,
-            "tuned_until": cfg.tuned_until,
-            "params": cfg.params,
-            "pooled_params": cfg.pooled_params,
-            "ridge_alpha": cfg.ridge_alpha,
-            "blend_on_days_tuning_never_saw": score_block(P_blend[:, idx], data.Y[:, idx], unseen),
-        }
-    report.update(blend_report(members, P_blend, blended, data.Y, idx, mask, folds))
-    blend_spec = BlendSpec(
-        tuple(blended["members"]),
-        tuple(blended["weights"][m] for m in blended["members"]),
-        tuple(idx),
-        tuple(None if np.isnan(v) else float(v) for v in fits["prior"].final),
-    )
+    stage2 = fit_stage2(prep.data, targets, folds, cfg, n_jobs)
+    clock.lap("shared_model")
+    execution = Execution(executor, n_jobs, scheduler)
+    runner = Runner(cfg, folds, mask, stage2, targets[:: cfg.analysis_every], out / "work", execution)
+    mode = choose_target_mode(runner, prep.data)
+    clock.lap("target_mode")
+    etf = decide_etf(runner, prep.comp, prep.data, mode)
+    clock.lap("etf_decision")
+    data, Ytrain = etf.data, stage2.Y[mode.chosen]
+    regressors = fit_regressors(runner, etf, mode.chosen, targets)
+    clock.lap("regressors")
+    cands = fit_candidates(data, Ytrain, idx, folds, cfg, regressors.oof)
+    clock.lap("candidates")
+    blend = fit_blend(cands, data.Y, idx, folds)
+    scored = score_blend(cands, blend, data.Y, idx, mask, folds)
+    clock.lap("blend")
+    base = None
     if cfg.baselines:
-        report["baselines"] = baselines.all_baselines(
-            data, Y_by_mode[chosen], targets, folds, mask, cfg, n_jobs
-        )
-        lap("baselines")
+        base = baselines.all_baselines(data, Ytrain, targets, folds, mask, cfg, n_jobs)
+        clock.lap("baselines")
+    ablation = None
     if cfg.ablation:
-        full = score_block(P[:, idx_a], data.Y[:, idx_a], mask)["score"]
-        abl = {"targets": len(analysis), "full": full}
-        for name, drop in ABLATIONS.items():
-            abl[name] = subset_score(name + ("_etf" if etf["used"] else ""), chosen, drop=drop, probs=probs)
-        if "with" in etf:
-            abl["with_etf_crash_prob" if not etf["used"] else "without_etf_crash_prob"] = etf[
-                "without" if etf["used"] else "with"
-            ]
-        abl["intervals"] = {k: intervals.get(k + ("_etf" if etf["used"] else "")) for k in ABLATIONS}
-        report["ablation"] = abl
-        lap("ablation")
-    oracle, oracle_interval = _oracle_score(
-        comp, data, idx, mask & (np.arange(n_days) >= folds[1].test_start)
+        ablation = ablate(runner, etf, mode.chosen, regressors)
+        clock.lap("ablation")
+    report = build_report(
+        cfg,
+        prep,
+        data,
+        idx,
+        mode=mode,
+        etf=etf,
+        regressors=regressors,
+        shared=stage2.shared[mode.chosen],
+        scored=scored,
+        tuning=score_tuning(cfg, data, blend, idx, mask),
+        base=base,
+        ablation=ablation,
+        oracle=score_oracle(prep.comp, data, idx, mask, folds, scored.main["score"]),
+        clock=clock,
     )
-    if oracle is not None:
-        report["oracle_score"] = oracle
-        report["oracle_fraction"] = report["oof_score"] / oracle if oracle else None
-        report["oracle_interval"] = oracle_interval
-    report["train_seconds"] = time.perf_counter() - t_start
-    report["config"] = asdict(cfg)
-    report["data"] = {
-        "dir": str(comp.path),
-        "until": cfg.until,
-        "fingerprint": fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
-        "first_date_id": int(data.date_ids[0]),
-        "last_date_id": int(data.date_ids[-1]),
-    }
-
-    report["seconds"] = seconds  # per step, up to the report itself
-    _write_outputs(out, data, regime, results, targets, P_blend, report, folds, fits, blend_spec, members)
+    write_outputs(out, data, prep.regime, regressors, targets, cands, blend, report, folds)
     return report
 
 
-def _etf_decision(cfg, comp, data, subset_score, subset_oof, chosen, idx, mask) -> dict:
-    """Whether the regressors get the ETF crash probability; leaves it in data.X only if they do."""
-    col = data.col[ETF_CRASH_PROB]
-    if cfg.etf_feature == "off":
-        return {"used": False, "decided_by": "off"}
-    try:
-        data.X[:, col] = _etf_probability(comp, data.date_ids)
-    except (UserError, ValueError) as exc:  # no market ETF in the data, too few crashes, ...
-        data.X[:, col] = np.nan
-        return {"used": False, "decided_by": cfg.etf_feature, "unavailable": str(exc)}
-    with_etf = subset_score("with_etf", chosen, probs=(REGIME_PROB, ETF_CRASH_PROB))
-    gain = paired_gain(subset_oof["with_etf"], subset_oof[chosen], data.Y[:, idx], mask)
-    gain = decide(gain)
-    used = cfg.etf_feature == "on" or gain["t"] >= 2.0
-    if not used:
-        data.X[:, col] = np.nan
-    return {
-        "used": used,
-        "decided_by": cfg.etf_feature,
-        "with": with_etf,
-        "without": score_block(subset_oof[chosen], data.Y[:, idx], mask)["score"],
-        "gain": gain,
-        "targets": len(idx),
-    }
+def build_report(
+    cfg: TrainConfig,
+    prep: Prepared,
+    data: Dataset,
+    idx: list[int],
+    *,
+    mode: ModeChoice,
+    etf: EtfStep,
+    regressors: Regressors,
+    shared: SharedFit,
+    scored: BlendScores,
+    tuning: Tuning | None,
+    base: dict | None,
+    ablation: Ablation | None,
+    oracle: OracleScore | None,
+    clock: StepClock,
+) -> TrainReport:
+    """report.json's value from the steps' results; every score in it is out of fold."""
+    mask, folds = prep.mask, prep.folds
+    P, Y = regressors.oof[:, idx], data.Y[:, idx]
+    engine = score_block(P, Y, mask, folds)
+    shared_only = score_block(_shared_oof(shared, folds)[:, idx], Y, mask)
+    main = scored.main
+    return TrainReport(
+        engine_oof_score=engine["score"],
+        engine_interval=engine["interval"],
+        engine_per_fold=[FoldScore(**f) for f in engine["per_fold"]],
+        n_targets=len(idx),
+        n_days=len(data.date_ids),
+        n_oof_days=int(engine["n_days"]),
+        target_mode=mode.report,
+        shared_only=shared_only["score"],
+        shared_only_interval=shared_only["interval"],
+        etf_crash_prob=etf.decision,
+        regime=RegimeScores(**prep.regime.overall, folds=prep.regime.folds),
+        fallbacks=regressors.fallbacks,
+        ic=TargetIcs(**target_ics(P, Y, mask)),
+        fit_seconds=regressors.fit_seconds,
+        oof_score=main["score"],
+        oof_interval=main["interval"],
+        oof_mean_daily_corr=main["mean"],
+        per_fold=[FoldScore(**f) for f in main["per_fold"]],
+        n_blend_days=main["n_days"],
+        candidates=scored.candidates,
+        blend=scored.blend,
+        train_seconds=clock.total(),
+        config=cfg,
+        data=DataInfo(
+            dir=str(prep.comp.path),
+            until=cfg.until,
+            fingerprint=fingerprint(data.X[:, : len(data.names) - len(PROBABILITIES)], data.Y),
+            first_date_id=int(data.date_ids[0]),
+            last_date_id=int(data.date_ids[-1]),
+        ),
+        seconds=clock.seconds,  # per step, up to the report itself
+        tuning=tuning,
+        baselines=base,
+        ablation=ablation,
+        oracle=oracle,
+    )
 
 
 def _shared_oof(shared: SharedFit, folds: list[Fold]) -> np.ndarray:
@@ -516,122 +670,3 @@ def _oracle_score(comp: Competition, data: Dataset, idx: list[int], mask: np.nda
     expected = wide.select(names).cast(pl.Float64).to_numpy()
     block = score_block(expected[:, idx], data.Y[:, idx], mask)
     return block["score"], block["interval"]
-
-
-def _write_outputs(
-    out: Path,
-    data: Dataset,
-    regime,
-    results: dict[int, TargetResult],
-    targets: list[TargetDef],
-    P: np.ndarray,
-    report: dict,
-    folds: list[Fold],
-    fits: dict,
-    blend_spec: BlendSpec,
-    members: dict[str, np.ndarray],
-) -> None:
-    from offline.train.report import write_plots, write_report_md
-
-    models = out / "models"
-    if models.exists():
-        shutil.rmtree(models)
-    models.mkdir(parents=True)
-    atomic_write(models / "regime.txt", regime.model_text)
-    manifest = {
-        "regime": {"file": "models/regime.txt", "features": regime.features, "kind": "classifier"},
-        "targets": {},
-    }
-    for t in targets:
-        r = results[t.index]
-        entry = {"index": t.index, "lag": t.lag, "pair": t.pair, "fallback": r.fallback}
-        if r.model_text is not None:
-            atomic_write(models / f"{t.name}.txt", r.model_text)
-            entry["file"] = f"models/{t.name}.txt"
-        manifest["targets"][t.name] = entry
-    if report["etf_crash_prob"]["used"]:
-        from offline.etf.export import final_crash_model
-
-        crash, text = final_crash_model(report["data"]["dir"], until=report["data"]["until"])
-        atomic_write(models / "etf_crash.txt", text)
-        atomic_write(models / "etf_crash.json", json.dumps(crash.to_json(), indent=1))
-        manifest["etf_crash"] = {"file": "models/etf_crash.txt", "model": "models/etf_crash.json"}
-    atomic_write(models / "pooled.txt", fits["pooled"].final)
-    atomic_write(models / "ridge.json", json.dumps(fits["ridge"].final.to_json(), indent=1))
-    atomic_write(models / "blend.json", json.dumps(blend_spec.to_json(), indent=1))
-    manifest["blend"] = {
-        "spec": "models/blend.json",
-        "pooled": "models/pooled.txt",
-        "ridge": "models/ridge.json",
-    }
-    manifest["target_mode"] = report["target_mode"]["chosen"]
-    manifest["data"] = report["data"]
-    manifest["cv"] = {"oof_score": report["oof_score"], "regime_roc_auc": report["regime"]["roc_auc"]}
-    atomic_write(out / "models.json", json.dumps(manifest, indent=1))
-    names = {t.index: t.name for t in targets}
-    oof = pl.DataFrame(
-        {"date_id": data.date_ids, REGIME_PROB: regime.oof_prob, **{names[i]: P[:, i] for i in sorted(names)}}
-    ).with_columns(pl.all().fill_nan(None))
-    oof.write_parquet(out / "oof.parquet")
-    for name, P_member in members.items():  # each candidate's OOF predictions, for compare and re-blending
-        frame = {"date_id": data.date_ids, **{names[i]: P_member[:, i] for i in sorted(names)}}
-        pl.DataFrame(frame).with_columns(pl.all().fill_nan(None)).write_parquet(out / f"oof_{name}.parquet")
-    atomic_write(out / "report.json", json.dumps(report, indent=1, default=_json_default))
-    write_plots(out / "plots", data, regime, P, report, folds)
-    write_report_md(out / "report.md", report)
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o))
-
-
-def fit_candidates(
-    data: Dataset, Ytrain: np.ndarray, idx: list[int], folds: list[Fold], cfg: TrainConfig
-) -> dict:
-    """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's labels)."""
-    spec = data.spec
-    return {
-        "prior": candidates.prior(data.Y, idx, folds),
-        "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params),
-        "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha),
-    }
-
-
-def blend_report(members: dict, P_blend: np.ndarray, blended: dict, Y: np.ndarray, idx, mask, folds) -> dict:
-    """The blend and every candidate on the blend days (folds 1..: each blended with weights from the
-    folds before it), with intervals; each candidate on every OOF day too; paired tests blend vs member."""
-    Yi = Y[:, idx]
-    days = mask & (np.arange(len(mask)) >= folds[1].test_start)
-    later = folds[1:]
-    scores = {}
-    for name, P in members.items():
-        b = score_block(P[:, idx], Yi, days, later)
-        every = score_block(P[:, idx], Yi, mask, folds)
-        scores[name] = {
-            "score": b["score"],
-            "interval": b["interval"],
-            "per_fold": [f["score"] for f in b["per_fold"]],
-            "all_oof_days": {"score": every["score"], "interval": every["interval"]},
-        }
-    main = score_block(P_blend[:, idx], Yi, days, later)
-    tests = {name: decide(paired_gain(P_blend[:, idx], P[:, idx], Yi, days)) for name, P in members.items()}
-    return {
-        "oof_score": main["score"],
-        "oof_interval": main["interval"],
-        "oof_mean_daily_corr": main["mean"],
-        "per_fold": main["per_fold"],
-        "n_blend_days": main["n_days"],
-        "candidates": scores,
-        "blend": {
-            "weights": blended["weights"],
-            "per_fold_weights": blended["per_fold"],
-            "vs_members": tests,
-        },
-    }
-
-
-def _scored(name: str, block: dict) -> dict:
-    """A score and its interval as two report keys: name and name_interval."""
-    return {name: block["score"], f"{name}_interval": block["interval"]}

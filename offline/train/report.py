@@ -10,8 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from offline.train.run_files import TrainReport  # noqa: E402
 
-def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> list[Path]:
+
+def write_plots(out: Path, data, regime, report: TrainReport, folds) -> list[Path]:
+    """The four PNGs report.md links to."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     col = data.col
@@ -29,12 +32,12 @@ def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> 
     ax.set_xlabel("date_id")
     fig.legend(loc="upper left", fontsize=8)
     ax.set_title(
-        f"Regime classifier: ROC AUC {report['regime']['roc_auc']:.3f}, PR AUC {report['regime']['pr_auc']:.3f} "
-        f"(base rate {report['regime']['base_rate']:.3f})"
+        f"Regime classifier: ROC AUC {report.regime.roc_auc:.3f}, PR AUC {report.regime.pr_auc:.3f} "
+        f"(base rate {report.regime.base_rate:.3f})"
     )
     paths.append(_save(fig, out / "regime_probability.png"))
 
-    ic = np.array([v for v in report["ic"]["values"] if v is not None])
+    ic = np.array([v for v in report.ic.values if v is not None])
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.hist(ic, bins=40, color="tab:blue", alpha=0.8)
     ax.axvline(0, color="black", lw=0.8)
@@ -46,12 +49,11 @@ def write_plots(out: Path, data, regime, P: np.ndarray, report: dict, folds) -> 
     paths.append(_save(fig, out / "ic_histogram.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    n = len(report["engine_per_fold"])
-    series = {"blend": [f["score"] for f in report["per_fold"]]}
-    series.update({name: c["per_fold"] for name, c in report.get("candidates", {}).items()})
-    for name in ("naive", "mean"):
-        if f"{name}_per_fold" in report.get("baselines", {}):
-            series[name] = report["baselines"][f"{name}_per_fold"]
+    n = len(report.engine_per_fold)
+    series = {"blend": [f.score for f in report.per_fold]}
+    series.update({name: c.per_fold for name, c in report.candidates.items()})
+    for name, b in (report.baselines or {}).items():
+        series[name] = b.per_fold
     # the blend and the candidates are scored on folds 1.. only: fold 0 is left empty for them
     series = {k: [float("nan")] * (n - len(v)) + list(v) for k, v in series.items()}
     width = 0.8 / len(series)
@@ -90,28 +92,29 @@ def _iv(iv) -> str:
     return "n/a" if not iv else f"[{iv[0]:.3f}, {iv[1]:.3f}]"
 
 
-def headline(r: dict) -> str:
+def headline(r: TrainReport) -> str:
     """The report's first line, also the CLI's: the blend's score, or that every target fell back."""
-    n_fb, n_t = len(r["fallbacks"]), r["n_targets"]
-    if n_fb == n_t:
+    n_fb, n_t = len(r.fallbacks), r.n_targets
+    if r.all_fell_back:
         return (
             f"EVERY TARGET FELL BACK to the naive baseline ({n_fb} of {n_t}): no model was trained; "
-            f"see the fallback reasons. Blend OOF {r['oof_score']:.4f}."
+            f"see the fallback reasons. Blend OOF {r.oof_score:.4f}."
         )
     text = (
-        f"Blend OOF score {r['oof_score']:.4f} {_iv(r.get('oof_interval'))} over {r.get('n_blend_days')} "
+        f"Blend OOF score {r.oof_score:.4f} {_iv(r.oof_interval)} over {r.n_blend_days} "
         f"blend days (folds 1..), {n_t} targets"
     )
-    if "oracle_fraction" in r and r["oracle_fraction"] is not None:
-        text += f"; {100 * r['oracle_fraction']:.1f}% of the oracle's {r['oracle_score']:.4f}"
+    if r.oracle is not None and r.oracle.fraction is not None:
+        text += f"; {100 * r.oracle.fraction:.1f}% of the oracle's {r.oracle.score:.4f}"
     if n_fb:
         text += f"; {n_fb} target(s) fell back to naive"
-    if r.get("tuned_from"):
-        text += f"; tuned parameters from {r['tuned_from']}"
+    if r.tuned_from:
+        text += f"; tuned parameters from {r.tuned_from}"
     return text + "."
 
 
-def write_report_md(path: Path, r: dict) -> None:
+def write_report_md(path: Path, r: TrainReport) -> None:
+    """report.md: the headline first, then every score with its interval, the blend, the decisions."""
     lines = [
         "# Training report",
         "",
@@ -124,38 +127,32 @@ def write_report_md(path: Path, r: dict) -> None:
         "",
         "| model | OOF score (blend days) | 90% interval | every OOF day |",
         "| --- | --- | --- | --- |",
-        f"| **blend** (nested weights) | **{r['oof_score']:.4f}** | {_iv(r.get('oof_interval'))} | |",
+        f"| **blend** (nested weights) | **{r.oof_score:.4f}** | {_iv(r.oof_interval)} | |",
     ]
-    for name, c in r.get("candidates", {}).items():
-        a = c.get("all_oof_days", {})
+    for name, c in r.candidates.items():
+        a = c.all_oof_days
         lines.append(
-            f"| candidate: {name} | {_fmt(c['score'])} | {_iv(c['interval'])} | {_fmt(a.get('score'))} {_iv(a.get('interval'))} |"
+            f"| candidate: {name} | {_fmt(c.score)} | {_iv(c.interval)} | {_fmt(a.score)} {_iv(a.interval)} |"
         )
-    lines.append(
-        f"| shared structural model alone | {_fmt(r.get('shared_only'))} | {_iv(r.get('shared_only_interval'))} |"
-    )
-    for name in ("naive", "mean"):
-        if name in r.get("baselines", {}):
-            b = r["baselines"]
-            lines.append(f"| baseline: {name} | {_fmt(b[name])} | {_iv(b.get(name + '_interval'))} |")
-    if "oracle_score" in r:
-        lines.append(
-            f"| oracle (synthetic truth) | {r['oracle_score']:.4f} | {_iv(r.get('oracle_interval'))} |"
-        )
-    bl = r.get("blend")
+    lines.append(f"| shared structural model alone | {_fmt(r.shared_only)} | {_iv(r.shared_only_interval)} |")
+    for name, b in (r.baselines or {}).items():
+        lines.append(f"| baseline: {name} | {_fmt(b.score)} | {_iv(b.interval)} |")
+    if r.oracle is not None:
+        lines.append(f"| oracle (synthetic truth) | {r.oracle.score:.4f} | {_iv(r.oracle.interval)} |")
+    bl = r.blend
     if bl:
         lines += [
             "",
             "## Blend",
             "",
             "Served weights (fit on every OOF day): "
-            + ", ".join(f"{m} {w:.2f}" for m, w in bl["weights"].items())
+            + ", ".join(f"{m} {w:.2f}" for m, w in bl.weights.items())
             + ". Each fold from 1 on is blended with weights fit on the earlier folds only.",
             "",
             "| fold | weights | fit on days |",
             "| --- | --- | --- |",
         ]
-        for f in bl["per_fold_weights"]:
+        for f in bl.per_fold_weights:
             w = ", ".join(f"{m} {v:.2f}" for m, v in f["weights"].items())
             lines.append(f"| {f['fold']} | {w} | {f['fit_days']} |")
         lines += [
@@ -165,72 +162,65 @@ def write_report_md(path: Path, r: dict) -> None:
             "| member | mean daily gain | t | score difference | 90% interval | decision |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
-        for m, t in bl["vs_members"].items():
+        for m, t in bl.vs_members.items():
             lines.append(
                 f"| {m} | {_fmt(t['mean_daily_gain'])} | {_fmt(t['t'])} | {_fmt(t.get('score_difference'))} | "
                 f"{_iv(t.get('score_difference_interval'))} | blend {t['decision']} |"
             )
-    tm = r["target_mode"]
-    test = tm.get("rank_vs_raw")
+    tm = r.target_mode
+    test = tm.rank_vs_raw
     lines += [
         "",
-        f"Target transform, chosen by OOF score on {tm['decided_on_targets']} targets: "
-        + ", ".join(
-            f"{m} {_fmt(tm[m])} {_iv(tm.get('intervals', {}).get(m))}" for m in ("raw", "rank") if m in tm
-        )
-        + f" -> **{tm['chosen']}**"
+        f"Target transform, chosen by OOF score on {tm.decided_on_targets} targets: "
+        + ", ".join(f"{m} {_fmt(s)} {_iv(tm.intervals.get(m))}" for m, s in tm.scores.items())
+        + f" -> **{tm.chosen}**"
         + (f" (paired rank - raw: t = {test['t']:.2f}, {test['decision']})." if test else "."),
     ]
-    etf = r.get("etf_crash_prob", {})
-    if "gain" in etf:
-        g = etf["gain"]
+    etf = r.etf_crash_prob
+    if etf.gain is not None:
+        g = etf.gain
         lines.append(
-            f"ETF crash probability: with {_fmt(etf['with'])}, without {_fmt(etf['without'])}; paired gain "
-            f"t = {g['t']:.2f} ({g.get('decision', '')}) -> {'used' if etf['used'] else 'not used'}."
+            f"ETF crash probability: with {_fmt(etf.with_score)}, without {_fmt(etf.without_score)}; paired gain "
+            f"t = {g['t']:.2f} ({g.get('decision', '')}) -> {'used' if etf.used else 'not used'}."
         )
-    g = r["regime"]
+    g = r.regime
     lines += [
         "",
         "## Regime classifier",
         "",
-        f"ROC AUC {_fmt(g['roc_auc'])}, PR AUC {_fmt(g['pr_auc'])} (base rate {_fmt(g['base_rate'])}), Brier {_fmt(g['brier'])}.",
+        f"ROC AUC {_fmt(g.roc_auc)}, PR AUC {_fmt(g.pr_auc)} (base rate {_fmt(g.base_rate)}), Brier {_fmt(g.brier)}.",
         "",
         "| fold | n | base rate | ROC AUC | PR AUC | Brier |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for f in g["folds"]:
+    for f in g.folds:
         lines.append(
             f"| {f['fold']} | {f['n']} | {_fmt(f['base_rate'])} | {_fmt(f['roc_auc'])} | {_fmt(f['pr_auc'])} | {_fmt(f['brier'])} |"
         )
-    if "ablation" in r:
-        a = r["ablation"]
-        ivs = a.get("intervals", {})
+    a = r.ablation
+    if a is not None:
         lines += [
             "",
-            f"## Ablation ({a['targets']} targets)",
+            f"## Ablation ({a.targets} targets)",
             "",
             "| variant | score | 90% interval |",
             "| --- | --- | --- |",
         ]
-        lines += [
-            f"| {k} | {_fmt(v)} | {_iv(ivs.get(k))} |"
-            for k, v in a.items()
-            if k not in ("targets", "intervals")
-        ]
+        lines += [f"| {k} | {_fmt(v)} | {_iv(a.intervals.get(k))} |" for k, v in a.scores.items()]
     lines += ["", "## Folds (blend)", "", "| fold | score | mean daily corr |", "| --- | --- | --- |"]
-    lines += [f"| {f['fold']} | {_fmt(f['score'])} | {_fmt(f['mean'])} |" for f in r["per_fold"]]
-    ic = r["ic"]
+    lines += [f"| {f.fold} | {_fmt(f.score)} | {_fmt(f.mean)} |" for f in r.per_fold]
+    ic = r.ic
     lines += [
         "",
-        f"Per-target IC (blend): mean {_fmt(ic['mean'])}, median {_fmt(ic['median'])}, positive {_fmt(ic['frac_positive'])}.",
+        f"Per-target IC (blend): mean {_fmt(ic.mean)}, median {_fmt(ic.median)}, positive {_fmt(ic.frac_positive)}.",
     ]
-    if r["fallbacks"]:
-        lines += ["", f"## Fallbacks ({len(r['fallbacks'])} targets use the naive baseline)", ""]
-        lines += [f"- {f['target']}: {f['reason']}" for f in r["fallbacks"]]
+    if r.fallbacks:
+        lines += ["", f"## Fallbacks ({len(r.fallbacks)} targets use the naive baseline)", ""]
+        lines += [f"- {f.target}: {f.reason}" for f in r.fallbacks]
     lines += [
         "",
-        f"Training took {r['train_seconds']:.0f} s. Per step: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in r.get("seconds", {}).items())
+        f"Training took {r.train_seconds:.0f} s. Per step: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())
         + ".",
         "",
         "Plots: plots/regime_probability.png, plots/ic_histogram.png, plots/score_per_fold.png, "

@@ -24,7 +24,7 @@ from offline.train import candidates
 from offline.train.blending import nested_blend
 from offline.train.checkpoint import atomic_write
 from offline.train.cv import walk_forward
-from offline.train.engine import Prepared, TrainConfig, make_tasks, prepare
+from offline.train.engine import Prepared, TrainConfig, fit_candidates, make_tasks, prepare
 from offline.train.evaluate import score_block
 from offline.train.executors import run_tasks
 from offline.train.regressors import DEFAULT_PARAMS, fit_target, rank_per_day
@@ -91,27 +91,15 @@ def objective_factory(
     Ytrain = rank_per_day(data.Y) if mode == "rank" else data.Y
     # the shared model is not tuned here: fit it once, on every target, as training does
     shared = fit_shared(data.X, Ytrain, data.col, list(data.spec.targets), folds, cfg.seed, n_jobs)
-    prior = candidates.prior(data.Y, idx, folds).oof
 
     def objective(trial: optuna.Trial) -> float:
-        choice = suggest(trial)
+        trial_cfg = replace(cfg, **suggest(trial))
         engine = np.full(data.Y.shape, np.nan)
-        tasks = [
-            replace(t, final=False)
-            for t in make_tasks(data, targets, folds, replace(cfg, params=choice["params"]))
-        ]
+        tasks = [replace(t, final=False) for t in make_tasks(data, targets, folds, trial_cfg)]
         for res in run_tasks(fit_target, tasks, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
             engine[:, res.index] = res.oof
-        members = {
-            "prior": prior,
-            "pooled": candidates.pooled(
-                data.spec, data.X, Ytrain, idx, folds, cfg.seed, choice["pooled_params"], final=False
-            ).oof,
-            "engine": engine,
-            "ridge": candidates.ridge(
-                data.spec, data.X, Ytrain, idx, folds, choice["ridge_alpha"], final=False
-            ).oof,
-        }
+        # the same members as training blends (fit_candidates), without the refit on every day
+        members = fit_candidates(data, Ytrain, idx, folds, trial_cfg, engine, final=False).oof()
         blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
         for name, P in members.items():
             trial.set_user_attr(name, score_block(P[:, idx], data.Y[:, idx], mask)["score"])
