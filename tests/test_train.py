@@ -82,7 +82,7 @@ def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
     for key in ("oof_score", "baselines", "oracle_score", "regime", "ablation", "train_seconds"):
         assert key in report, key
     assert set(report["baselines"]) >= {"naive", "mean"}
-    assert set(report["candidates"]) == {"prior", "pooled", "engine", "ridge"}
+    assert set(report["candidates"]) == {"prior", "pooled", "engine", "ridge", "local"}
     # every score carries its bootstrap interval, and the interval brackets the score
     for c in [
         *report["candidates"].values(),

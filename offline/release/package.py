@@ -27,6 +27,7 @@ import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import BOOTSTRAP_DAYS, REPLAY_DAYS, FeatureSpec
+from kaggle_kernel.local import LocalLinear
 from kaggle_kernel.manifest import (
     ORIGIN_COMPETITION,
     ORIGIN_SYNTHETIC,
@@ -38,7 +39,7 @@ from kaggle_kernel.manifest import (
 from kaggle_kernel.state import HISTORY_MARGIN
 from offline.errors import UserError
 from offline.release.credentials import kaggle_username
-from offline.release.forest_export import pack_forest, save_forest
+from offline.release.forest_export import pack_forest, save_forest, write_npz
 
 DATASET_SLUG = "mitsui-kit-artifacts"
 SYNTHETIC_MARKER = "synthetic_truth.json"  # every directory the synthetic market writes has it
@@ -225,7 +226,11 @@ def _package_blend(info: dict, models_dir: Path, out: Path, spec: FeatureSpec) -
         (out / f"{'blend' if name == 'spec' else name}.json").write_text(
             json.dumps(data, indent=1, sort_keys=True) + "\n"
         )
-    return {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json"}
+    files = {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json"}
+    if entry.get("local"):  # runs before the local member have none
+        write_npz(out / "local.npz", LocalLinear.load(models_dir / entry["local"], spec).arrays())
+        files["local"] = "local.npz"
+    return files
 
 
 def write_gzip(data: bytes, path: Path) -> None:

@@ -395,6 +395,7 @@ def train(
     }
     lap("regressors")
     fits = fit_candidates(data, Y_by_mode[chosen], idx, folds, cfg)
+    report["local_alphas"] = fits["local"].info["alphas"]
     lap("candidates")
     engine_oof = P
     members = {
@@ -402,6 +403,7 @@ def train(
         "pooled": fits["pooled"].oof,
         "engine": engine_oof,
         "ridge": fits["ridge"].oof,
+        "local": fits["local"].oof,
     }
     blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
     P_blend = np.full(P.shape, np.nan)
@@ -531,6 +533,7 @@ def _write_outputs(
     blend_spec: BlendSpec,
     members: dict[str, np.ndarray],
 ) -> None:
+    from offline.release.forest_export import write_npz
     from offline.train.report import write_plots, write_report_md
 
     models = out / "models"
@@ -559,10 +562,12 @@ def _write_outputs(
     atomic_write(models / "pooled.txt", fits["pooled"].final)
     atomic_write(models / "ridge.json", json.dumps(fits["ridge"].final.to_json(), indent=1))
     atomic_write(models / "blend.json", json.dumps(blend_spec.to_json(), indent=1))
+    write_npz(models / "local.npz", fits["local"].final.arrays())
     manifest["blend"] = {
         "spec": "models/blend.json",
         "pooled": "models/pooled.txt",
         "ridge": "models/ridge.json",
+        "local": "models/local.npz",
     }
     manifest["target_mode"] = report["target_mode"]["chosen"]
     manifest["data"] = report["data"]
@@ -590,12 +595,14 @@ def _json_default(o):
 def fit_candidates(
     data: Dataset, Ytrain: np.ndarray, idx: list[int], folds: list[Fold], cfg: TrainConfig
 ) -> dict:
-    """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's labels)."""
+    """The prior (on the raw labels' daily ranks), pooled LightGBM, ridge and the per-target ridges
+    (on the chosen mode's labels; the local penalty chosen on the raw labels' competition score)."""
     spec = data.spec
     return {
         "prior": candidates.prior(data.Y, idx, folds),
         "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params),
         "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha),
+        "local": candidates.local(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap),
     }
 
 

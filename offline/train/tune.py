@@ -92,6 +92,9 @@ def objective_factory(
     # the shared model is not tuned here: fit it once, on every target, as training does
     shared = fit_shared(data.X, Ytrain, data.col, list(data.spec.targets), folds, cfg.seed, n_jobs)
     prior = candidates.prior(data.Y, idx, folds).oof
+    local = candidates.local(
+        data.spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=False
+    ).oof  # picks its own penalty
 
     def objective(trial: optuna.Trial) -> float:
         choice = suggest(trial)
@@ -111,6 +114,7 @@ def objective_factory(
             "ridge": candidates.ridge(
                 data.spec, data.X, Ytrain, idx, folds, choice["ridge_alpha"], final=False
             ).oof,
+            "local": local,
         }
         blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
         for name, P in members.items():
