@@ -117,7 +117,9 @@ def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
             "engine": engine,
             "ridge": z @ ridge["coef"] + ridge["intercept"],
             "local": (
-                np.nan_to_num(np.clip((x[local_cols] - local["mean"]) / local["scale"], -local["clip"], local["clip"]))
+                np.nan_to_num(
+                    np.clip((x[local_cols] - local["mean"]) / local["scale"], -local["clip"], local["clip"])
+                )
                 * local["coef"]
             ).sum(axis=1)
             + local["intercept"],
