@@ -30,6 +30,7 @@ from kaggle_kernel.features import (
     FFILL_LIMIT,
     GENERIC_OWN,
     HISTORY_DAYS,
+    KEY_LAGGED,
     KEY_STATS,
     LABEL_WINDOW,
     LEG_STATS,
@@ -142,6 +143,10 @@ class NaiveKernel:
             text = gzip.decompress((self.root / "models" / "pooled.txt.gz").read_bytes()).decode()
             self.pooled = lgb.Booster(model_str=text)
             self.ridge = json.loads((self.root / entry["ridge"]).read_text())
+            self.local = None
+            if entry.get("local"):
+                with np.load(self.root / entry["local"]) as z:
+                    self.local = {k: z[k] for k in z.files}
             self.classes = [
                 (
                     float(structure.asset_class(t.leg_a)),
@@ -222,7 +227,7 @@ class NaiveKernel:
         # the last day's stats per instrument: window returns (log price `end` days back minus
         # `begin` days back), volatility now and lagged, returns in 21-day-vol units
         last: dict[str, pd.Series] = {}
-        for name, (end, begin) in WINDOWS.items():
+        for name, (end, begin) in {**WINDOWS, **KEY_LAGGED}.items():
             last[name] = logp.iloc[-1 - end] - logp.iloc[-1 - begin]
         last["volz"] = volz.iloc[-1]
         last["std5"] = r1.rolling(5, min_periods=3).std().iloc[-1]
@@ -237,7 +242,7 @@ class NaiveKernel:
         f: dict[str, float] = {}
         f.update(self._regime(market))
         for c in DEFAULT_KEY:
-            for stat in KEY_STATS:
+            for stat in (*KEY_STATS, *KEY_LAGGED):
                 f[f"key_{_short(c)}_{stat}"] = last[stat][c]
         for leg in self.legs:
             for stat in LEG_STATS:
@@ -389,6 +394,7 @@ class NaiveKernel:
                 frame[self.pooled.feature_name()].to_numpy(dtype=np.float64), **self.predict_params
             ),
             "ridge": lambda: self._ridge(frame),
+            "local": lambda: self._local(f),
         }
         targets = list(self.blend["targets"])
         total = pd.Series(0.0, index=targets)
@@ -407,6 +413,16 @@ class NaiveKernel:
         )
         z = np.nan_to_num(np.clip(z, -r["clip"], r["clip"]), nan=0.0)
         return z @ np.array(r["coef"]) + r["intercept"]
+
+    def _local(self, f: dict[str, float]) -> np.ndarray:
+        """Each target's own ridge: its layout's features by name, standardized and clipped."""
+        m = self.local
+        x = np.array(
+            [[f.get(name.format(target=t.name), np.nan) for name in m["layout"]] for t in self.targets],
+            dtype=np.float64,
+        )
+        z = np.nan_to_num(np.clip((x - m["mean"]) / m["scale"], -m["clip"], m["clip"]), nan=0.0)
+        return (z * m["coef"]).sum(axis=1) + m["intercept"]
 
     def _crash_probability(self, test: pd.DataFrame, day: int) -> float:
         rows = _numeric_rows(test, "date_id", self.crash.columns).groupby(level=0).last()

@@ -13,8 +13,9 @@ import numpy as np
 
 from kaggle_kernel.features import FeatureSpec, day_ranks, pooled_rows
 from kaggle_kernel.forest import Forest, Linear
+from kaggle_kernel.local import LocalLinear
 
-MEMBERS = ("prior", "pooled", "engine", "ridge")
+MEMBERS = ("prior", "pooled", "engine", "ridge", "local")
 
 
 def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -63,8 +64,21 @@ class BlendSpec:
 class Blend:
     """Serves the blend for one day from its global feature vector and the engine's predictions."""
 
-    def __init__(self, spec: FeatureSpec, blend_spec: BlendSpec, pooled: Forest, ridge: Linear):
-        self.spec, self.blend_spec, self.pooled, self.ridge = spec, blend_spec, pooled, ridge
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        blend_spec: BlendSpec,
+        pooled: Forest,
+        ridge: Linear,
+        local: LocalLinear | None = None,
+    ):
+        self.spec, self.blend_spec, self.pooled, self.ridge, self.local = (
+            spec,
+            blend_spec,
+            pooled,
+            ridge,
+            local,
+        )
         self.targets = np.array(blend_spec.targets, dtype=np.int64)
         self.prior = blend_spec.prior_vector()
         if len(self.prior) != len(spec.targets):
@@ -72,7 +86,10 @@ class Blend:
         weights = dict(zip(blend_spec.members, blend_spec.weights, strict=True))
         self.active = [m for m in blend_spec.members if weights[m]]
         self.weights = [weights[m] for m in self.active]
+        if "local" in self.active and local is None:
+            raise ValueError("blend: the local member is weighted but no local model was given")
         self.index = {False: spec.pooled_index(), True: spec.pooled_index(structural=True)}
+        self.local_index = spec.local_index() if local is not None else None
 
     def members(self, x: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
         """Each weighted member's predictions for every target (only the weighted ones are computed)."""
@@ -84,6 +101,8 @@ class Blend:
                 out[m] = engine
             elif m == "pooled":
                 out[m] = self.pooled.predict(pooled_rows(self.spec, x[None, :], self.index[False]))[:, 0]
+            elif m == "local":
+                out[m] = self.local.predict(x, self.local_index)
             else:
                 out[m] = self.ridge.predict(pooled_rows(self.spec, x[None, :], self.index[True]))
         return out

@@ -78,6 +78,15 @@ WINDOWS = {
     "ret5_21": (5, 21),
     "ret21_63": (21, 63),
 }
+# Back-to-back blocks of the key instruments' past (a distributed lag): a linear model of one target
+# rebuilds from them a lead-lag of any delay up to 63 days (`FeatureSpec.local_layout`)
+KEY_LAGGED = {
+    "ret5_10": (5, 10),
+    "ret10_15": (10, 15),
+    "ret15_21": (15, 21),
+    "ret21_42": (21, 42),
+    "ret42_63": (42, 63),
+}
 SCALED = {f"z{k.removeprefix('ret')}": k for k in WINDOWS if k != "ret1"}  # returns in 21-day-vol units
 VOL_STATS = ("std21", "std21_L5", "std21_L21")  # realized (daily) volatility, now and 5 and 21 days earlier
 KEY_STATS = (*WINDOWS, "std5", *VOL_STATS)
@@ -96,7 +105,7 @@ SPREAD_STATS = (*WINDOWS, *SCALED, "rz5", "rz21")  # leg stats differenced per t
 LABEL_STATS = ("lab1", "lab2", "lab3", "lmean", "lrank")  # delivered labels: last three, prior mean and rank
 GENERIC_OWN = (*LABEL_STATS, *[f"s{s}" for s in SPREAD_STATS])
 OWN_STATS = (*GENERIC_OWN, *LSD_STATS)
-INST_STATS = (*dict.fromkeys([*LEG_STATS, *KEY_STATS]), *STRUCT_STATS)
+INST_STATS = (*dict.fromkeys([*LEG_STATS, *KEY_STATS, *KEY_LAGGED]), *STRUCT_STATS)
 TARGET_CONSTANTS = ("lag", "class_a", "class_b")  # per target, the same every day (categorical in models)
 
 
@@ -172,6 +181,10 @@ class FeatureSpec:
         return [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in KEY_STATS]
 
     @cached_property
+    def key_lag_features(self) -> list[str]:
+        return [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in KEY_LAGGED]
+
+    @cached_property
     def shared_features(self) -> list[str]:
         return [*REGIME_FEATURES, *MARKET_FEATURES, *self.key_features]
 
@@ -191,6 +204,21 @@ class FeatureSpec:
                 for t in self.targets
             ],
             dtype=np.float64,
+        )
+
+    @cached_property
+    def local_layout(self) -> tuple[str, ...]:
+        """The features of one target's own linear model, `{target}` standing for its name: its
+        generic own stats, every key instrument's last 5 days and the blocks before them, the
+        market's volatility and the regime probability (per-target slopes: lead-lag, flight to quality)."""
+        keys = [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in ("ret5", *KEY_LAGGED)]
+        return (*[f"{{target}}_{s}" for s in GENERIC_OWN], *keys, "px_rv21", *MARKET_FEATURES, REGIME_PROB)
+
+    def local_index(self) -> np.ndarray:
+        """(targets, local features): positions of each target's `local_layout` in the global vector."""
+        col = {n: i for i, n in enumerate(self.all_features())}
+        return np.array(
+            [[col[f.format(target=t.name)] for f in self.local_layout] for t in self.targets], dtype=np.int64
         )
 
     def _pooled_context(self, structural: bool) -> list[str]:
@@ -229,7 +257,7 @@ class FeatureSpec:
 
     def all_features(self) -> list[str]:
         """The global feature vector of one day, as `feature_matrix` lays it out."""
-        names = list(self.shared_features)
+        names = [*self.shared_features, *self.key_lag_features]
         for leg in self.legs:
             names += self.leg_features(leg)
         for t in self.targets:
@@ -465,7 +493,8 @@ def instrument_features(
     struct = _structural(spec, rets, bench, rolling["vol63"].to_numpy().reshape(shape), beta, pad, start)
     rows = (np.arange(n_inst)[:, None] * size + pad + keep[None, :]).ravel()
     at = pad + keep
-    stats = {name: lp[:, at - end] - lp[:, at - begin] for name, (end, begin) in WINDOWS.items()}
+    windows = {**WINDOWS, **KEY_LAGGED}
+    stats = {name: lp[:, at - end] - lp[:, at - begin] for name, (end, begin) in windows.items()}
     stats["volz"] = frame["volz"].gather(rows).to_numpy().reshape(n_inst, len(keep))
     std21 = rolling["std21"].to_numpy().reshape(shape)
     stats["std5"] = rolling["std5"].gather(rows).to_numpy().reshape(n_inst, len(keep))
@@ -652,6 +681,7 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     leg_block = inst[:, : len(spec.legs)][:, :, [INST_STATS.index(c) for c in LEG_STATS]]
     keys = [spec.inst_index[c] for c in spec.key_instruments]
     key_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_STATS]]
+    key_lag_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_LAGGED]]
     a, b = spec.leg_codes
     spread_cols = [INST_STATS.index(c) for c in SPREAD_STATS]
     spread = inst[:, a][:, :, spread_cols] - inst[:, np.maximum(b, 0)][:, :, spread_cols]
@@ -664,6 +694,7 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
         [
             tables.regime,
             key_block.reshape(n, -1),
+            key_lag_block.reshape(n, -1),
             leg_block.reshape(n, -1),
             np.concatenate([tables.labels.transpose(1, 0, 2), spread, lsd], axis=2).reshape(n, -1),
             np.full((n, len(PROBABILITIES)), np.nan),

@@ -34,6 +34,7 @@ from kaggle_kernel.features import (
     price_panel,
 )
 from kaggle_kernel.forest import Forest, Linear
+from kaggle_kernel.local import LocalLinear
 from kaggle_kernel.manifest import Manifest
 from kaggle_kernel.schema import N_TARGETS, feature_columns
 from kaggle_kernel.state import HISTORY_MARGIN, History
@@ -130,7 +131,8 @@ class Predictor:
             raise ValueError("pooled.npz's features differ from this kernel's pooled rows")
         if list(ridge.feature_names) != self.spec.pooled_features(structural=True):
             raise ValueError("ridge.json's features differ from this kernel's pooled rows")
-        self.blend = Blend(self.spec, spec, pooled, ridge)
+        local = LocalLinear.load(path / entry["local"], self.spec) if entry.get("local") else None
+        self.blend = Blend(self.spec, spec, pooled, ridge, local)
 
     def _attach(self, forest: Forest, manifest: Manifest | None) -> None:
         try:

@@ -74,11 +74,13 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     b = equal.blend
     equal.blend = Blend(
         b.spec,
-        BlendSpec(b.blend_spec.members, (0.25,) * 4, b.blend_spec.targets, b.blend_spec.prior),
+        BlendSpec(b.blend_spec.members, (0.2,) * 5, b.blend_spec.targets, b.blend_spec.prior),
         b.pooled,
         b.ridge,
+        b.local,
     )
-    for kernel, weights in ((p, spec_json["weights"]), (equal, [0.25] * 4)):
+    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local")
+    for kernel, weights in ((p, spec_json["weights"]), (equal, [0.2] * 5)):
         _check_blend(kernel, comp, days, X, col, regime, models, spec, spec_json["members"], weights)
 
 
@@ -92,6 +94,11 @@ def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
         [np.nan if v is None else v for v in json.loads((models / "blend.json").read_text())["prior"]]
     )
     pooled_model = lgb.Booster(model_file=str(models / "pooled.txt"))
+    with np.load(models / "local.npz") as z:
+        local = {k: z[k] for k in z.files}
+    local_cols = np.array(
+        [[col[f.format(target=f"target_{i}")] for f in local["layout"]] for i in range(424)]
+    )
     for d in comp.test["date_id"].to_list()[:5]:
         v = _check_row(p.predict(*_day(comp, d)[0:1], *_day(comp, d)[1]))
         x = X[list(days).index(d)].copy()
@@ -109,6 +116,13 @@ def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
             "pooled": pooled,
             "engine": engine,
             "ridge": z @ ridge["coef"] + ridge["intercept"],
+            "local": (
+                np.nan_to_num(
+                    np.clip((x[local_cols] - local["mean"]) / local["scale"], -local["clip"], local["clip"])
+                )
+                * local["coef"]
+            ).sum(axis=1)
+            + local["intercept"],
         }
         expected = blend([preds[m][TARGETS] for m in members], weights)
         np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)

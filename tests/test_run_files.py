@@ -86,7 +86,7 @@ def small_models(**changes) -> ModelsFile:
             "target_0": TargetFile(0, 1, "A - B", None, "models/target_0.txt"),
             "target_1": TargetFile(1, 1, "A", "leg column(s) missing from the data: A"),
         },
-        blend=BlendFiles("models/blend.json", "models/pooled.txt", "models/ridge.json"),
+        blend=BlendFiles("models/blend.json", "models/pooled.txt", "models/ridge.json", "models/local.npz"),
         target_mode="raw",
         data=DataInfo("/data", 400, "abc", 0, 400),
         cv=CvScores(0.3, 0.6),

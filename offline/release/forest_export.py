@@ -241,19 +241,22 @@ def _pack_tree(
 
 def save_forest(path: str | os.PathLike, packed: PackedForest) -> Path:
     """Write the packed forest as one .npz, byte-identical for identical input (fixed zip metadata)."""
+    return write_npz(path, {key: packed.arrays[key] for key in ARRAY_DTYPES})
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Arrays as one .npz (no pickle), byte-identical for identical input: fixed zip metadata, atomic."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
-            for key in ARRAY_DTYPES:
+            for key, value in arrays.items():
                 info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 with zf.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(
-                        member, np.ascontiguousarray(packed.arrays[key]), allow_pickle=False
-                    )
+                    np.lib.format.write_array(member, np.asarray(value, order="C"), allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -28,6 +28,7 @@ import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import BOOTSTRAP_DAYS, REPLAY_DAYS, FeatureSpec
+from kaggle_kernel.local import LocalLinear
 from kaggle_kernel.manifest import (
     ORIGIN_COMPETITION,
     ORIGIN_SYNTHETIC,
@@ -39,7 +40,7 @@ from kaggle_kernel.manifest import (
 from kaggle_kernel.state import HISTORY_MARGIN
 from offline.errors import UserError
 from offline.release.credentials import kaggle_username
-from offline.release.forest_export import pack_forest, save_forest
+from offline.release.forest_export import pack_forest, save_forest, write_npz
 from offline.train.run_files import MODELS_FILE, ModelsFile
 
 DATASET_SLUG = "mitsui-kit-artifacts"
@@ -213,7 +214,7 @@ def build(
 
 def _package_blend(info: ModelsFile, models_dir: Path, out: Path, spec: FeatureSpec) -> dict:
     """The served blend (engine section's files): pooled LightGBM packed as pooled.npz, the ridge
-    and the blend spec (weights, prior vector) as JSON."""
+    and the blend spec (weights, prior vector) as JSON, the per-target ridges as local.npz."""
     entry = asdict(info.blend)
     pooled_text = models_dir / entry["pooled"]
     save_forest(
@@ -225,7 +226,8 @@ def _package_blend(info: ModelsFile, models_dir: Path, out: Path, spec: FeatureS
         (out / f"{'blend' if name == 'spec' else name}.json").write_text(
             json.dumps(data, indent=1, sort_keys=True) + "\n"
         )
-    return {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json"}
+    write_npz(out / "local.npz", LocalLinear.load(models_dir / entry["local"], spec).arrays())
+    return {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json", "local": "local.npz"}
 
 
 def write_gzip(data: bytes, path: Path) -> None:

@@ -2,7 +2,11 @@
 
 - prior: per target, the mean of its daily cross-sectional label rank over the training days;
 - pooled: one LightGBM over every (day, target) row of the generic features (`FeatureSpec.pooled_features`);
-- ridge: a ridge regression on the same rows plus the structural `lsd_*` stats, served as a dot product.
+- ridge: a ridge regression on the same rows plus the structural `lsd_*` stats, served as a dot product;
+- local: one ridge per target on its own stats, the key instruments' recent and lagged windows and the
+  market's volatility (`FeatureSpec.local_layout`): target-specific lead-lag and volatility slopes
+  that a pooled model shares across targets. Its penalty is chosen per fold on the competition score
+  of the fold's last training days (an inner walk-forward split), so it adapts to the market.
 
 Lag and asset class enter the pooled rows as integer codes (the packed forest has no categorical
 splits; a tree isolates a code with two splits).
@@ -15,10 +19,14 @@ from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from kaggle_kernel.features import FeatureSpec, pooled_rows
 from kaggle_kernel.forest import Linear
+from kaggle_kernel.local import LocalLinear, standardize
+from offline.progress import progress
 from offline.train.cv import Fold
+from offline.train.evaluate import daily_scores
 from offline.train.lgbm import lgbm_params
 from offline.train.regressors import rank_per_day
 
@@ -38,6 +46,9 @@ DAY_STRIDE = 3  # neighbouring days' rows overlap (multi-day targets): every thi
 CHUNK_DAYS = 64  # days of pooled rows built at once when predicting
 RIDGE_ALPHA = 0.1  # penalty per training row, on standardized features
 CLIP_Z = 5.0
+LOCAL_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # penalties per training row the inner split chooses from
+LOCAL_INNER = 0.25  # share of a fold's training days, at its end, on which the penalty is chosen
+LOCAL_MIN_ROWS = 100  # fewer labelled training days: the target gets no local model (NaN, blended as 0)
 
 
 @dataclass
@@ -46,7 +57,8 @@ class CandidateFit:
 
     name: str
     oof: np.ndarray
-    final: object  # prior vector, LightGBM model text, Linear; None for the engine (its files are per target)
+    final: object  # prior vector, LightGBM model text, Linear or LocalLinear; None for the engine (its files are per target)
+    info: dict | None = None  # what the fit chose (the local model's penalty per fold, then final)
 
 
 def prior(Y: np.ndarray, idx: list[int], folds: list[Fold]) -> CandidateFit:
@@ -148,3 +160,91 @@ def ridge(
     for f in folds:
         _predict_days(fit(f.train_idx()).predict, spec, X, index, f.test_idx(), idx, P)
     return CandidateFit("ridge", P, fit(np.arange(X.shape[0])) if final else None)
+
+
+def _ridge_path(v: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]):
+    """One target's labelled rows -> (mean, scale, intercept, coefs (alphas, features)) or None
+    for too few rows: standardize, then every penalty's ridge from one eigendecomposition."""
+    ok = ~np.isnan(y)
+    if ok.sum() < LOCAL_MIN_ROWS:
+        return None
+    v, y = v[ok], y[ok]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: mean 0, scale 1
+        m, s = np.nanmean(v, axis=0), np.nanstd(v, axis=0)
+    mean = np.where(np.isfinite(m), m, 0.0)
+    scale = np.where(np.isfinite(s) & (s > 0), s, 1.0)
+    z = standardize(v, mean, scale, CLIP_Z)
+    intercept = float(y.mean())
+    w, Q = np.linalg.eigh(z.T @ z)
+    proj = Q.T @ (z.T @ (y - intercept))
+    coefs = np.stack([Q @ (proj / (np.maximum(w, 0.0) + a * len(y))) for a in alphas])
+    return mean, scale, intercept, coefs
+
+
+def _inner(train_end: int, gap: int) -> tuple[int, int]:
+    """(fit_end, start): the inner split of [0, train_end) that chooses the penalty."""
+    start = train_end - int(round(LOCAL_INNER * train_end))
+    return start - gap, start
+
+
+def _sharpe_of(P: np.ndarray, Y: np.ndarray) -> float:
+    _, corr, _ = daily_scores(P, Y, np.ones(len(Y), dtype=bool))
+    sd = float(np.std(corr))
+    return float(np.mean(corr)) / sd if sd > 0 else -np.inf
+
+
+def local(
+    spec: FeatureSpec,
+    X: np.ndarray,
+    Yfit: np.ndarray,
+    Yscore: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    gap: int,
+    alphas: tuple[float, ...] = LOCAL_ALPHAS,
+    final: bool = True,
+) -> CandidateFit:
+    """One ridge per target on `FeatureSpec.local_layout`, fit on Yfit. Each block (fold, then the
+    final fit on every day) takes the penalty whose ridges, fit on its training days up to an inner
+    split, score best on the competition metric (on Yscore) over its last LOCAL_INNER share."""
+    with threadpool_limits(limits=1, user_api="blas"):  # thousands of tiny solves: threads only cost
+        return _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final)
+
+
+def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFit:
+    index = spec.local_index()
+    n, n_t, n_f = X.shape[0], len(spec.targets), index.shape[1]
+    ends = [f.train_end for f in folds] + ([n] if final else [])
+    inner = [_inner(e, gap) for e in ends]
+    guesses = [np.full((len(alphas), e - s, n_t), np.nan) for (_, s), e in zip(inner, ends, strict=True)]
+    for t in progress(idx, desc="local ridges: penalty", unit="target"):
+        v = X[:, index[t]]
+        for (fit_end, start), end, G in zip(inner, ends, guesses, strict=True):
+            path = _ridge_path(v[:fit_end], Yfit[:fit_end, t], alphas)
+            if path is not None:
+                mean, scale, b0, coefs = path
+                z = standardize(v[start:end], mean, scale, CLIP_Z)
+                G[:, :, t] = (z @ coefs.T).T + b0
+    chosen = []
+    for (_, start), end, G in zip(inner, ends, guesses, strict=True):
+        scores = [_sharpe_of(G[k][:, idx], Yscore[start:end][:, idx]) for k in range(len(alphas))]
+        chosen.append(alphas[int(np.argmax(scores))])
+    P = np.full(Yfit.shape, np.nan)
+    mean, scale = np.zeros((n_t, n_f)), np.ones((n_t, n_f))
+    coef, intercept = np.zeros((n_t, n_f)), np.full(n_t, np.nan)
+    for t in progress(idx, desc="local ridges: fit", unit="target"):
+        v = X[:, index[t]]
+        for i, (end, a) in enumerate(zip(ends, chosen, strict=True)):
+            path = _ridge_path(v[:end], Yfit[:end, t], (a,))
+            if path is None:
+                continue
+            m, s, b0, c = path
+            if i < len(folds):
+                f = folds[i]
+                z = standardize(v[f.test_start : f.test_end], m, s, CLIP_Z)
+                P[f.test_start : f.test_end, t] = z @ c[0] + b0
+            else:
+                mean[t], scale[t], coef[t], intercept[t] = m, s, c[0], b0
+    model = LocalLinear(spec.local_layout, mean, scale, coef, intercept, CLIP_Z) if final else None
+    return CandidateFit("local", P, model, {"alphas": chosen})

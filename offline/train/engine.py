@@ -388,9 +388,10 @@ def fit_candidates(
     engine_oof: np.ndarray,
     final: bool = True,
 ) -> Candidates:
-    """The prior (on the raw labels' daily ranks), pooled LightGBM and ridge (on the chosen mode's
-    labels) beside the engine's per-target OOF predictions. One line per member; training and
-    tuning both blend these (final=False: no refit on every day)."""
+    """The prior (on the raw labels' daily ranks), pooled LightGBM, ridge and the per-target ridges
+    (on the chosen mode's labels; the local penalty picked on the raw labels' score) beside the
+    engine's per-target OOF predictions. One line per member; training and tuning both blend these
+    (final=False: no refit on every day)."""
     spec = data.spec
     return Candidates(
         {
@@ -398,6 +399,7 @@ def fit_candidates(
             "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params, final),
             "engine": candidates.CandidateFit("engine", engine_oof, None),
             "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
+            "local": candidates.local(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=final),
         }
     )
 

@@ -138,6 +138,7 @@ class BlendFiles:
     spec: str
     pooled: str
     ridge: str
+    local: str
 
 
 @dataclass
