@@ -5,8 +5,12 @@ Data is held long, so the number of expressions does not grow with the number of
 - labels: one row per (target, label day), `target` = target index, `lag` its horizon.
 Both grids are complete and sorted (group, date_id), so k rows back in a group is k trading days.
 
-Training evaluates the expressions over the whole history; serving over the last WINDOW days and
-keeps the last day. `feature_matrix` lays the result out as the global feature vector of each day
+Training evaluates the expressions over the whole history; serving (`day_features`) evaluates the
+same code on the last WINDOW days and keeps the last day, except for the rolling statistics, which it
+computes in numpy at the few days it needs (`_rolling_at`, `_regime_at`: the same windows and minimum
+counts, ROLLING and REGIME_ROLLING; per-call polars overhead was most of a served day). The parity
+tests check serving against training for every feature and day, and the numpy statistics against the
+polars expressions. `feature_matrix` lays the result out as the global feature vector of each day
 (`FeatureSpec.all_features()` order), which the per-target models and the packed forest index into.
 
 At day t the newest delivered lag-L label is the label of day t-L-1 (Kaggle's lag files), so
