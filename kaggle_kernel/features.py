@@ -5,8 +5,12 @@ Data is held long, so the number of expressions does not grow with the number of
 - labels: one row per (target, label day), `target` = target index, `lag` its horizon.
 Both grids are complete and sorted (group, date_id), so k rows back in a group is k trading days.
 
-Training evaluates the expressions over the whole history; serving over the last WINDOW days and
-keeps the last day. `feature_matrix` lays the result out as the global feature vector of each day
+Training evaluates the expressions over the whole history; serving (`day_features`) evaluates the
+same code on the last WINDOW days and keeps the last day, except for the rolling statistics, which it
+computes in numpy at the few days it needs (`_rolling_at`, `_regime_at`: the same windows and minimum
+counts, ROLLING and REGIME_ROLLING; per-call polars overhead was most of a served day). The parity
+tests check serving against training for every feature and day, and the numpy statistics against the
+polars expressions. `feature_matrix` lays the result out as the global feature vector of each day
 (`FeatureSpec.all_features()` order), which the per-target models and the packed forest index into.
 
 At day t the newest delivered lag-L label is the label of day t-L-1 (Kaggle's lag files), so
@@ -291,14 +295,11 @@ PRICE_SCHEMA = {"inst": pl.UInt32, "date_id": pl.Int64, "price": pl.Float64, "vo
 LABEL_SCHEMA = {"target": pl.UInt32, "lag": pl.Int32, "date_id": pl.Int64, "value": pl.Float64}
 
 
-def price_panel(
-    spec: FeatureSpec, date_ids: np.ndarray, columns: Sequence[str], values: np.ndarray
-) -> pl.DataFrame:
-    """Long (inst, date_id, price, volume) from a wide day x column matrix on consecutive date_ids.
-
-    Instruments absent from `columns` get null prices, so the grid is always complete.
-    """
-    n_days, n_inst = len(date_ids), len(spec.instruments)
+def instrument_arrays(
+    spec: FeatureSpec, columns: Sequence[str], values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(instruments, days) prices and volumes from a wide day x column matrix; NaN where absent."""
+    n_days, n_inst = len(values), len(spec.instruments)
     pos = {c: i for i, c in enumerate(columns)}
     nan_col = np.full(n_days, np.nan)
     price = np.empty((n_inst, n_days))
@@ -307,6 +308,18 @@ def price_panel(
         price[i] = values[:, pos[inst]] if inst in pos else nan_col
         v = volume_column(inst)
         volume[i] = values[:, pos[v]] if v in pos else nan_col
+    return price, volume
+
+
+def price_panel(
+    spec: FeatureSpec, date_ids: np.ndarray, columns: Sequence[str], values: np.ndarray
+) -> pl.DataFrame:
+    """Long (inst, date_id, price, volume) from a wide day x column matrix on consecutive date_ids.
+
+    Instruments absent from `columns` get null prices, so the grid is always complete.
+    """
+    n_days, n_inst = len(date_ids), len(spec.instruments)
+    price, volume = instrument_arrays(spec, columns, values)
     return pl.DataFrame(
         {
             "inst": np.repeat(np.arange(n_inst, dtype=np.uint32), n_days),
@@ -438,66 +451,144 @@ def _structural(
     return out
 
 
+# rolling statistics of daily log returns (volz: of log volume): (window, min non-null values)
+ROLLING = {"std5": (5, 3), "std21": (21, 14), "vol63": (63, 40), "beta": (63, 40), "volz": (21, 10)}
+
+
+def _log_series(
+    price: np.ndarray, volume: np.ndarray, pad: int, groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Padded long price and volume -> (log price carried over at most FFILL_LIMIT missing days,
+    log(1 + volume)), each (groups, padded days); pad rows stay NaN."""
+    frame = pl.DataFrame(
+        {"price": price, "volume": volume, "real": np.tile(np.arange(len(price) // groups) >= pad, groups)},
+        nan_to_null=True,
+    ).select(
+        pl.when("real").then(pl.col("price").log().forward_fill(limit=FFILL_LIMIT)).alias("lp"),
+        pl.col("volume").log1p().alias("lv"),
+    )
+    return frame["lp"].to_numpy().reshape(groups, -1), frame["lv"].to_numpy().reshape(groups, -1)
+
+
+def _log_filled(price: np.ndarray) -> np.ndarray:
+    """_log_series' log price of unpadded (instruments, days) in numpy (a missing price is NaN; the
+    log of a non-positive price is a value, NaN or -inf, and is carried over like one)."""
+    missing = np.isnan(price)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lp = np.log(price)
+    pos = np.arange(price.shape[1])
+    last = np.maximum.accumulate(np.where(missing, -1, pos), axis=1)
+    filled = np.take_along_axis(lp, np.maximum(last, 0), axis=1)
+    return np.where((last >= 0) & (pos - last <= FFILL_LIMIT), filled, np.nan)
+
+
+def _rolling_polars(ret1: np.ndarray, b1: np.ndarray, lv: np.ndarray) -> dict[str, np.ndarray]:
+    """The ROLLING stats at every position of (groups, padded days) arrays (NaN is missing): polars
+    over one long column, which the pad rows keep from reading another group's values."""
+    w = ROLLING
+    lvc = pl.col("lv")
+    frame = pl.DataFrame({"ret1": ret1.ravel(), "b1": b1.ravel(), "lv": lv.ravel()}, nan_to_null=True).select(
+        *[
+            pl.col("ret1").rolling_std(w[k][0], min_samples=w[k][1]).alias(k)
+            for k in ("std5", "std21", "vol63")
+        ],
+        (
+            pl.rolling_cov("ret1", "b1", window_size=w["beta"][0], min_samples=w["beta"][1])
+            / pl.col("b1").rolling_var(w["beta"][0], min_samples=w["beta"][1])
+        ).alias("beta"),
+        (
+            (lvc - lvc.rolling_mean(w["volz"][0], min_samples=w["volz"][1]))
+            / lvc.rolling_std(w["volz"][0], min_samples=w["volz"][1])
+        ).alias("volz"),
+    )
+    return {k: frame[k].to_numpy().reshape(ret1.shape) for k in w}
+
+
+def _windows(x: np.ndarray, positions: np.ndarray, size: int) -> np.ndarray:
+    """(rows, positions, size): the `size` values of each row ending at each position, NaN before the row."""
+    xp = np.concatenate([np.full((x.shape[0], size - 1), np.nan), x], axis=1)
+    return np.lib.stride_tricks.sliding_window_view(xp, size, axis=1)[:, positions]
+
+
+def _moments(x: np.ndarray, y: np.ndarray | None, least: int) -> tuple[np.ndarray, np.ndarray]:
+    """Over the last axis of windows: (mean of x, sample covariance of x and y, or variance of x) of
+    the non-missing values (pairs for the covariance); NaN with fewer than `least` of them."""
+    ok = ~np.isnan(x) if y is None else ~(np.isnan(x) | np.isnan(y))
+    n = ok.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.where(ok, x, 0.0).sum(axis=-1) / n
+        dx = np.where(ok, x - mx[..., None], 0.0)
+        dy = dx if y is None else np.where(ok, y - (np.where(ok, y, 0.0).sum(axis=-1) / n)[..., None], 0.0)
+        cov = (dx * dy).sum(axis=-1) / (n - 1)
+    least_ok = n >= least
+    return np.where(least_ok, mx, np.nan), np.where(least_ok, cov, np.nan)
+
+
+def _rolling_at(
+    ret1: np.ndarray, b1: np.ndarray, lv: np.ndarray, positions: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """_rolling_polars in numpy on unpadded rows, each stat at its `positions` only (NaN elsewhere).
+    Serving asks only for windows inside the row."""
+
+    def windows(x: np.ndarray, key: str) -> np.ndarray:
+        return _windows(x, positions[key], ROLLING[key][0])
+
+    out = {k: np.full(ret1.shape, np.nan) for k in ROLLING}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in ("std5", "std21", "vol63"):
+            out[k][:, positions[k]] = np.sqrt(_moments(windows(ret1, k), None, ROLLING[k][1])[1])
+        r, b, least = windows(ret1, "beta"), windows(b1, "beta"), ROLLING["beta"][1]
+        out["beta"][:, positions["beta"]] = _moments(r, b, least)[1] / _moments(b, None, least)[1]
+        mean, var = _moments(windows(lv, "volz"), None, ROLLING["volz"][1])
+        out["volz"][:, positions["volz"]] = (lv[:, positions["volz"]] - mean) / np.sqrt(var)
+    return out
+
+
 def instrument_features(
-    spec: FeatureSpec, prices: pl.DataFrame, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, pl.DataFrame]:
-    """(instruments, kept days, INST_STATS), and the market's daily return per day.
+    spec: FeatureSpec, price: np.ndarray, volume: np.ndarray, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(instruments, kept days, INST_STATS), and the market's daily return per day (NaN: none).
 
     Per instrument and day: log-returns over 1/5/21 days, volume z-score, rolling mean/std of
     returns, 5/21-day returns scaled by the 21-day volatility, raw (z) and net of the instrument's
     class benchmark (rz; structure.py, 63-day rolling beta), and the structural stats (_structural).
-    The market is the equity proxy (first `spec.proxy` column, else the next). `keep`: positions
-    of the days wanted (default all). Every instrument's block is preceded by PAD null rows (unless
+    The market is the equity proxy (first `spec.proxy` column, else the next). `price`, `volume`:
+    (instruments, consecutive days). `keep`: positions of the days wanted (default all). Every instrument's block is preceded by PAD null rows (unless
     every kept day's look-back lies inside its block, as when serving the last day), so the
     expressions run over one long column yet never see another instrument's values (what
     `.over("inst")` would give, at a fraction of its per-call cost).
     """
-    n_inst = len(spec.instruments)
-    n_days = prices.height // n_inst
+    n_inst, n_days = price.shape
     keep = np.arange(n_days) if keep is None else np.asarray(keep)
     pad = 0 if keep.min() >= LOOKBACK else PAD
     size = n_days + pad
-    frame = pl.DataFrame(
-        {
-            "price": _padded(prices["price"].to_numpy(), n_inst, pad),
-            "volume": _padded(prices["volume"].to_numpy(), n_inst, pad),
-            "real": np.tile(np.arange(size) >= pad, n_inst),
-        },
-        nan_to_null=True,
-    )
-    lv = pl.col("volume").log1p()
-    frame = frame.select(
-        pl.when("real").then(pl.col("price").log().forward_fill(limit=FFILL_LIMIT)).alias("lp"),
-        ((lv - lv.rolling_mean(21, min_samples=10)) / lv.rolling_std(21, min_samples=10)).alias("volz"),
-    )
+    at = pad + keep
+    # the structural stats of the kept days need the 3 days before them (and a day with no
+    # history before it is a pad day, 0 either way)
+    start = max(int(pad + keep.min()) - max(STRUCT_LAGS), 0)
+    if pad:  # training: polars over every day
+        lp, lv = _log_series(_padded(price, n_inst, pad), _padded(volume, n_inst, pad), pad, n_inst)
+    else:  # serving: every look-back inside the window; numpy on the few days needed
+        lp, lv = _log_filled(price), np.log1p(volume)
     # returns of every instrument, of the market and of each instrument's benchmark
-    shape = (n_inst, size)
-    lp = frame["lp"].to_numpy().reshape(shape)
     proxies = [spec.inst_index[c] for c in spec.proxy]
     rets = {k: _diff(lp, k) for k in (1, 5, 21)}
     market = _first_of(rets[1], proxies)
     bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, 5, 21)}
-    rolling = pl.DataFrame({"ret1": rets[1].ravel(), "b1": bench[1].ravel()}, nan_to_null=True).select(
-        pl.col("ret1").rolling_std(5, min_samples=3).alias("std5"),
-        pl.col("ret1").rolling_std(21, min_samples=14).alias("std21"),
-        pl.col("ret1").rolling_std(63, min_samples=40).alias("vol63"),
-        (
-            pl.rolling_cov("ret1", "b1", window_size=63, min_samples=40)
-            / pl.col("b1").rolling_var(63, min_samples=40)
-        ).alias("beta"),
-    )
-    beta = rolling["beta"].to_numpy().reshape(shape)
-    # the structural stats of the kept days need the 3 days before them (and a day with no
-    # history before it is a pad day, 0 either way)
-    start = max(int(pad + keep.min()) - max(STRUCT_LAGS), 0)
-    struct = _structural(spec, rets, bench, rolling["vol63"].to_numpy().reshape(shape), beta, pad, start)
-    rows = (np.arange(n_inst)[:, None] * size + pad + keep[None, :]).ravel()
-    at = pad + keep
+    if pad:
+        rolling = _rolling_polars(rets[1], bench[1], lv)
+    else:
+        struct_days = np.arange(start, size)
+        vol_days = np.concatenate([at - back for back in (0, 5, 21)])  # VOL_STATS
+        positions = {"std5": at, "std21": vol_days, "vol63": struct_days, "beta": struct_days, "volz": at}
+        rolling = _rolling_at(rets[1], bench[1], lv, positions)
+    beta = rolling["beta"]
+    struct = _structural(spec, rets, bench, rolling["vol63"], beta, pad, start)
     windows = {**WINDOWS, **KEY_LAGGED}
     stats = {name: lp[:, at - end] - lp[:, at - begin] for name, (end, begin) in windows.items()}
-    stats["volz"] = frame["volz"].gather(rows).to_numpy().reshape(n_inst, len(keep))
-    std21 = rolling["std21"].to_numpy().reshape(shape)
-    stats["std5"] = rolling["std5"].gather(rows).to_numpy().reshape(n_inst, len(keep))
+    stats["volz"] = rolling["volz"][:, at]
+    std21 = rolling["std21"]
+    stats["std5"] = rolling["std5"][:, at]
     for name, back in zip(VOL_STATS, (0, 5, 21), strict=True):
         stats[name] = std21[:, at - back]  # a pad (or serving-window) position: NaN, never another series
     for zname, rname in SCALED.items():
@@ -508,21 +599,25 @@ def instrument_features(
         stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (stats["std21"] * k**0.5)
     generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
     block = np.stack([stats[c] for c in generic], axis=2)
-    market_frame = pl.DataFrame({"date_id": prices["date_id"][:n_days], "m1": market[pad:]}, nan_to_null=True)
-    return np.concatenate([block, struct[:, at - start]], axis=2), market_frame
+    return np.concatenate([block, struct[:, at - start]], axis=2), market[pad:]
+
+
+# the market's realized volatilities and vol-of-vol: (window, min non-null values); the drawdown's window
+REGIME_ROLLING = {"rv5": (5, 4), "rv21": (21, 15), "rv63": (63, 40), "vov21": (21, 15)}
+DRAWDOWN_DAYS = 63
 
 
 def regime_features(market: pl.DataFrame) -> pl.DataFrame:
     """Per day: the equity proxy's return, realized vols, term structure, vol-of-vol, drawdown.
 
-    `market` is the per-day frame of `instrument_features`: where the first proxy's return is null the
-    next proxy's is used, chained on returns so a switch of series causes no jump in the level.
+    `market` is (date_id, m1), m1 the market return of `instrument_features`: where the first proxy's
+    return is null the next proxy's is used, chained on returns so a switch of series causes no jump
+    in the level.
     """
     r = pl.col("m1")
     lp = r.fill_null(0.0).cum_sum()
-    rv5 = r.rolling_std(5, min_samples=4) * ANNUAL
-    rv21 = r.rolling_std(21, min_samples=15) * ANNUAL
-    rv63 = r.rolling_std(63, min_samples=40) * ANNUAL
+    w = REGIME_ROLLING
+    rv5, rv21, rv63 = (r.rolling_std(w[k][0], min_samples=w[k][1]) * ANNUAL for k in ("rv5", "rv21", "rv63"))
     # cum_sum makes the level depend on the window start; the drawdown only uses differences
     return market.select(
         "date_id",
@@ -532,11 +627,43 @@ def regime_features(market: pl.DataFrame) -> pl.DataFrame:
         rv63.alias("px_rv63"),
         (rv5 / rv21).alias("px_ts_5_21"),
         (rv21 / rv63).alias("px_ts_21_63"),
-        rv5.rolling_std(21, min_samples=15).alias("px_vov21"),
-        (lp - lp.rolling_max(63, min_samples=1)).alias("px_dd63"),
+        rv5.rolling_std(w["vov21"][0], min_samples=w["vov21"][1]).alias("px_vov21"),
+        (lp - lp.rolling_max(DRAWDOWN_DAYS, min_samples=1)).alias("px_dd63"),
         rv21.shift(5).alias("px_rv21_L5"),
         rv21.shift(21).alias("px_rv21_L21"),
     )
+
+
+def _regime_at(m1: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """regime_features' REGIME_FEATURES and MARKET_FEATURES at `positions` of the market return, in
+    numpy (serving: every window inside the series), (positions, features)."""
+    w = REGIME_ROLLING
+
+    def rv(key: str, at: np.ndarray) -> np.ndarray:
+        x = _windows(m1[None, :], at, w[key][0])[0]
+        return np.sqrt(_moments(x, None, w[key][1])[1]) * ANNUAL
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rv5, rv21, rv63 = rv("rv5", positions), rv("rv21", positions), rv("rv63", positions)
+        size, least = w["vov21"]
+        back = positions[:, None] - np.arange(size - 1, -1, -1)[None, :]  # (positions, window) days
+        rv5_days = rv("rv5", np.maximum(back, 0).ravel()).reshape(back.shape)
+        vov21 = np.sqrt(_moments(np.where(back >= 0, rv5_days, np.nan), None, least)[1])
+        lp = np.cumsum(np.where(np.isnan(m1), 0.0, m1))
+        peak = np.array([lp[max(p - DRAWDOWN_DAYS + 1, 0) : p + 1].max() for p in positions])
+        cols = {
+            "px_ret1": m1[positions],
+            "px_rv5": rv5,
+            "px_rv21": rv21,
+            "px_rv63": rv63,
+            "px_ts_5_21": rv5 / rv21,
+            "px_ts_21_63": rv21 / rv63,
+            "px_vov21": vov21,
+            "px_dd63": lp[positions] - peak,
+            "px_rv21_L5": rv("rv21", positions - 5),
+            "px_rv21_L21": rv("rv21", positions - 21),
+        }
+    return np.stack([cols[c] for c in (*REGIME_FEATURES, *MARKET_FEATURES)], axis=1)
 
 
 def day_ranks(values: np.ndarray) -> np.ndarray:
@@ -574,22 +701,27 @@ def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
         return np.where(count >= PRIOR_MIN, total / count, np.nan)
 
 
-_RANK_CACHE: dict[bytes, np.ndarray] = {}  # serving: one label day's within-lag ranks, by its values
-_RANK_CACHE_SIZE = 4 * (LABEL_WINDOW + 64)
+_RANK_MEMO: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # serving: per lag, the last (block, its ranks)
 
 
-def _cached_ranks(rows: np.ndarray) -> np.ndarray:
-    """day_ranks of each row, remembered by the row's bytes (the kernel ranks each label day once)."""
-    out = np.empty_like(rows)
-    for i, row in enumerate(rows):
-        key = row.tobytes()
-        hit = _RANK_CACHE.get(key)
-        if hit is None:
-            if len(_RANK_CACHE) >= _RANK_CACHE_SIZE:
-                _RANK_CACHE.clear()
-            hit = _RANK_CACHE[key] = day_ranks(row[None, :])[0]
-        out[i] = hit
-    return out
+def _block_ranks(lag: int, block: np.ndarray) -> np.ndarray:
+    """day_ranks of each column of `block` (targets x label days). Serving ranks a window that moved
+    on by at most one day since the last call of this lag: the ranks of the days it shares with the
+    last window (same values) are reused, the rest ranked anew."""
+    memo = _RANK_MEMO.get(lag)
+    ranks = None
+    if memo is not None and memo[0].shape == block.shape:
+        old, old_ranks = memo
+        for shift in (1, 0):  # the next day; the same day again
+            keep = block.shape[1] - shift
+            if block[:, :keep].tobytes() == old[:, shift:].tobytes():  # NaN: equal bits, equal
+                new = day_ranks(block[:, keep:].T).T
+                ranks = np.concatenate([old_ranks[:, shift:], new], axis=1)
+                break
+    if ranks is None:
+        ranks = day_ranks(block.T).T
+    _RANK_MEMO[lag] = (block.copy(), ranks)
+    return ranks
 
 
 def _prior_at(values: np.ndarray, lags: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
@@ -604,22 +736,25 @@ def _prior_at(values: np.ndarray, lags: np.ndarray, position: int) -> tuple[np.n
         if hi - lo < PRIOR_MIN:
             continue
         block = values[group, lo:hi]
-        ranks = _cached_ranks(np.ascontiguousarray(block.T)).T
+        ranks = _block_ranks(int(lag), block)
         for out, v in ((mean, block), (rank, ranks)):
-            count = np.sum(~np.isnan(v), axis=1)
+            missing = np.isnan(v)
+            count = v.shape[1] - missing.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[group] = np.where(count >= PRIOR_MIN, np.nansum(v, axis=1) / count, np.nan)
+                out[group] = np.where(
+                    count >= PRIOR_MIN, np.where(missing, 0.0, v).sum(axis=1) / count, np.nan
+                )
     return mean, rank
 
 
-def own_labels(spec: FeatureSpec, labels: pl.DataFrame, positions: np.ndarray | None = None) -> np.ndarray:
+def own_labels(spec: FeatureSpec, values: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
     """(targets, positions, LABEL_STATS) from each target's delivered labels at day t (the lag-L label
     of day s is delivered at s + L + 1): the lag-L labels of days t-L-k for k = 1, 2, 3; and over the
     PRIOR_DAYS newest delivered label days, the mean label and the mean daily rank of the label among
     the targets of the same lag (those are delivered together, so the rank is known when they are).
-    `positions`: day positions in the label panel (default every day; serving asks for the last)."""
+    `values`: (targets, consecutive label days); `positions`: day positions in it (default every day;
+    serving asks for the last)."""
     n_t = len(spec.targets)
-    values = labels["value"].to_numpy().reshape(n_t, -1)
     n = values.shape[1]
     pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
     lags = np.array([t.lag for t in spec.targets])
@@ -651,21 +786,48 @@ class FeatureTables:
     labels: np.ndarray  # (targets, days, LABEL_STATS)
 
 
+@dataclass(frozen=True)
+class FeatureInputs:
+    """What the features read: prices and volumes (instruments, days) on the consecutive `date_ids`,
+    and labels (targets, label days) on consecutive label days from `label_start`."""
+
+    date_ids: np.ndarray
+    price: np.ndarray
+    volume: np.ndarray
+    label_start: int
+    labels: np.ndarray
+
+    @classmethod
+    def from_panels(cls, spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame) -> FeatureInputs:
+        """From the long price panel and the long label panel (on the same days or a shorter tail)."""
+        n_inst, n_t = len(spec.instruments), len(spec.targets)
+        return cls(
+            prices["date_id"][: prices.height // n_inst].to_numpy(),
+            prices["price"].to_numpy().reshape(n_inst, -1),
+            prices["volume"].to_numpy().reshape(n_inst, -1),
+            int(labels["date_id"][0]) if labels.height else 0,
+            labels["value"].to_numpy().reshape(n_t, -1),
+        )
+
+
 def compute_tables(
-    spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame, days: Sequence[int] | None = None
+    spec: FeatureSpec, inputs: FeatureInputs, days: Sequence[int] | None = None
 ) -> FeatureTables:
-    """Features of `days` (default: every day of the long price panel), from the price panel and the
-    label panel (on the same days or a shorter tail)."""
-    all_days = prices["date_id"][: prices.height // len(spec.instruments)].to_numpy()
+    """Features of `days` (default: every price day of `inputs`)."""
+    all_days = inputs.date_ids
     days = all_days if days is None else np.asarray(days, dtype=np.int64)
     pos = days - all_days[0]
-    inst, market = instrument_features(spec, prices, pos)
-    regime = regime_features(market).select(*REGIME_FEATURES, *MARKET_FEATURES).to_numpy()[pos]
+    inst, market = instrument_features(spec, inputs.price, inputs.volume, pos)
+    if pos.min() >= LOOKBACK:  # serving: every look-back inside the window
+        regime = _regime_at(market, pos)
+    else:
+        frame = pl.DataFrame({"date_id": all_days, "m1": market}, nan_to_null=True)
+        regime = regime_features(frame).select(*REGIME_FEATURES, *MARKET_FEATURES).to_numpy()[pos]
     labs = np.full((len(spec.targets), len(days), len(LABEL_STATS)), np.nan)
-    if labels.height:
-        lpos = days - labels["date_id"][0]
-        ok = (lpos >= 0) & (lpos < labels.height // len(spec.targets))
-        labs[:, ok] = own_labels(spec, labels, lpos[ok] if len(days) <= 4 else None)[
+    if inputs.labels.shape[1]:
+        lpos = days - inputs.label_start
+        ok = (lpos >= 0) & (lpos < inputs.labels.shape[1])
+        labs[:, ok] = own_labels(spec, inputs.labels, lpos[ok] if len(days) <= 4 else None)[
             :, slice(None) if len(days) <= 4 else lpos[ok]
         ]
     return FeatureTables(days, regime, inst, labs)
@@ -718,11 +880,15 @@ def batch_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training entry: wide prices/labels -> (date_ids, global feature matrix) for every day."""
     pp, lp = panels_from_frames(spec, prices, labels)
-    tables = compute_tables(spec, pp, lp)
+    tables = compute_tables(spec, FeatureInputs.from_panels(spec, pp, lp))
     return tables.days, feature_matrix(spec, tables)
 
 
+def day_features(spec: FeatureSpec, inputs: FeatureInputs) -> np.ndarray:
+    """Serving entry: inputs of the last WINDOW / LABEL_WINDOW days -> the last day's vector."""
+    return feature_matrix(spec, compute_tables(spec, inputs, inputs.date_ids[-1:]))[0]
+
+
 def last_day_features(spec: FeatureSpec, prices: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
-    """Serving entry: long panels of the last WINDOW / LABEL_WINDOW days -> the last day's vector."""
-    last = prices["date_id"][prices.height // len(spec.instruments) - 1]
-    return feature_matrix(spec, compute_tables(spec, prices, labels, [last]))[0]
+    """`day_features` of long panels (what the parity test slices from the training panels)."""
+    return day_features(spec, FeatureInputs.from_panels(spec, prices, labels))

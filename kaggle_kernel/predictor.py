@@ -28,10 +28,10 @@ from kaggle_kernel.features import (
     REGIME_PROB,
     REPLAY_DAYS,
     WINDOW,
+    FeatureInputs,
     FeatureSpec,
-    label_panel,
-    last_day_features,
-    price_panel,
+    day_features,
+    instrument_arrays,
 )
 from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.local import LocalLinear
@@ -282,9 +282,8 @@ class Predictor:
     def _features(self, day: int) -> np.ndarray:
         pdays, pvals = self.history.price_window(day, WINDOW)
         ldays, lvals = self.history.label_window(day, LABEL_WINDOW)
-        prices = price_panel(self.spec, pdays, self.columns, pvals)
-        labels = label_panel(self.spec, ldays, lvals)
-        return last_day_features(self.spec, prices, labels)
+        price, volume = instrument_arrays(self.spec, self.columns, pvals)
+        return day_features(self.spec, FeatureInputs(pdays, price, volume, int(ldays[0]), lvals.T))
 
     def _stage1(self, x: np.ndarray) -> None:
         probs = self.stage1.predict(x[None, :])[0]

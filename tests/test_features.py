@@ -208,3 +208,87 @@ def test_pooled_rows_gather_each_targets_columns(synthetic_dir):
     assert r[names.index("a_ret21")] == pytest.approx(X[301, col[f"leg_{single.leg_a}_ret21"]], nan_ok=True)
     assert np.isnan(r[names.index("b_ret21")]) and r[names.index("class_b")] == -1
     assert r[names.index("lag")] == single.lag
+
+
+def _gappy(rng, shape, null_rate):
+    """Random walk log-levels with runs of nulls long enough to cross every min-count threshold."""
+    x = np.exp(np.cumsum(rng.normal(0, 0.01, size=shape), axis=-1))
+    x[rng.random(shape) < null_rate] = np.nan
+    runs = rng.integers(0, shape[-1] - 3, size=shape[0])
+    for row, start in enumerate(runs):
+        x[row, start : start + rng.integers(3, 30)] = np.nan  # a long gap: ffill runs out
+    return x
+
+
+@pytest.mark.parametrize("null_rate", [0.0, 0.2, 0.45])
+def test_serving_numpy_stats_equal_the_polars_definitions(null_rate):
+    """The serving path's numpy log prices, rolling stats and regime features equal the polars
+    expressions training evaluates, on series with gaps and nulls around every minimum count (to
+    PARITY_TOL: polars 1.x leaves ~1e-10 in the std of a window of zeros)."""
+    rng = np.random.default_rng(int(null_rate * 100))
+    n_rows, n_days = 40, F.WINDOW
+    price, volume = _gappy(rng, (n_rows, n_days), null_rate), _gappy(rng, (n_rows, n_days), null_rate) * 1e6
+    price[0, 10], price[0, 11:13] = -1.0, np.nan  # a non-positive price is a value (NaN log), carried over
+    price[1, 20], price[1, 21] = 0.0, np.nan
+    # as training evaluates them: every row padded in front, so polars over one long column sees no other row
+    pad = F.PAD
+    lp_pl, lv_pl = (
+        a[:, pad:]
+        for a in F._log_series(F._padded(price, n_rows, pad), F._padded(volume, n_rows, pad), pad, n_rows)
+    )
+    lp = F._log_filled(price)
+    np.testing.assert_array_equal(np.isnan(lp), np.isnan(lp_pl))
+    np.testing.assert_allclose(lp, lp_pl, rtol=0, atol=1e-14)  # -inf (a zero price) must match too
+    np.testing.assert_allclose(np.log1p(volume), lv_pl, rtol=1e-15, atol=0)
+    assert np.isnan(lp[0, 10:13]).all() and np.isinf(lp[1, 20:22]).all()
+    with np.errstate(invalid="ignore"):  # -inf - -inf after the zero price
+        ret1 = F._diff(lp, 1)
+    b1 = np.roll(ret1, 1, axis=0)
+    lv = np.log1p(volume)
+    padded = [np.concatenate([np.full((n_rows, pad), np.nan), a], axis=1) for a in (ret1, b1, lv)]
+    ref = {k: v[:, pad:] for k, v in F._rolling_polars(*padded).items()}
+    days = np.arange(n_days - 10, n_days)
+    got = F._rolling_at(ret1, b1, lv, dict.fromkeys(F.ROLLING, days))
+    for k in F.ROLLING:
+        a, b = ref[k][:, days], got[k][:, days]
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=k)
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=PARITY_TOL, err_msg=k)
+        assert np.isnan(got[k][:, : days[0]]).all()
+        assert (~np.isnan(a)).any()  # the comparison is not vacuous; gaps leave some windows short
+        assert np.isnan(a).any()
+    m1 = ret1[2]
+    frame = pl.DataFrame({"date_id": np.arange(n_days), "m1": m1}, nan_to_null=True)
+    want = F.regime_features(frame).select(*F.REGIME_FEATURES, *F.MARKET_FEATURES).to_numpy()[days]
+    have = F._regime_at(m1, days)
+    np.testing.assert_array_equal(np.isnan(want), np.isnan(have))
+    np.testing.assert_allclose(have, want, rtol=1e-9, atol=PARITY_TOL)
+
+
+def test_label_prior_reuses_ranks_only_when_values_repeat():
+    """Serving the prior day after day (next day, the same day again, a changed label, a gap) gives
+    the ranks of day_ranks on the whole window every time."""
+    rng = np.random.default_rng(5)
+    lags = np.repeat([1, 2, 3, 4], 7)
+    values = rng.normal(size=(len(lags), F.LABEL_WINDOW + 40))
+    values[rng.random(values.shape) < 0.2] = np.nan
+    F._RANK_MEMO.clear()
+
+    def expected(position):
+        mean, rank = np.full(len(lags), np.nan), np.full(len(lags), np.nan)
+        for lag in np.unique(lags):
+            g = lags == lag
+            end = position - lag
+            block = values[g, max(end - F.PRIOR_DAYS, 0) : end]
+            ranks = F.day_ranks(block.T).T
+            for out, v in ((mean, block), (rank, ranks)):
+                n = np.sum(~np.isnan(v), axis=1)
+                out[g] = np.where(n >= F.PRIOR_MIN, np.nansum(v, axis=1) / np.maximum(n, 1), np.nan)
+        return mean, rank
+
+    for position in [F.LABEL_WINDOW, F.LABEL_WINDOW + 1, F.LABEL_WINDOW + 1, F.LABEL_WINDOW + 2, "edit", 290]:
+        if position == "edit":
+            values[3, F.LABEL_WINDOW - 20] += 1.0  # a label inside the window changes
+            position = F.LABEL_WINDOW + 2
+        got = F._prior_at(values, lags, position)
+        for g, e in zip(got, expected(position), strict=True):
+            np.testing.assert_allclose(g, e, rtol=0, atol=1e-15)
