@@ -39,6 +39,7 @@ from kaggle_kernel.features import (
     PRIOR_DAYS,
     PRIOR_MIN,
     REGIME_FEATURES,
+    RZ_DAYS,
     SCALED,
     SPREAD_STATS,
     STRUCT_STATS,
@@ -211,7 +212,7 @@ class NaiveKernel:
         price = window.reindex(columns=self.instruments)
         volume = window.reindex(columns=self.volume_columns).set_axis(self.instruments, axis=1)
         logp = np.log(price).ffill(limit=FFILL_LIMIT)
-        ret = {k: logp - logp.shift(k) for k in (1, 5, 21)}
+        ret = {k: logp - logp.shift(k) for k in (1, *RZ_DAYS)}
         logv = np.log1p(volume)
         roll_v = logv.rolling(21, min_periods=10)
         volz = (logv - roll_v.mean()) / roll_v.std()
@@ -221,9 +222,9 @@ class NaiveKernel:
         market = _coalesce(ret[1], DEFAULT_PROXY)
         # returns net of the class benchmark (undefined without one, e.g. for VT itself)
         own, bench = list(self.benchmark), list(self.benchmark.values())
-        b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, 5, 21)}
+        b = {k: ret[k][bench].set_axis(own, axis=1) for k in (1, *RZ_DAYS)}
         beta = r1[own].rolling(63, min_periods=40).cov(b[1]) / b[1].rolling(63, min_periods=40).var()
-        resid = {k: ret[k][own] - beta * b[k] for k in (5, 21)}
+        resid = {k: ret[k][own] - beta * b[k] for k in RZ_DAYS}
         # the last day's stats per instrument: window returns (log price `end` days back minus
         # `begin` days back), volatility now and lagged, returns in 21-day-vol units
         last: dict[str, pd.Series] = {}
@@ -236,7 +237,7 @@ class NaiveKernel:
         for zname, rname in SCALED.items():
             end, begin = WINDOWS[rname]
             last[zname] = last[rname] / (last["std21"] * (begin - end) ** 0.5)
-        for k in (5, 21):
+        for k in RZ_DAYS:
             scale = last["std21"] * k**0.5
             last[f"rz{k}"] = (resid[k].iloc[-1] / scale[own]).reindex(self.instruments)
         f: dict[str, float] = {}

@@ -95,7 +95,9 @@ SCALED = {f"z{k.removeprefix('ret')}": k for k in WINDOWS if k != "ret1"}  # ret
 VOL_STATS = ("std21", "std21_L5", "std21_L21")  # realized (daily) volatility, now and 5 and 21 days earlier
 KEY_STATS = (*WINDOWS, "std5", *VOL_STATS)
 CONTEXT_KEY_STATS = ("ret5", "ret21", "ret63", "std21")  # of the key instruments, in models of one target
-LEG_STATS = (*WINDOWS, "volz", *SCALED, "rz5", "rz21", *VOL_STATS)
+RZ_DAYS = (5, 21, 63)  # horizons of the returns net of the class benchmark (rz: residual momentum)
+RZ_STATS = tuple(f"rz{k}" for k in RZ_DAYS)
+LEG_STATS = (*WINDOWS, "volz", *SCALED, *RZ_STATS, *VOL_STATS)
 STRUCT_LAGS = (1, 2, 3)
 STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending t and 1-3 days earlier
     "res5",
@@ -105,7 +107,7 @@ STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending
     *[f"{s}_L{k}" for k in STRUCT_LAGS for s in ("res5", "peer5", "leadlag")],
 )
 LSD_STATS = tuple(f"lsd_{s}" for s in STRUCT_STATS)  # per target: lag x (leg A - leg B)
-SPREAD_STATS = (*WINDOWS, *SCALED, "rz5", "rz21")  # leg stats differenced per target
+SPREAD_STATS = (*WINDOWS, *SCALED, *RZ_STATS)  # leg stats differenced per target
 LABEL_STATS = ("lab1", "lab2", "lab3", "lmean", "lrank")  # delivered labels: last three, prior mean and rank
 GENERIC_OWN = (*LABEL_STATS, *[f"s{s}" for s in SPREAD_STATS])
 OWN_STATS = (*GENERIC_OWN, *LSD_STATS)
@@ -572,9 +574,9 @@ def instrument_features(
         lp, lv = _log_filled(price), np.log1p(volume)
     # returns of every instrument, of the market and of each instrument's benchmark
     proxies = [spec.inst_index[c] for c in spec.proxy]
-    rets = {k: _diff(lp, k) for k in (1, 5, 21)}
+    rets = {k: _diff(lp, k) for k in (1, *RZ_DAYS)}
     market = _first_of(rets[1], proxies)
-    bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, 5, 21)}
+    bench = {k: _gather(rets[k], spec.relations["benchmark"]) for k in (1, *RZ_DAYS)}
     if pad:
         rolling = _rolling_polars(rets[1], bench[1], lv)
     else:
@@ -594,7 +596,7 @@ def instrument_features(
     for zname, rname in SCALED.items():
         end, begin = WINDOWS[rname]
         stats[zname] = stats[rname] / (stats["std21"] * (begin - end) ** 0.5)
-    for k in (5, 21):
+    for k in RZ_DAYS:
         # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
         stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (stats["std21"] * k**0.5)
     generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
