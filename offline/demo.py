@@ -88,7 +88,7 @@ def format_table(rows: list[tuple[str, dict]], train_report: TrainReport) -> str
     b = train_report.baselines or {}
     c = train_report.candidates
     oracle = train_report.oracle
-    members = [m for m in ("engine", "pooled", "ridge", "prior") if m in c]
+    members = list(c)  # every candidate, in blend order
     lines += [
         "",
         "Walk-forward out-of-fold scores on the training period before the test window (424 targets, "
