@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -379,6 +380,34 @@ class Candidates:
         return {name: fit.oof for name, fit in self.fits.items()}
 
 
+UNTUNED = ("prior", "local")  # members no tuned parameter changes (tuning fits them once)
+
+
+def candidate_fitters(
+    data: Dataset,
+    Ytrain: np.ndarray,
+    idx: list[int],
+    folds: list[Fold],
+    cfg: TrainConfig,
+    engine_oof: np.ndarray,
+    final: bool = True,
+) -> dict[str, Callable[[], candidates.CandidateFit]]:
+    """Each blend member's fit, by name in blend order, not yet run: the prior (on the raw labels'
+    daily ranks), pooled LightGBM, ridge and the per-target ridges (on the chosen mode's labels; the
+    local penalty picked on the raw labels' score) beside the engine's per-target OOF predictions.
+    One line per member; training and tuning both blend these (final=False: no refit on every day)."""
+    spec = data.spec
+    return {
+        "prior": lambda: candidates.prior(data.Y, idx, folds),
+        "pooled": lambda: candidates.pooled(
+            spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params, final
+        ),
+        "engine": lambda: candidates.CandidateFit("engine", engine_oof, None),
+        "ridge": lambda: candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
+        "local": lambda: candidates.local(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=final),
+    }
+
+
 def fit_candidates(
     data: Dataset,
     Ytrain: np.ndarray,
@@ -388,20 +417,9 @@ def fit_candidates(
     engine_oof: np.ndarray,
     final: bool = True,
 ) -> Candidates:
-    """The prior (on the raw labels' daily ranks), pooled LightGBM, ridge and the per-target ridges
-    (on the chosen mode's labels; the local penalty picked on the raw labels' score) beside the
-    engine's per-target OOF predictions. One line per member; training and tuning both blend these
-    (final=False: no refit on every day)."""
-    spec = data.spec
-    return Candidates(
-        {
-            "prior": candidates.prior(data.Y, idx, folds),
-            "pooled": candidates.pooled(spec, data.X, Ytrain, idx, folds, cfg.seed, cfg.pooled_params, final),
-            "engine": candidates.CandidateFit("engine", engine_oof, None),
-            "ridge": candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
-            "local": candidates.local(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=final),
-        }
-    )
+    """Every member of `candidate_fitters`, fitted."""
+    fitters = candidate_fitters(data, Ytrain, idx, folds, cfg, engine_oof, final)
+    return Candidates({name: fit() for name, fit in fitters.items()})
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ import optuna
 from offline.data.competition import load_competition
 from offline.train import candidates
 from offline.train.blending import nested_blend
+from offline.train.candidates import CandidateFit
 from offline.train.checkpoint import atomic_write
 from offline.train.cv import walk_forward
-from offline.train.engine import Prepared, TrainConfig, fit_candidates, make_tasks, prepare
+from offline.train.engine import UNTUNED, Prepared, TrainConfig, candidate_fitters, make_tasks, prepare
 from offline.train.evaluate import score_block
 from offline.train.executors import run_tasks
 from offline.train.regressors import DEFAULT_PARAMS, fit_target, rank_per_day
@@ -92,14 +93,19 @@ def objective_factory(
     # the shared model is not tuned here: fit it once, on every target, as training does
     shared = fit_shared(data.X, Ytrain, data.col, list(data.spec.targets), folds, cfg.seed, n_jobs)
 
+    untuned: dict[str, CandidateFit] = {}  # fit in the first trial, reused by the others
+
     def objective(trial: optuna.Trial) -> float:
         trial_cfg = replace(cfg, **suggest(trial))
         engine = np.full(data.Y.shape, np.nan)
         tasks = [replace(t, final=False) for t in make_tasks(data, targets, folds, trial_cfg)]
         for res in run_tasks(fit_target, tasks, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
             engine[:, res.index] = res.oof
-        # the same members as training blends (fit_candidates), without the refit on every day
-        members = fit_candidates(data, Ytrain, idx, folds, trial_cfg, engine, final=False).oof()
+        # the same members as training blends (candidate_fitters), without the refit on every day
+        fitters = candidate_fitters(data, Ytrain, idx, folds, trial_cfg, engine, final=False)
+        for name in UNTUNED:
+            untuned.setdefault(name, fitters[name]())
+        members = {name: (untuned[name] if name in untuned else fit()).oof for name, fit in fitters.items()}
         blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
         for name, P in members.items():
             trial.set_user_attr(name, score_block(P[:, idx], data.Y[:, idx], mask)["score"])
