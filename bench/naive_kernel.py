@@ -396,6 +396,7 @@ class NaiveKernel:
             ),
             "ridge": lambda: self._ridge(frame),
             "local": lambda: self._local(f),
+            "recent": lambda: np.array([f[f"{t.name}_lrank"] for t in self.targets], dtype=np.float64),
         }
         targets = list(self.blend["targets"])
         total = pd.Series(0.0, index=targets)

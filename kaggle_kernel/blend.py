@@ -15,7 +15,14 @@ from kaggle_kernel.features import FeatureSpec, day_ranks, pooled_rows
 from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.local import LocalLinear
 
-MEMBERS = ("prior", "pooled", "engine", "ridge", "local")
+MEMBERS = ("prior", "pooled", "engine", "ridge", "local", "recent")
+RECENT_STAT = "lrank"  # the recent member: each target's own mean daily rank over its newest delivered labels
+
+
+def recent_index(spec: FeatureSpec) -> np.ndarray:
+    """Positions, in the global feature vector, of every target's RECENT_STAT (its online label prior)."""
+    col = {n: i for i, n in enumerate(spec.all_features())}
+    return np.array([col[f"{t.name}_{RECENT_STAT}"] for t in spec.targets], dtype=np.int64)
 
 
 def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -90,6 +97,7 @@ class Blend:
             raise ValueError("blend: the local member is weighted but no local model was given")
         self.index = {False: spec.pooled_index(), True: spec.pooled_index(structural=True)}
         self.local_index = spec.local_index() if local is not None else None
+        self.recent_index = recent_index(spec)
 
     def members(self, x: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
         """Each weighted member's predictions for every target (only the weighted ones are computed)."""
@@ -103,6 +111,8 @@ class Blend:
                 out[m] = self.pooled.predict(pooled_rows(self.spec, x[None, :], self.index[False]))[:, 0]
             elif m == "local":
                 out[m] = self.local.predict(x, self.local_index)
+            elif m == "recent":
+                out[m] = x[self.recent_index]
             else:
                 out[m] = self.ridge.predict(pooled_rows(self.spec, x[None, :], self.index[True]))
         return out

@@ -74,13 +74,13 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     b = equal.blend
     equal.blend = Blend(
         b.spec,
-        BlendSpec(b.blend_spec.members, (0.2,) * 5, b.blend_spec.targets, b.blend_spec.prior),
+        BlendSpec(b.blend_spec.members, (1 / 6,) * 6, b.blend_spec.targets, b.blend_spec.prior),
         b.pooled,
         b.ridge,
         b.local,
     )
-    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local")
-    for kernel, weights in ((p, spec_json["weights"]), (equal, [0.2] * 5)):
+    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "recent")
+    for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 6] * 6)):
         _check_blend(kernel, comp, days, X, col, regime, models, spec, spec_json["members"], weights)
 
 
@@ -123,6 +123,7 @@ def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
                 * local["coef"]
             ).sum(axis=1)
             + local["intercept"],
+            "recent": x[[col[f"target_{i}_lrank"] for i in range(424)]],
         }
         expected = blend([preds[m][TARGETS] for m in members], weights)
         np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)

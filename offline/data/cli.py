@@ -63,7 +63,7 @@ def _yardstick(args: argparse.Namespace) -> int:
 
     y = write_yardstick(args.dir)
     print(
-        f"{args.dir} (profile {y.profile}, seed {y.seed}), {y.oof_days} OOF days of {y.n_days}: "
+        f"{args.dir} (profile {y.profile}, seed {y.seed}), {y.blend_days} blend days of {y.n_days}: "
         f"oracle {y.oracle:.3f}  informed ridge yardstick {y.yardstick:.3f}  "
         f"mean-rank prior {y.mean_rank:.3f}  naive {y.naive:.3f}  -> {YARDSTICK_FILE}"
     )
@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     y = dsub.add_parser(
         "yardstick",
         help="score a synthetic directory's oracle, informed ridge yardstick and baselines on the "
-        "engine's OOF days -> yardstick.json",
+        "engine's blend days -> yardstick.json",
     )
     y.add_argument("dir", help="directory written by `data synth`")
     y.set_defaults(func=_yardstick)

@@ -3,6 +3,8 @@
 - prior: per target, the mean of its daily cross-sectional label rank over the training days;
 - pooled: one LightGBM over every (day, target) row of the generic features (`FeatureSpec.pooled_features`);
 - ridge: a ridge regression on the same rows plus the structural `lsd_*` stats, served as a dot product;
+- recent: per target, its own mean daily rank over its newest delivered labels (the `lrank` feature,
+  which the kernel updates online as labels arrive): the prior, kept current;
 - local: one ridge per target on its own stats, the key instruments' recent and lagged windows and the
   market's volatility (`FeatureSpec.local_layout`): target-specific lead-lag and volatility slopes
   that a pooled model shares across targets. Its penalty is chosen per fold on the competition score
@@ -21,6 +23,7 @@ import lightgbm as lgb
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from kaggle_kernel.blend import recent_index
 from kaggle_kernel.features import FeatureSpec, pooled_rows
 from kaggle_kernel.forest import Linear
 from kaggle_kernel.local import LocalLinear, standardize
@@ -72,6 +75,16 @@ def prior(Y: np.ndarray, idx: list[int], folds: list[Fold]) -> CandidateFit:
             P[f.test_start : f.test_end, idx] = np.nanmean(R[: f.train_end, idx], axis=0)
         final[idx] = np.nanmean(R[:, idx], axis=0)
     return CandidateFit("prior", P, final)
+
+
+def recent(spec: FeatureSpec, X: np.ndarray, idx: list[int], folds: list[Fold]) -> CandidateFit:
+    """The online label prior read from the features on each fold's test days: nothing is fit, so
+    nothing is stored (the kernel reads the same feature)."""
+    P = np.full((X.shape[0], len(spec.targets)), np.nan)
+    cols = recent_index(spec)[idx]
+    for f in folds:
+        P[f.test_start : f.test_end, idx] = X[f.test_start : f.test_end][:, cols]
+    return CandidateFit("recent", P, None)
 
 
 def _rows(

@@ -43,3 +43,9 @@ def oof_mask(n_rows: int, folds: list[Fold]) -> np.ndarray:
     for f in folds:
         mask[f.test_start : f.test_end] = True
     return mask
+
+
+def blend_days(mask: np.ndarray, folds: list[Fold]) -> np.ndarray:
+    """The masked rows of folds 1..: the nested blend (weights from earlier folds) has a score there,
+    so every model it is compared with is scored on exactly these rows."""
+    return mask & (np.arange(len(mask)) >= folds[1].test_start)

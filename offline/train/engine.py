@@ -28,7 +28,7 @@ from offline.train import baselines, candidates
 from offline.train.blending import nested_blend
 from offline.train.checkpoint import CheckpointStore, fingerprint
 from offline.train.config import MODES, TrainConfig
-from offline.train.cv import Fold, oof_mask, walk_forward
+from offline.train.cv import Fold, blend_days, oof_mask, walk_forward
 from offline.train.dataset import Dataset, build_dataset, with_column
 from offline.train.evaluate import decide, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
@@ -380,7 +380,7 @@ class Candidates:
         return {name: fit.oof for name, fit in self.fits.items()}
 
 
-UNTUNED = ("prior", "local")  # members no tuned parameter changes (tuning fits them once)
+UNTUNED = ("prior", "local", "recent")  # members no tuned parameter changes (tuning fits them once)
 
 
 def candidate_fitters(
@@ -394,7 +394,8 @@ def candidate_fitters(
 ) -> dict[str, Callable[[], candidates.CandidateFit]]:
     """Each blend member's fit, by name in blend order, not yet run: the prior (on the raw labels'
     daily ranks), pooled LightGBM, ridge and the per-target ridges (on the chosen mode's labels; the
-    local penalty picked on the raw labels' score) beside the engine's per-target OOF predictions.
+    local penalty picked on the raw labels' score) beside the engine's per-target OOF predictions,
+    and the online label prior (`recent`, read from the features).
     One line per member; training and tuning both blend these (final=False: no refit on every day)."""
     spec = data.spec
     return {
@@ -405,6 +406,7 @@ def candidate_fitters(
         "engine": lambda: candidates.CandidateFit("engine", engine_oof, None),
         "ridge": lambda: candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
         "local": lambda: candidates.local(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=final),
+        "recent": lambda: candidates.recent(spec, data.X, idx, folds),
     }
 
 
@@ -459,7 +461,7 @@ def score_blend(
     cands: Candidates, blend: Blend, Y: np.ndarray, idx: list[int], mask: np.ndarray, folds: list[Fold]
 ) -> BlendScores:
     Yi = Y[:, idx]
-    days = mask & (np.arange(len(mask)) >= folds[1].test_start)
+    days = blend_days(mask, folds)
     later = folds[1:]
     scores = {}
     for name, P in cands.oof().items():
@@ -501,7 +503,7 @@ def score_oracle(
     comp: Competition, data: Dataset, idx: list[int], mask: np.ndarray, folds: list[Fold], blend_score: float
 ) -> OracleScore | None:
     """The synthetic market's true expected returns on the blend days (None for data without oracle.parquet)."""
-    score, iv = _oracle_score(comp, data, idx, mask & (np.arange(len(mask)) >= folds[1].test_start))
+    score, iv = _oracle_score(comp, data, idx, blend_days(mask, folds))
     if score is None:
         return None
     return OracleScore(score, blend_score / score if score else None, iv)

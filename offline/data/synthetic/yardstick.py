@@ -1,5 +1,6 @@
 """Scores a synthetic directory's models should be set beside: the oracle, an informed linear yardstick
-and the simple baselines, all on the engine's out-of-fold days.
+and the simple baselines, all on the engine's blend days (the OOF days of folds 1.., where the
+engine's blend and every candidate are scored).
 
 The yardstick is a pooled ridge regression over every (day, target) row whose features are the
 profile's planted effects, computed from observable prices and delivered labels only: per window
@@ -7,7 +8,7 @@ effect, the target's sum over its days of the effect's planted mean with the lat
 (times the filtered P(stressed) as well where the coefficient depends on the regime); the stress drift
 times the filtered P(stressed) minus its long-run share; the target's expanding mean of delivered
 labels and its mean daily rank (centred, times the labels' root mean square) for a persistent drift. It is fit by walk-forward on the engine's folds (n_folds=4, gap=5,
-min_train=0.4) and scored with offline.metric on the out-of-fold days.
+min_train=0.4) and scored with offline.metric on the blend days.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kaggle_kernel.schema import target_defs
 from offline.data.competition import load_competition
 from offline.errors import UserError
 from offline.metric import average_ranks, score
-from offline.train.cv import oof_mask, walk_forward
+from offline.train.cv import blend_days, oof_mask, walk_forward
 
 N_FOLDS, GAP, MIN_TRAIN = 4, 5, 0.4  # the engine's walk-forward defaults
 RIDGE_ALPHA = 1.0  # on standardised features; hundreds of thousands of rows, a handful of features
@@ -32,12 +33,12 @@ YARDSTICK_FILE = "yardstick.json"
 
 @dataclass(frozen=True)
 class Yardstick:
-    """yardstick.json: what a model of this market should be compared with (OOF days of the engine's folds)."""
+    """yardstick.json: what a model of this market should be compared with (the engine's blend days)."""
 
     profile: str
     seed: int
     n_days: int
-    oof_days: int
+    blend_days: int
     oracle: float
     yardstick: float
     naive: float
@@ -56,6 +57,11 @@ class Yardstick:
 def engine_oof_mask(n_days: int) -> np.ndarray:
     """The days the engine predicts out of fold with its default walk-forward."""
     return oof_mask(n_days, walk_forward(n_days, N_FOLDS, GAP, MIN_TRAIN))
+
+
+def engine_blend_mask(n_days: int) -> np.ndarray:
+    """The engine's blend days with its default walk-forward: what its report scores."""
+    return blend_days(engine_oof_mask(n_days), walk_forward(n_days, N_FOLDS, GAP, MIN_TRAIN))
 
 
 def _lags() -> np.ndarray:
@@ -179,12 +185,12 @@ def ridge_walk_forward(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, list[l
 
 
 def measure(market) -> Yardstick:
-    """Oracle, yardstick and baseline scores of a generated market on the engine's OOF days."""
+    """Oracle, yardstick and baseline scores of a generated market on the engine's blend days."""
     from offline.data.synthetic.directory import naive_predictions
 
     Y = _labels(market)
     days = Y.shape[0]
-    mask = engine_oof_mask(days)
+    mask = engine_blend_mask(days)
     names, X = effect_features(market)
     pred, coefs = ridge_walk_forward(X, Y)
     oracle = market.oracle.select([t.name for t in target_defs()]).to_numpy()
@@ -193,7 +199,7 @@ def measure(market) -> Yardstick:
         profile=market.config.profile,
         seed=market.config.seed,
         n_days=days,
-        oof_days=int(mask.sum()),
+        blend_days=int(mask.sum()),
         oracle=oof_score(oracle, Y, mask),
         yardstick=oof_score(pred, Y, mask),
         naive=oof_score(naive, Y, mask),
