@@ -195,6 +195,32 @@ MALFORMED = {
     "empty test frame": lambda t, lags: (t.head(0), lags),
     "pandas frames": lambda t, lags: (t.to_pandas(), [lb.to_pandas() for lb in lags]),
     "not a frame": lambda t, lags: ("garbage", [17, None, "x", object()]),
+    "infinite and huge prices": lambda t, lags: (
+        t.with_columns(
+            pl.lit(float("inf")).alias("LME_CA_Close"),
+            pl.lit(-float("inf")).alias("FX_USDJPY"),
+            pl.lit(1e308).alias("US_Stock_VT_adj_close"),
+        ),
+        lags,
+    ),
+    "zero and negative prices": lambda t, lags: (
+        t.with_columns(
+            pl.lit(0.0).alias("LME_CA_Close"), pl.lit(-5.0).alias("JPX_Gold_Standard_Futures_Close")
+        ),
+        lags,
+    ),
+    "integer and boolean columns": lambda t, lags: (
+        t.with_columns(pl.col("LME_CA_Close").round().cast(pl.Int64), pl.lit(True).alias("FX_EURUSD")),
+        lags,
+    ),
+    "infinite labels": lambda t, lags: (
+        t,
+        [
+            lb.with_columns(pl.all().exclude("date_id", "label_date_id").cast(pl.Float64) * float("inf"))
+            for lb in lags
+        ],
+    ),
+    "a date_id far ahead": lambda t, lags: (t.with_columns(pl.col("date_id") + 10_000), lags),
 }
 
 
@@ -207,6 +233,18 @@ def test_malformed_batches_never_raise(warm, case):
     # and the next normal day is served normally
     test, lags = _day(comp, days[31])
     _check_row(p.predict(test, *lags))
+
+
+def test_a_long_outage_then_normal_days(warm):
+    """Twenty days with every price missing and no labels, then normal days: every row is finite and
+    not constant, and the normal days after the outage are served without an error."""
+    p, comp, days = warm
+    for d in days[30:50]:
+        test, lags = _day(comp, d)
+        _check_row(p.predict(MALFORMED["all-null row"](test, lags)[0], *[lb.head(0) for lb in lags]))
+    for d in days[50:55]:
+        _check_row(p.predict(*_day(comp, d)[0:1], *_day(comp, d)[1]))
+    assert p.errors["predict"] == 0
 
 
 def test_column_order_does_not_matter(warm, trained):
