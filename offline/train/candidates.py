@@ -17,6 +17,7 @@ splits; a tree isolates a code with two splits).
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -30,7 +31,7 @@ from kaggle_kernel.local import LocalLinear, standardize
 from offline.progress import progress
 from offline.train.cv import Fold
 from offline.train.evaluate import daily_scores
-from offline.train.lgbm import lgbm_params
+from offline.train.lgbm import available_cores, lgbm_params
 from offline.train.regressors import rank_per_day
 
 POOLED_PARAMS = {
@@ -195,6 +196,14 @@ def _ridge_path(v: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]):
     return mean, scale, intercept, coefs
 
 
+def _each_target(work, idx: list[int], desc: str) -> None:
+    """work(t) for every target on a thread per core: each writes only its own target's cells, and
+    numpy's linear algebra (one BLAS thread each) runs without the GIL, so the result is the same."""
+    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
+        for _ in progress(pool.map(work, idx), total=len(idx), desc=desc, unit="target"):
+            pass
+
+
 def _inner(train_end: int, gap: int) -> tuple[int, int]:
     """(fit_end, start): the inner split of [0, train_end) that chooses the penalty."""
     start = train_end - int(round(LOCAL_INNER * train_end))
@@ -231,7 +240,8 @@ def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFi
     ends = [f.train_end for f in folds] + ([n] if final else [])
     inner = [_inner(e, gap) for e in ends]
     guesses = [np.full((len(alphas), e - s, n_t), np.nan) for (_, s), e in zip(inner, ends, strict=True)]
-    for t in progress(idx, desc="local ridges: penalty", unit="target"):
+
+    def penalty_path(t: int) -> None:  # every penalty's guesses on each block's inner days
         v = X[:, index[t]]
         for (fit_end, start), end, G in zip(inner, ends, guesses, strict=True):
             path = _ridge_path(v[:fit_end], Yfit[:fit_end, t], alphas)
@@ -239,6 +249,8 @@ def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFi
                 mean, scale, b0, coefs = path
                 z = standardize(v[start:end], mean, scale, CLIP_Z)
                 G[:, :, t] = (z @ coefs.T).T + b0
+
+    _each_target(penalty_path, idx, "local ridges: penalty")
     chosen = []
     for (_, start), end, G in zip(inner, ends, guesses, strict=True):
         scores = [_sharpe_of(G[k][:, idx], Yscore[start:end][:, idx]) for k in range(len(alphas))]
@@ -246,7 +258,8 @@ def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFi
     P = np.full(Yfit.shape, np.nan)
     mean, scale = np.zeros((n_t, n_f)), np.ones((n_t, n_f))
     coef, intercept = np.zeros((n_t, n_f)), np.full(n_t, np.nan)
-    for t in progress(idx, desc="local ridges: fit", unit="target"):
+
+    def fit(t: int) -> None:  # each fold's chosen ridge on its test days, then the final one
         v = X[:, index[t]]
         for i, (end, a) in enumerate(zip(ends, chosen, strict=True)):
             path = _ridge_path(v[:end], Yfit[:end, t], (a,))
@@ -259,5 +272,7 @@ def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFi
                 P[f.test_start : f.test_end, t] = z @ c[0] + b0
             else:
                 mean[t], scale[t], coef[t], intercept[t] = m, s, c[0], b0
+
+    _each_target(fit, idx, "local ridges: fit")
     model = LocalLinear(spec.local_layout, mean, scale, coef, intercept, CLIP_Z) if final else None
     return CandidateFit("local", P, model, {"alphas": chosen})
