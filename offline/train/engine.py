@@ -472,6 +472,7 @@ def score_blend(
             b["interval"],
             [f["score"] for f in b["per_fold"]],
             Scored(every["score"], every["interval"]),
+            cands.fits[name].info,
         )
     main = score_block(blend.oof[:, idx], Yi, days, later)
     tests = {

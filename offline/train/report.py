@@ -139,6 +139,12 @@ def write_report_md(path: Path, r: TrainReport) -> None:
         lines.append(f"| baseline: {name} | {_fmt(b.score)} | {_iv(b.interval)} |")
     if r.oracle is not None:
         lines.append(f"| oracle (synthetic truth) | {r.oracle.score:.4f} | {_iv(r.oracle.interval)} |")
+    chose = [f"{name}: {c.chose}" for name, c in r.candidates.items() if c.chose]
+    if chose:
+        lines += [
+            "",
+            "Chosen from the data by each fit (per fold, then the final fit): " + "; ".join(chose) + ".",
+        ]
     bl = r.blend
     if bl:
         lines += [

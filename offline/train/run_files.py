@@ -324,18 +324,20 @@ class CandidateScores:
     interval: Interval
     per_fold: list[float]
     all_oof_days: Scored
+    chose: dict | None = None  # what the fit chose from the data (the local penalty per fold, then final)
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict, where: str) -> CandidateScores:
-        _keys(d, where, ("score", "interval", "per_fold", "all_oof_days"))
+        _keys(d, where, ("score", "interval", "per_fold", "all_oof_days"), ("chose",))
         return cls(
             d["score"],
             d["interval"],
             d["per_fold"],
             _plain(Scored, d["all_oof_days"], f"{where}.all_oof_days"),
+            d.get("chose"),
         )
 
 
