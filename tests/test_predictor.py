@@ -55,13 +55,6 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     comp = load_competition(synthetic_dir)
     p = Predictor.from_artifacts(trained / "artifacts")
     assert not p.problems and p.stage1 is not None and len(p.stage2_targets) == len(TARGETS)
-    spec = FeatureSpec()
-    from kaggle_kernel.features import batch_features
-
-    # offline: features over train + test prices, labels as delivered (train_labels)
-    days, X = batch_features(spec, comp.prices(), comp.train_labels)
-    col = {n: i for i, n in enumerate(spec.all_features())}
-    regime = lgb.Booster(model_file=str(trained / "train" / "models" / "regime.txt"))
     models = trained / "train" / "models"
     spec_json = json.loads((models / "blend.json").read_text())
     report = json.loads((trained / "train" / "report.json").read_text())
@@ -70,22 +63,78 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     ]  # served = scored
     assert p.blend is not None
     # the served weights, and equal weights so that every member's serving path is checked
-    equal = Predictor.from_artifacts(trained / "artifacts")
-    b = equal.blend
-    equal.blend = Blend(
+    equal = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))
+    offline = _offline(comp, trained)
+    for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 6] * 6)):
+        _check_blend(kernel, comp, offline, spec_json["members"], weights, range(5))
+
+
+@pytest.fixture(scope="module")
+def long_phase(tmp_path_factory) -> Path:
+    """Trained on the first 550 days of a 1,000-day market (`until`), so the kernel then forecasts
+    450 days beyond its snapshot, more than twice the history it keeps."""
+    from offline.data.synthetic import SynthConfig, write_synthetic
+
+    root = tmp_path_factory.mktemp("long")
+    write_synthetic(root / "comp", SynthConfig(days=1000, test_days=450, seed=5))
+    cfg = TrainConfig(
+        n_folds=2,
+        min_labels=100,
+        targets=TARGETS,
+        ablation=False,
+        baselines=False,
+        target_mode="raw",
+        until=549,
+    )
+    train(root / "comp", root / "train", cfg, n_jobs=2)
+    build(root / "train", root / "artifacts", data_dir=root / "comp")
+    return root
+
+
+def test_a_long_forecasting_phase_stays_exact(long_phase):
+    """Served day by day for 450 days, the kernel's rows on late days still equal the blend computed
+    offline from the whole history: nothing drifts or is lost as its bounded history rolls on."""
+    comp = load_competition(long_phase / "comp")
+    assert comp.test["date_id"].min() == 550
+    p = _equal_weights(Predictor.from_artifacts(long_phase / "artifacts"))
+    _check_blend(p, comp, _offline(comp, long_phase), p.blend.blend_spec.members, [1 / 6] * 6, (0, 250, 449))
+    assert p.errors["predict"] == 0 and not p.problems
+
+
+def _equal_weights(p: Predictor) -> Predictor:
+    b = p.blend
+    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "recent")
+    p.blend = Blend(
         b.spec,
         BlendSpec(b.blend_spec.members, (1 / 6,) * 6, b.blend_spec.targets, b.blend_spec.prior),
         b.pooled,
         b.ridge,
         b.local,
     )
-    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "recent")
-    for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 6] * 6)):
-        _check_blend(kernel, comp, days, X, col, regime, models, spec, spec_json["members"], weights)
+    return p
 
 
-def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
-    """The kernel's rows for the first test days equal the blend computed offline with LightGBM itself."""
+def _offline(comp, trained) -> dict:
+    """Features over train + test prices with labels as delivered (train_labels), and the models."""
+    from kaggle_kernel.features import batch_features
+
+    spec = FeatureSpec()
+    days, X = batch_features(spec, comp.prices(), comp.train_labels)
+    return {
+        "spec": spec,
+        "days": list(days),
+        "X": X,
+        "col": {n: i for i, n in enumerate(spec.all_features())},
+        "regime": lgb.Booster(model_file=str(trained / "train" / "models" / "regime.txt")),
+        "models": trained / "train" / "models",
+    }
+
+
+def _check_blend(p, comp, offline, members, weights, check):
+    """The kernel serves the test days in order; its rows on the days at positions `check` equal the
+    blend computed offline with LightGBM itself."""
+    spec, days, X, col = offline["spec"], offline["days"], offline["X"], offline["col"]
+    regime, models = offline["regime"], offline["models"]
     ridge = {
         k: np.asarray(v) if isinstance(v, list) else v
         for k, v in json.loads((models / "ridge.json").read_text()).items()
@@ -99,9 +148,12 @@ def _check_blend(p, comp, days, X, col, regime, models, spec, members, weights):
     local_cols = np.array(
         [[col[f.format(target=f"target_{i}")] for f in local["layout"]] for i in range(424)]
     )
-    for d in comp.test["date_id"].to_list()[:5]:
+    check = set(check)
+    for k, d in enumerate(comp.test["date_id"].to_list()[: max(check) + 1]):
         v = _check_row(p.predict(*_day(comp, d)[0:1], *_day(comp, d)[1]))
-        x = X[list(days).index(d)].copy()
+        if k not in check:
+            continue
+        x = X[days.index(d)].copy()
         x[col[REGIME_PROB]] = regime.predict(x[None, [col[f] for f in regime.feature_name()]])[0]
         engine = x[[col[f"target_{i}_lab1"] for i in range(424)]].copy()
         for i in TARGETS:
