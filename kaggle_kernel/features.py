@@ -703,50 +703,77 @@ def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
         return np.where(count >= PRIOR_MIN, total / count, np.nan)
 
 
-_RANK_MEMO: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # serving: per lag, the last (block, its ranks)
+# Serving: moves of a lag's prior window after which its running sums are recomputed exactly, so
+# the rounding of additions and removals never accumulates over a long replay
+PRIOR_REFRESH = 32
 
 
-def _block_ranks(lag: int, block: np.ndarray) -> np.ndarray:
-    """day_ranks of each column of `block` (targets x label days). Serving ranks a window that moved
-    on by at most one day since the last call of this lag: the ranks of the days it shares with the
-    last window (same values) are reused, the rest ranked anew."""
-    memo = _RANK_MEMO.get(lag)
-    ranks = None
-    if memo is not None and memo[0].shape == block.shape:
-        old, old_ranks = memo
-        for shift in (1, 0):  # the next day; the same day again
-            keep = block.shape[1] - shift
-            if block[:, :keep].tobytes() == old[:, shift:].tobytes():  # NaN: equal bits, equal
-                new = day_ranks(block[:, keep:].T).T
-                ranks = np.concatenate([old_ranks[:, shift:], new], axis=1)
-                break
-    if ranks is None:
+@dataclass(frozen=True)
+class _PriorMemo:
+    """One lag's last prior window: label values and their day ranks (targets x label days), the
+    sums and counts of their non-NaN cells per target (row 0 values, row 1 ranks), moves since exact."""
+
+    block: np.ndarray
+    ranks: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+    moves: int
+
+
+_PRIOR_MEMO: dict[int, _PriorMemo] = {}  # serving: per lag, the last window
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN (compared as bits, without copying)."""
+    return a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
+def _exact_sums(block: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = np.stack([block, ranks])
+    missing = np.isnan(both)
+    return np.where(missing, 0.0, both).sum(axis=2), both.shape[2] - missing.sum(axis=2)
+
+
+def _prior_memo(lag: int, block: np.ndarray) -> _PriorMemo:
+    """The prior window `block` (targets x label days) of one lag with its ranks and sums. Serving
+    moves the window on by at most one day per call: when it shares all but its newest day with the
+    last window of this lag (same values), only that day is ranked, and the sums gain it and lose
+    the day that left; otherwise (and every PRIOR_REFRESH moves) everything is computed anew."""
+    memo = _PRIOR_MEMO.get(lag)
+    if memo is not None and block.shape == memo.block.shape and _same_bits(block[:, :-1], memo.block[:, 1:]):
+        new = block[:, -1:]
+        ranks = np.concatenate([memo.ranks[:, 1:], day_ranks(new.T).T], axis=1)
+        if memo.moves + 1 < PRIOR_REFRESH:
+            enter = np.stack([new[:, 0], ranks[:, -1]])
+            leave = np.stack([memo.block[:, 0], memo.ranks[:, 0]])
+            sums = memo.sums + np.where(np.isnan(enter), 0.0, enter) - np.where(np.isnan(leave), 0.0, leave)
+            counts = memo.counts + np.isnan(leave) - np.isnan(enter)
+            memo = _PriorMemo(block, ranks, sums, counts, memo.moves + 1)
+        else:
+            memo = _PriorMemo(block, ranks, *_exact_sums(block, ranks), 0)
+    elif memo is not None and _same_bits(block, memo.block):  # the same day again
+        return memo
+    else:
         ranks = day_ranks(block.T).T
-    _RANK_MEMO[lag] = (block.copy(), ranks)
-    return ranks
+        memo = _PriorMemo(block, ranks, *_exact_sums(block, ranks), 0)
+    _PRIOR_MEMO[lag] = memo
+    return memo
 
 
 def _prior_at(values: np.ndarray, lags: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
     """Serving: the label prior (mean, mean rank) of every target at one day position, from the
     PRIOR_DAYS newest delivered label days (same numbers as _window_mean, to rounding)."""
-    mean = np.full(len(lags), np.nan)
-    rank = np.full(len(lags), np.nan)
+    out = np.full((2, len(lags)), np.nan)
     for lag in np.unique(lags):
         group = lags == lag
         end = position - lag  # exclusive: the newest delivered label day is position - lag - 1
         lo, hi = max(end - PRIOR_DAYS, 0), max(min(end, values.shape[1]), 0)
         if hi - lo < PRIOR_MIN:
             continue
-        block = values[group, lo:hi]
-        ranks = _block_ranks(int(lag), block)
-        for out, v in ((mean, block), (rank, ranks)):
-            missing = np.isnan(v)
-            count = v.shape[1] - missing.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[group] = np.where(
-                    count >= PRIOR_MIN, np.where(missing, 0.0, v).sum(axis=1) / count, np.nan
-                )
-    return mean, rank
+        memo = _prior_memo(int(lag), values[group, lo:hi])  # a fresh copy (boolean row index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, group] = np.where(memo.counts >= PRIOR_MIN, memo.sums / memo.counts, np.nan)
+    return out[0], out[1]
 
 
 def own_labels(spec: FeatureSpec, values: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:

@@ -49,19 +49,18 @@ class History:
 
     def price_window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
         """(date_ids, days x columns) for the n_days consecutive days ending at `end`; unknown days NaN."""
-        days = np.arange(end - n_days + 1, end + 1, dtype=np.int64)
-        out = np.full((n_days, len(self.price_columns)), np.nan)
-        for i, d in enumerate(days):
-            row = self.prices.get(int(d))
-            if row is not None:
-                out[i] = row
-        return days, out
+        return _window(self.prices, end, n_days, len(self.price_columns))
 
     def label_window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
-        days = np.arange(end - n_days + 1, end + 1, dtype=np.int64)
-        out = np.full((n_days, self.n_targets), np.nan)
-        for i, d in enumerate(days):
-            row = self.labels.get(int(d))
-            if row is not None:
-                out[i] = row
-        return days, out
+        return _window(self.labels, end, n_days, self.n_targets)
+
+
+def _window(store: dict[int, np.ndarray], end: int, n_days: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(date_ids, days x width) of `store` for the n_days days ending at `end`, NaN rows for unknown days:
+    one stack of the rows (a row-by-row copy into a preallocated array cost most of a served day's window)."""
+    first = int(end) - n_days + 1
+    days = np.arange(first, first + n_days, dtype=np.int64)
+    missing = np.full(width, np.nan)
+    if not n_days:
+        return days, np.empty((0, width))
+    return days, np.stack([store.get(d, missing) for d in range(first, first + n_days)])

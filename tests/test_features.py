@@ -271,7 +271,7 @@ def test_label_prior_reuses_ranks_only_when_values_repeat():
     lags = np.repeat([1, 2, 3, 4], 7)
     values = rng.normal(size=(len(lags), F.LABEL_WINDOW + 40))
     values[rng.random(values.shape) < 0.2] = np.nan
-    F._RANK_MEMO.clear()
+    F._PRIOR_MEMO.clear()
 
     def expected(position):
         mean, rank = np.full(len(lags), np.nan), np.full(len(lags), np.nan)
