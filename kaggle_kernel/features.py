@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import polars as pl
@@ -183,6 +183,11 @@ class FeatureSpec:
         return a, b
 
     @cached_property
+    def target_lags(self) -> np.ndarray:
+        """Per target, its lag (label horizon) in days."""
+        return np.array([t.lag for t in self.targets], dtype=np.int64)
+
+    @cached_property
     def key_features(self) -> list[str]:
         return [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in KEY_STATS]
 
@@ -301,16 +306,21 @@ def instrument_arrays(
     spec: FeatureSpec, columns: Sequence[str], values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(instruments, days) prices and volumes from a wide day x column matrix; NaN where absent."""
-    n_days, n_inst = len(values), len(spec.instruments)
+    price_at, volume_at = _instrument_positions(spec.instruments, tuple(columns))
+    padded = np.concatenate([np.asarray(values, dtype=np.float64), np.full((len(values), 1), np.nan)], axis=1)
+    rows = padded.T  # position -1 is the NaN column
+    return rows[price_at], rows[volume_at]
+
+
+@lru_cache(maxsize=16)
+def _instrument_positions(
+    instruments: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per instrument, the column of its price and of its volume in `columns` (-1: absent)."""
     pos = {c: i for i, c in enumerate(columns)}
-    nan_col = np.full(n_days, np.nan)
-    price = np.empty((n_inst, n_days))
-    volume = np.empty((n_inst, n_days))
-    for i, inst in enumerate(spec.instruments):
-        price[i] = values[:, pos[inst]] if inst in pos else nan_col
-        v = volume_column(inst)
-        volume[i] = values[:, pos[v]] if v in pos else nan_col
-    return price, volume
+    price = [pos.get(c, -1) for c in instruments]
+    volume = [pos.get(v, -1) if (v := volume_column(c)) is not None else -1 for c in instruments]
+    return np.array(price, dtype=np.intp), np.array(volume, dtype=np.intp)
 
 
 def price_panel(
@@ -672,6 +682,8 @@ def day_ranks(values: np.ndarray) -> np.ndarray:
     """Average ranks along the last axis among non-NaN values, scaled to [-0.5, 0.5] (NaN stays NaN;
     a row with fewer than two values is all NaN). The same function ranks training and serving rows."""
     v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        return _row_ranks(v)
     n = v.shape[-1]
     order = np.argsort(v, axis=-1, kind="stable")  # NaN sort last
     s = np.take_along_axis(v, order, axis=-1)
@@ -686,6 +698,17 @@ def day_ranks(values: np.ndarray) -> np.ndarray:
     np.put_along_axis(avg, order, (first + last) / 2.0 + 1.0, axis=-1)
     count = np.sum(~np.isnan(v), axis=-1, keepdims=True).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / count - 0.5)
+
+
+def _row_ranks(v: np.ndarray) -> np.ndarray:
+    """day_ranks of one row (what serving ranks), the same numbers in a few calls: a value's tie
+    group spans the sorted positions [left, right), so its average 1-based rank is (left + right - 1) / 2 + 1."""
+    s = np.sort(v)  # NaN sort last, so they never count as smaller
+    first, end = np.searchsorted(s, v, "left"), np.searchsorted(s, v, "right")
+    count = float(len(v) - np.isnan(s).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = (first + (end - 1)) / 2.0 + 1.0
         return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / count - 0.5)
 
 
@@ -742,7 +765,7 @@ def _prior_memo(lag: int, block: np.ndarray) -> _PriorMemo:
     memo = _PRIOR_MEMO.get(lag)
     if memo is not None and block.shape == memo.block.shape and _same_bits(block[:, :-1], memo.block[:, 1:]):
         new = block[:, -1:]
-        ranks = np.concatenate([memo.ranks[:, 1:], day_ranks(new.T).T], axis=1)
+        ranks = np.concatenate([memo.ranks[:, 1:], day_ranks(new[:, 0])[:, None]], axis=1)
         if memo.moves + 1 < PRIOR_REFRESH:
             enter = np.stack([new[:, 0], ranks[:, -1]])
             leave = np.stack([memo.block[:, 0], memo.ranks[:, 0]])
@@ -786,12 +809,11 @@ def own_labels(spec: FeatureSpec, values: np.ndarray, positions: np.ndarray | No
     n_t = len(spec.targets)
     n = values.shape[1]
     pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
-    lags = np.array([t.lag for t in spec.targets])
+    lags = spec.target_lags
     out = np.full((n_t, len(pos), len(LABEL_STATS)), np.nan)
-    for k in (1, 2, 3):
-        src = pos[None, :] - (lags + k)[:, None]
-        ok = src >= 0
-        out[:, :, k - 1] = np.where(ok, np.take_along_axis(values, np.where(ok, src, 0), axis=1), np.nan)
+    src = pos[None, :, None] - (lags[:, None, None] + np.arange(1, 4))  # (targets, positions, k = 1..3)
+    ok = src >= 0
+    out[:, :, :3] = np.where(ok, values[np.arange(n_t)[:, None, None], np.where(ok, src, 0)], np.nan)
     if positions is not None and len(pos) <= 4:  # serving: a few days, ranks remembered across calls
         for j, p in enumerate(pos):
             out[:, j, 3], out[:, j, 4] = _prior_at(values, lags, int(p))
@@ -879,7 +901,7 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     spread[:, b < 0] = np.nan
     struct_cols = [INST_STATS.index(c) for c in STRUCT_STATS]
     leg_b = np.where((b < 0)[None, :, None], 0.0, inst[:, np.maximum(b, 0)][:, :, struct_cols])
-    lags = np.array([t.lag for t in spec.targets], dtype=np.float64)[None, :, None]
+    lags = spec.target_lags.astype(np.float64)[None, :, None]
     lsd = lags * (inst[:, a][:, :, struct_cols] - leg_b)
     X = np.concatenate(
         [
