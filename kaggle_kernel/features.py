@@ -518,6 +518,9 @@ def _rolling_polars(ret1: np.ndarray, b1: np.ndarray, lv: np.ndarray) -> dict[st
 
 def _windows(x: np.ndarray, positions: np.ndarray, size: int) -> np.ndarray:
     """(rows, positions, size): the `size` values of each row ending at each position, NaN before the row."""
+    positions = np.asarray(positions)
+    if positions.size and positions.min() >= size - 1:  # serving: every window inside the row, one gather
+        return x[:, positions[:, None] + np.arange(1 - size, 1)]
     xp = np.concatenate([np.full((x.shape[0], size - 1), np.nan), x], axis=1)
     return np.lib.stride_tricks.sliding_window_view(xp, size, axis=1)[:, positions]
 
