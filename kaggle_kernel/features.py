@@ -654,16 +654,19 @@ def _regime_at(m1: np.ndarray, positions: np.ndarray) -> np.ndarray:
     numpy (serving: every window inside the series), (positions, features)."""
     w = REGIME_ROLLING
 
-    def rv(key: str, at: np.ndarray) -> np.ndarray:
-        x = _windows(m1[None, :], at, w[key][0])[0]
-        return np.sqrt(_moments(x, None, w[key][1])[1]) * ANNUAL
+    def rv(key: str, *ats: np.ndarray) -> list[np.ndarray]:
+        """The realized volatility at each array of positions (one computation for all of them)."""
+        x = _windows(m1[None, :], np.concatenate(ats), w[key][0])[0]
+        vol = np.sqrt(_moments(x, None, w[key][1])[1]) * ANNUAL
+        return np.split(vol, np.cumsum([len(a) for a in ats])[:-1])
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        rv5, rv21, rv63 = rv("rv5", positions), rv("rv21", positions), rv("rv63", positions)
         size, least = w["vov21"]
         back = positions[:, None] - np.arange(size - 1, -1, -1)[None, :]  # (positions, window) days
-        rv5_days = rv("rv5", np.maximum(back, 0).ravel()).reshape(back.shape)
-        vov21 = np.sqrt(_moments(np.where(back >= 0, rv5_days, np.nan), None, least)[1])
+        rv5, rv5_days = rv("rv5", positions, np.maximum(back, 0).ravel())
+        rv21, rv21_l5, rv21_l21 = rv("rv21", positions, positions - 5, positions - 21)
+        (rv63,) = rv("rv63", positions)
+        vov21 = np.sqrt(_moments(np.where(back >= 0, rv5_days.reshape(back.shape), np.nan), None, least)[1])
         lp = np.cumsum(np.where(np.isnan(m1), 0.0, m1))
         peak = np.array([lp[max(p - DRAWDOWN_DAYS + 1, 0) : p + 1].max() for p in positions])
         cols = {
@@ -675,8 +678,8 @@ def _regime_at(m1: np.ndarray, positions: np.ndarray) -> np.ndarray:
             "px_ts_21_63": rv21 / rv63,
             "px_vov21": vov21,
             "px_dd63": lp[positions] - peak,
-            "px_rv21_L5": rv("rv21", positions - 5),
-            "px_rv21_L21": rv("rv21", positions - 21),
+            "px_rv21_L5": rv21_l5,
+            "px_rv21_L21": rv21_l21,
         }
     return np.stack([cols[c] for c in (*REGIME_FEATURES, *MARKET_FEATURES)], axis=1)
 
@@ -887,6 +890,12 @@ def compute_tables(
     return FeatureTables(days, regime, inst, labs)
 
 
+@lru_cache(maxsize=16)
+def _stat_columns(stats: tuple[str, ...]) -> np.ndarray:
+    """Positions of `stats` among INST_STATS."""
+    return np.array([INST_STATS.index(c) for c in stats], dtype=np.intp)
+
+
 def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     """One row per day of `tables` in `spec.all_features()` order; probability columns are NaN.
 
@@ -894,18 +903,21 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     """
     n = len(tables.days)
     inst = tables.inst.transpose(1, 0, 2)  # (days, instruments, stats)
-    leg_block = inst[:, : len(spec.legs)][:, :, [INST_STATS.index(c) for c in LEG_STATS]]
+
+    def block(rows, stats: Sequence[str]) -> np.ndarray:  # (days, rows, stats), gathered in one step
+        return inst[:, np.asarray(rows)[:, None], _stat_columns(tuple(stats))]
+
+    leg_block = block(np.arange(len(spec.legs)), LEG_STATS)
     keys = [spec.inst_index[c] for c in spec.key_instruments]
-    key_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_STATS]]
-    key_lag_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_LAGGED]]
+    key_block = block(keys, KEY_STATS)
+    key_lag_block = block(keys, KEY_LAGGED)
     a, b = spec.leg_codes
-    spread_cols = [INST_STATS.index(c) for c in SPREAD_STATS]
-    spread = inst[:, a][:, :, spread_cols] - inst[:, np.maximum(b, 0)][:, :, spread_cols]
+    b0 = np.maximum(b, 0)
+    spread = block(a, SPREAD_STATS) - block(b0, SPREAD_STATS)
     spread[:, b < 0] = np.nan
-    struct_cols = [INST_STATS.index(c) for c in STRUCT_STATS]
-    leg_b = np.where((b < 0)[None, :, None], 0.0, inst[:, np.maximum(b, 0)][:, :, struct_cols])
+    leg_b = np.where((b < 0)[None, :, None], 0.0, block(b0, STRUCT_STATS))
     lags = spec.target_lags.astype(np.float64)[None, :, None]
-    lsd = lags * (inst[:, a][:, :, struct_cols] - leg_b)
+    lsd = lags * (block(a, STRUCT_STATS) - leg_b)
     X = np.concatenate(
         [
             tables.regime,

@@ -266,7 +266,9 @@ class Forest:
                 go = np.take(goes_right, at, mode="clip")
             else:
                 go = np.take(goes_right, np.minimum(at, n_tested - 1) + offset)
-            nodes[:, :k] = np.take(self._children, 2 * at + go)
+            child = at * 2  # left child's slot; the right one is next to it
+            child += go
+            nodes[:, :k] = np.take(self._children, child)
         grid = np.zeros((n_rows, self._grid_rows * n_models))
         grid[:, self._slot] = np.take(self._value, nodes)
         return np.cumsum(grid.reshape(n_rows, self._grid_rows, n_models), axis=1)[:, -1]
