@@ -307,8 +307,8 @@ def instrument_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(instruments, days) prices and volumes from a wide day x column matrix; NaN where absent."""
     price_at, volume_at = _instrument_positions(spec.instruments, tuple(columns))
-    padded = np.concatenate([np.asarray(values, dtype=np.float64), np.full((len(values), 1), np.nan)], axis=1)
-    rows = padded.T  # position -1 is the NaN column
+    values = np.asarray(values, dtype=np.float64)
+    rows = np.concatenate([values.T, np.full((1, len(values)), np.nan)])  # position -1: the NaN row
     return rows[price_at], rows[volume_at]
 
 
@@ -737,16 +737,30 @@ def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
 PRIOR_REFRESH = 32
 
 
-@dataclass(frozen=True)
+@dataclass
 class _PriorMemo:
-    """One lag's last prior window: label values and their day ranks (targets x label days), the
-    sums and counts of their non-NaN cells per target (row 0 values, row 1 ranks), moves since exact."""
+    """One lag's last prior window, as rings of label-day columns (targets x window days; column
+    `head` holds the oldest day): label values and their day ranks; per target (row 0 values, row 1
+    ranks) the sums and counts of the non-NaN cells; moves since the sums were exact."""
 
-    block: np.ndarray
+    values: np.ndarray
     ranks: np.ndarray
     sums: np.ndarray
     counts: np.ndarray
-    moves: int
+    head: int = 0
+    moves: int = 0
+
+    def ordered(self, ring: np.ndarray) -> np.ndarray:
+        return np.concatenate([ring[:, self.head :], ring[:, : self.head]], axis=1)
+
+    def holds(self, block: np.ndarray, skip: int) -> bool:
+        """Whether `block`'s first columns are this window without its `skip` (0 or 1) oldest days."""
+        if block.shape != self.values.shape:
+            return False
+        first = block.shape[1] - self.head - skip  # ring columns head + skip.. come first, then ..head
+        return _same_bits(block[:, :first], self.values[:, self.head + skip :]) and _same_bits(
+            block[:, first : block.shape[1] - skip], self.values[:, : self.head]
+        )
 
 
 _PRIOR_MEMO: dict[int, _PriorMemo] = {}  # serving: per lag, the last window
@@ -764,27 +778,31 @@ def _exact_sums(block: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _prior_memo(lag: int, block: np.ndarray) -> _PriorMemo:
-    """The prior window `block` (targets x label days) of one lag with its ranks and sums. Serving
-    moves the window on by at most one day per call: when it shares all but its newest day with the
-    last window of this lag (same values), only that day is ranked, and the sums gain it and lose
-    the day that left; otherwise (and every PRIOR_REFRESH moves) everything is computed anew."""
+    """The prior window `block` (targets x label days, a fresh array) of one lag with its ranks and
+    sums. Serving moves the window on by at most one day per call: when it shares all but its newest
+    day with the last window of this lag (same values), only that day is ranked, it replaces the
+    oldest day in the rings, and the sums gain it and lose the day that left; otherwise (and every
+    PRIOR_REFRESH moves) everything is computed anew."""
     memo = _PRIOR_MEMO.get(lag)
-    if memo is not None and block.shape == memo.block.shape and _same_bits(block[:, :-1], memo.block[:, 1:]):
-        new = block[:, -1:]
-        ranks = np.concatenate([memo.ranks[:, 1:], day_ranks(new[:, 0])[:, None]], axis=1)
-        if memo.moves + 1 < PRIOR_REFRESH:
-            enter = np.stack([new[:, 0], ranks[:, -1]])
-            leave = np.stack([memo.block[:, 0], memo.ranks[:, 0]])
-            sums = memo.sums + np.where(np.isnan(enter), 0.0, enter) - np.where(np.isnan(leave), 0.0, leave)
-            counts = memo.counts + np.isnan(leave) - np.isnan(enter)
-            memo = _PriorMemo(block, ranks, sums, counts, memo.moves + 1)
+    if memo is not None and memo.holds(block, 1):
+        new, h = block[:, -1], memo.head
+        rank = day_ranks(new)
+        enter, leave = np.stack([new, rank]), np.stack([memo.values[:, h], memo.ranks[:, h]])
+        memo.values[:, h], memo.ranks[:, h] = new, rank
+        memo.head, memo.moves = (h + 1) % block.shape[1], memo.moves + 1
+        if memo.moves < PRIOR_REFRESH:
+            memo.sums = (
+                memo.sums + np.where(np.isnan(enter), 0.0, enter) - np.where(np.isnan(leave), 0.0, leave)
+            )
+            memo.counts = memo.counts + np.isnan(leave) - np.isnan(enter)
         else:
-            memo = _PriorMemo(block, ranks, *_exact_sums(block, ranks), 0)
-    elif memo is not None and _same_bits(block, memo.block):  # the same day again
+            memo.sums, memo.counts = _exact_sums(memo.ordered(memo.values), memo.ordered(memo.ranks))
+            memo.moves = 0
         return memo
-    else:
-        ranks = day_ranks(block.T).T
-        memo = _PriorMemo(block, ranks, *_exact_sums(block, ranks), 0)
+    if memo is not None and memo.holds(block, 0):  # the same day again
+        return memo
+    ranks = day_ranks(block.T).T
+    memo = _PriorMemo(block, ranks, *_exact_sums(block, ranks))
     _PRIOR_MEMO[lag] = memo
     return memo
 

@@ -22,8 +22,9 @@ class DayRows:
 
     def __init__(self, width: int, capacity: int):
         self.rows: dict[int, np.ndarray] = {}
-        self._ring = np.full((max(capacity, 1), width), np.nan)
-        self._day = np.full(len(self._ring), _NO_DAY, dtype=np.int64)
+        # held by column (width x slots): a window's per-column series come out contiguous
+        self._ring = np.full((width, max(capacity, 1)), np.nan)
+        self._day = np.full(self._ring.shape[1], _NO_DAY, dtype=np.int64)
 
     def get(self, day: int) -> np.ndarray | None:
         return self.rows.get(day)
@@ -31,8 +32,8 @@ class DayRows:
     def set(self, day: int, row: np.ndarray) -> None:
         """Store `row` for `day` (the dict keeps this array; the ring a copy: call again after a change)."""
         self.rows[day] = row
-        slot = day % len(self._ring)
-        self._ring[slot] = row
+        slot = day % len(self._day)
+        self._ring[:, slot] = row
         self._day[slot] = day
 
     def prune(self, cutoff: int) -> None:
@@ -42,14 +43,15 @@ class DayRows:
         self._day[self._day < cutoff] = _NO_DAY
 
     def window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
-        """(date_ids, days x width) for the n_days consecutive days ending at `end`; unknown days NaN."""
+        """(date_ids, days x width) for the n_days consecutive days ending at `end`; unknown days NaN.
+        The matrix is the transpose of a C-ordered width x days array (`.T` of it is contiguous)."""
         days = np.arange(int(end) - n_days + 1, int(end) + 1, dtype=np.int64)
-        slots = days % len(self._ring)
-        out = self._ring[slots]
+        slots = days % len(self._day)
+        out = self._ring[:, slots]
         for i in np.flatnonzero(self._day[slots] != days):  # days the ring does not hold (mostly absent)
             row = self.rows.get(int(days[i]))
-            out[i] = np.nan if row is None else row
-        return days, out
+            out[:, i] = np.nan if row is None else row
+        return days, out.T
 
 
 class History:
