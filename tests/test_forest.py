@@ -296,7 +296,9 @@ def test_a_forest_of_stumps_and_one_row_per_call(forest, models):
     batch = part.predict(X)
     for i in range(len(X)):
         np.testing.assert_array_equal(part.predict(X[i]), batch[i : i + 1])
-    np.testing.assert_array_equal(batch, forest.predict(X)[:, [forest.model_index(m) for m in part.model_names]])
+    np.testing.assert_array_equal(
+        batch, forest.predict(X)[:, [forest.model_index(m) for m in part.model_names]]
+    )
 
 
 def _walk(arrays: dict, x: np.ndarray, n_models: int) -> np.ndarray:
