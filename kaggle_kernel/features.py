@@ -781,8 +781,8 @@ def _prior_memo(lag: int, block: np.ndarray) -> _PriorMemo:
     """The prior window `block` (targets x label days, a fresh array) of one lag with its ranks and
     sums. Serving moves the window on by at most one day per call: when it shares all but its newest
     day with the last window of this lag (same values), only that day is ranked, it replaces the
-    oldest day in the rings, and the sums gain it and lose the day that left; otherwise (and every
-    PRIOR_REFRESH moves) everything is computed anew."""
+    oldest day in the rings, and the sums gain it and lose the day that left (every PRIOR_REFRESH
+    moves they are summed anew from the rings); any other window is computed anew."""
     memo = _PRIOR_MEMO.get(lag)
     if memo is not None and memo.holds(block, 1):
         new, h = block[:, -1], memo.head
