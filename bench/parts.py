@@ -33,12 +33,16 @@ PARTS = (
     ("features", "price_panel"),
     ("features", "label_panel"),
     ("features", "instrument_features"),
+    ("features", "_rolling_at"),
     ("features", "regime_features"),
+    ("features", "_regime_at"),
     ("features", "own_labels"),
+    ("features", "_prior_at"),
     ("features", "feature_matrix"),
     ("predictor", "Predictor._stage1"),
     ("forest", "Forest.predict"),
     ("blend", "Blend.predict"),
+    ("predictor", "Predictor._output"),
 )
 
 

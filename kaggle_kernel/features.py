@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import polars as pl
@@ -183,6 +183,11 @@ class FeatureSpec:
         return a, b
 
     @cached_property
+    def target_lags(self) -> np.ndarray:
+        """Per target, its lag (label horizon) in days."""
+        return np.array([t.lag for t in self.targets], dtype=np.int64)
+
+    @cached_property
     def key_features(self) -> list[str]:
         return [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in KEY_STATS]
 
@@ -301,16 +306,21 @@ def instrument_arrays(
     spec: FeatureSpec, columns: Sequence[str], values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(instruments, days) prices and volumes from a wide day x column matrix; NaN where absent."""
-    n_days, n_inst = len(values), len(spec.instruments)
+    price_at, volume_at = _instrument_positions(spec.instruments, tuple(columns))
+    values = np.asarray(values, dtype=np.float64)
+    rows = np.concatenate([values.T, np.full((1, len(values)), np.nan)])  # position -1: the NaN row
+    return rows[price_at], rows[volume_at]
+
+
+@lru_cache(maxsize=16)
+def _instrument_positions(
+    instruments: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per instrument, the column of its price and of its volume in `columns` (-1: absent)."""
     pos = {c: i for i, c in enumerate(columns)}
-    nan_col = np.full(n_days, np.nan)
-    price = np.empty((n_inst, n_days))
-    volume = np.empty((n_inst, n_days))
-    for i, inst in enumerate(spec.instruments):
-        price[i] = values[:, pos[inst]] if inst in pos else nan_col
-        v = volume_column(inst)
-        volume[i] = values[:, pos[v]] if v in pos else nan_col
-    return price, volume
+    price = [pos.get(c, -1) for c in instruments]
+    volume = [pos.get(v, -1) if (v := volume_column(c)) is not None else -1 for c in instruments]
+    return np.array(price, dtype=np.intp), np.array(volume, dtype=np.intp)
 
 
 def price_panel(
@@ -508,6 +518,9 @@ def _rolling_polars(ret1: np.ndarray, b1: np.ndarray, lv: np.ndarray) -> dict[st
 
 def _windows(x: np.ndarray, positions: np.ndarray, size: int) -> np.ndarray:
     """(rows, positions, size): the `size` values of each row ending at each position, NaN before the row."""
+    positions = np.asarray(positions)
+    if positions.size and positions.min() >= size - 1:  # serving: every window inside the row, one gather
+        return x[:, positions[:, None] + np.arange(1 - size, 1)]
     xp = np.concatenate([np.full((x.shape[0], size - 1), np.nan), x], axis=1)
     return np.lib.stride_tricks.sliding_window_view(xp, size, axis=1)[:, positions]
 
@@ -641,16 +654,19 @@ def _regime_at(m1: np.ndarray, positions: np.ndarray) -> np.ndarray:
     numpy (serving: every window inside the series), (positions, features)."""
     w = REGIME_ROLLING
 
-    def rv(key: str, at: np.ndarray) -> np.ndarray:
-        x = _windows(m1[None, :], at, w[key][0])[0]
-        return np.sqrt(_moments(x, None, w[key][1])[1]) * ANNUAL
+    def rv(key: str, *ats: np.ndarray) -> list[np.ndarray]:
+        """The realized volatility at each array of positions (one computation for all of them)."""
+        x = _windows(m1[None, :], np.concatenate(ats), w[key][0])[0]
+        vol = np.sqrt(_moments(x, None, w[key][1])[1]) * ANNUAL
+        return np.split(vol, np.cumsum([len(a) for a in ats])[:-1])
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        rv5, rv21, rv63 = rv("rv5", positions), rv("rv21", positions), rv("rv63", positions)
         size, least = w["vov21"]
         back = positions[:, None] - np.arange(size - 1, -1, -1)[None, :]  # (positions, window) days
-        rv5_days = rv("rv5", np.maximum(back, 0).ravel()).reshape(back.shape)
-        vov21 = np.sqrt(_moments(np.where(back >= 0, rv5_days, np.nan), None, least)[1])
+        rv5, rv5_days = rv("rv5", positions, np.maximum(back, 0).ravel())
+        rv21, rv21_l5, rv21_l21 = rv("rv21", positions, positions - 5, positions - 21)
+        (rv63,) = rv("rv63", positions)
+        vov21 = np.sqrt(_moments(np.where(back >= 0, rv5_days.reshape(back.shape), np.nan), None, least)[1])
         lp = np.cumsum(np.where(np.isnan(m1), 0.0, m1))
         peak = np.array([lp[max(p - DRAWDOWN_DAYS + 1, 0) : p + 1].max() for p in positions])
         cols = {
@@ -662,8 +678,8 @@ def _regime_at(m1: np.ndarray, positions: np.ndarray) -> np.ndarray:
             "px_ts_21_63": rv21 / rv63,
             "px_vov21": vov21,
             "px_dd63": lp[positions] - peak,
-            "px_rv21_L5": rv("rv21", positions - 5),
-            "px_rv21_L21": rv("rv21", positions - 21),
+            "px_rv21_L5": rv21_l5,
+            "px_rv21_L21": rv21_l21,
         }
     return np.stack([cols[c] for c in (*REGIME_FEATURES, *MARKET_FEATURES)], axis=1)
 
@@ -672,6 +688,8 @@ def day_ranks(values: np.ndarray) -> np.ndarray:
     """Average ranks along the last axis among non-NaN values, scaled to [-0.5, 0.5] (NaN stays NaN;
     a row with fewer than two values is all NaN). The same function ranks training and serving rows."""
     v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        return _row_ranks(v)
     n = v.shape[-1]
     order = np.argsort(v, axis=-1, kind="stable")  # NaN sort last
     s = np.take_along_axis(v, order, axis=-1)
@@ -689,6 +707,17 @@ def day_ranks(values: np.ndarray) -> np.ndarray:
         return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / count - 0.5)
 
 
+def _row_ranks(v: np.ndarray) -> np.ndarray:
+    """day_ranks of one row (what serving ranks), the same numbers in a few calls: a value's tie
+    group spans the sorted positions [left, right), so its average 1-based rank is (left + right - 1) / 2 + 1."""
+    s = np.sort(v)  # NaN sort last, so they never count as smaller
+    first, end = np.searchsorted(s, v, "left"), np.searchsorted(s, v, "right")
+    count = float(len(v) - np.isnan(s).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = (first + (end - 1)) / 2.0 + 1.0
+        return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / count - 0.5)
+
+
 def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Per row, the mean of the non-NaN values in positions [end - PRIOR_DAYS, end) for each end
     (ends: (rows, days)); NaN with fewer than PRIOR_MIN of them."""
@@ -703,50 +732,95 @@ def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
         return np.where(count >= PRIOR_MIN, total / count, np.nan)
 
 
-_RANK_MEMO: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # serving: per lag, the last (block, its ranks)
+# Serving: moves of a lag's prior window after which its running sums are recomputed exactly, so
+# the rounding of additions and removals never accumulates over a long replay
+PRIOR_REFRESH = 32
 
 
-def _block_ranks(lag: int, block: np.ndarray) -> np.ndarray:
-    """day_ranks of each column of `block` (targets x label days). Serving ranks a window that moved
-    on by at most one day since the last call of this lag: the ranks of the days it shares with the
-    last window (same values) are reused, the rest ranked anew."""
-    memo = _RANK_MEMO.get(lag)
-    ranks = None
-    if memo is not None and memo[0].shape == block.shape:
-        old, old_ranks = memo
-        for shift in (1, 0):  # the next day; the same day again
-            keep = block.shape[1] - shift
-            if block[:, :keep].tobytes() == old[:, shift:].tobytes():  # NaN: equal bits, equal
-                new = day_ranks(block[:, keep:].T).T
-                ranks = np.concatenate([old_ranks[:, shift:], new], axis=1)
-                break
-    if ranks is None:
-        ranks = day_ranks(block.T).T
-    _RANK_MEMO[lag] = (block.copy(), ranks)
-    return ranks
+@dataclass
+class _PriorMemo:
+    """One lag's last prior window, as rings of label-day columns (targets x window days; column
+    `head` holds the oldest day): label values and their day ranks; per target (row 0 values, row 1
+    ranks) the sums and counts of the non-NaN cells; moves since the sums were exact."""
+
+    values: np.ndarray
+    ranks: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+    head: int = 0
+    moves: int = 0
+
+    def ordered(self, ring: np.ndarray) -> np.ndarray:
+        return np.concatenate([ring[:, self.head :], ring[:, : self.head]], axis=1)
+
+    def holds(self, block: np.ndarray, skip: int) -> bool:
+        """Whether `block`'s first columns are this window without its `skip` (0 or 1) oldest days."""
+        if block.shape != self.values.shape:
+            return False
+        first = block.shape[1] - self.head - skip  # ring columns head + skip.. come first, then ..head
+        return _same_bits(block[:, :first], self.values[:, self.head + skip :]) and _same_bits(
+            block[:, first : block.shape[1] - skip], self.values[:, : self.head]
+        )
+
+
+_PRIOR_MEMO: dict[int, _PriorMemo] = {}  # serving: per lag, the last window
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN (compared as bits, without copying)."""
+    return a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
+def _exact_sums(block: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = np.stack([block, ranks])
+    missing = np.isnan(both)
+    return np.where(missing, 0.0, both).sum(axis=2), both.shape[2] - missing.sum(axis=2)
+
+
+def _prior_memo(lag: int, block: np.ndarray) -> _PriorMemo:
+    """The prior window `block` (targets x label days, a fresh array) of one lag with its ranks and
+    sums. Serving moves the window on by at most one day per call: when it shares all but its newest
+    day with the last window of this lag (same values), only that day is ranked, it replaces the
+    oldest day in the rings, and the sums gain it and lose the day that left (every PRIOR_REFRESH
+    moves they are summed anew from the rings); any other window is computed anew."""
+    memo = _PRIOR_MEMO.get(lag)
+    if memo is not None and memo.holds(block, 1):
+        new, h = block[:, -1], memo.head
+        rank = day_ranks(new)
+        enter, leave = np.stack([new, rank]), np.stack([memo.values[:, h], memo.ranks[:, h]])
+        memo.values[:, h], memo.ranks[:, h] = new, rank
+        memo.head, memo.moves = (h + 1) % block.shape[1], memo.moves + 1
+        if memo.moves < PRIOR_REFRESH:
+            memo.sums = (
+                memo.sums + np.where(np.isnan(enter), 0.0, enter) - np.where(np.isnan(leave), 0.0, leave)
+            )
+            memo.counts = memo.counts + np.isnan(leave) - np.isnan(enter)
+        else:
+            memo.sums, memo.counts = _exact_sums(memo.ordered(memo.values), memo.ordered(memo.ranks))
+            memo.moves = 0
+        return memo
+    if memo is not None and memo.holds(block, 0):  # the same day again
+        return memo
+    ranks = day_ranks(block.T).T
+    memo = _PriorMemo(block, ranks, *_exact_sums(block, ranks))
+    _PRIOR_MEMO[lag] = memo
+    return memo
 
 
 def _prior_at(values: np.ndarray, lags: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
     """Serving: the label prior (mean, mean rank) of every target at one day position, from the
     PRIOR_DAYS newest delivered label days (same numbers as _window_mean, to rounding)."""
-    mean = np.full(len(lags), np.nan)
-    rank = np.full(len(lags), np.nan)
+    out = np.full((2, len(lags)), np.nan)
     for lag in np.unique(lags):
         group = lags == lag
         end = position - lag  # exclusive: the newest delivered label day is position - lag - 1
         lo, hi = max(end - PRIOR_DAYS, 0), max(min(end, values.shape[1]), 0)
         if hi - lo < PRIOR_MIN:
             continue
-        block = values[group, lo:hi]
-        ranks = _block_ranks(int(lag), block)
-        for out, v in ((mean, block), (rank, ranks)):
-            missing = np.isnan(v)
-            count = v.shape[1] - missing.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[group] = np.where(
-                    count >= PRIOR_MIN, np.where(missing, 0.0, v).sum(axis=1) / count, np.nan
-                )
-    return mean, rank
+        memo = _prior_memo(int(lag), values[group, lo:hi])  # a fresh copy (boolean row index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, group] = np.where(memo.counts >= PRIOR_MIN, memo.sums / memo.counts, np.nan)
+    return out[0], out[1]
 
 
 def own_labels(spec: FeatureSpec, values: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
@@ -759,12 +833,11 @@ def own_labels(spec: FeatureSpec, values: np.ndarray, positions: np.ndarray | No
     n_t = len(spec.targets)
     n = values.shape[1]
     pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
-    lags = np.array([t.lag for t in spec.targets])
+    lags = spec.target_lags
     out = np.full((n_t, len(pos), len(LABEL_STATS)), np.nan)
-    for k in (1, 2, 3):
-        src = pos[None, :] - (lags + k)[:, None]
-        ok = src >= 0
-        out[:, :, k - 1] = np.where(ok, np.take_along_axis(values, np.where(ok, src, 0), axis=1), np.nan)
+    src = pos[None, :, None] - (lags[:, None, None] + np.arange(1, 4))  # (targets, positions, k = 1..3)
+    ok = src >= 0
+    out[:, :, :3] = np.where(ok, values[np.arange(n_t)[:, None, None], np.where(ok, src, 0)], np.nan)
     if positions is not None and len(pos) <= 4:  # serving: a few days, ranks remembered across calls
         for j, p in enumerate(pos):
             out[:, j, 3], out[:, j, 4] = _prior_at(values, lags, int(p))
@@ -835,6 +908,12 @@ def compute_tables(
     return FeatureTables(days, regime, inst, labs)
 
 
+@lru_cache(maxsize=16)
+def _stat_columns(stats: tuple[str, ...]) -> np.ndarray:
+    """Positions of `stats` among INST_STATS."""
+    return np.array([INST_STATS.index(c) for c in stats], dtype=np.intp)
+
+
 def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     """One row per day of `tables` in `spec.all_features()` order; probability columns are NaN.
 
@@ -842,18 +921,21 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     """
     n = len(tables.days)
     inst = tables.inst.transpose(1, 0, 2)  # (days, instruments, stats)
-    leg_block = inst[:, : len(spec.legs)][:, :, [INST_STATS.index(c) for c in LEG_STATS]]
+
+    def block(rows, stats: Sequence[str]) -> np.ndarray:  # (days, rows, stats), gathered in one step
+        return inst[:, np.asarray(rows)[:, None], _stat_columns(tuple(stats))]
+
+    leg_block = block(np.arange(len(spec.legs)), LEG_STATS)
     keys = [spec.inst_index[c] for c in spec.key_instruments]
-    key_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_STATS]]
-    key_lag_block = inst[:, keys][:, :, [INST_STATS.index(c) for c in KEY_LAGGED]]
+    key_block = block(keys, KEY_STATS)
+    key_lag_block = block(keys, KEY_LAGGED)
     a, b = spec.leg_codes
-    spread_cols = [INST_STATS.index(c) for c in SPREAD_STATS]
-    spread = inst[:, a][:, :, spread_cols] - inst[:, np.maximum(b, 0)][:, :, spread_cols]
+    b0 = np.maximum(b, 0)
+    spread = block(a, SPREAD_STATS) - block(b0, SPREAD_STATS)
     spread[:, b < 0] = np.nan
-    struct_cols = [INST_STATS.index(c) for c in STRUCT_STATS]
-    leg_b = np.where((b < 0)[None, :, None], 0.0, inst[:, np.maximum(b, 0)][:, :, struct_cols])
-    lags = np.array([t.lag for t in spec.targets], dtype=np.float64)[None, :, None]
-    lsd = lags * (inst[:, a][:, :, struct_cols] - leg_b)
+    leg_b = np.where((b < 0)[None, :, None], 0.0, block(b0, STRUCT_STATS))
+    lags = spec.target_lags.astype(np.float64)[None, :, None]
+    lsd = lags * (block(a, STRUCT_STATS) - leg_b)
     X = np.concatenate(
         [
             tables.regime,

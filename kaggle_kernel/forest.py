@@ -135,7 +135,6 @@ class Forest:
         """Turn the stored arrays into one node table where leaves loop onto themselves."""
         a = self._arrays
         n_int = len(a["threshold"])
-        n_feat = len(self.feature_names)
 
         def node_id(child: np.ndarray) -> np.ndarray:
             child = child.astype(np.intp)
@@ -153,8 +152,8 @@ class Forest:
             0,
             np.where(a["missing_type"] == MISSING_NAN, 1, 3) + (~a["default_left"]).astype(np.intp),
         )
-        column = np.zeros(n_nodes, dtype=np.intp)
-        column[:n_int] = variant * n_feat + a["split_feature"]
+        feature = np.zeros(n_nodes, dtype=np.intp)
+        feature[:n_int] = a["split_feature"]
         threshold = np.zeros(n_nodes, dtype=np.float64)
         threshold[:n_int] = a["threshold"]
         value = np.zeros(n_nodes, dtype=np.float64)
@@ -173,15 +172,28 @@ class Forest:
         # Only reachable nodes are kept (select() leaves other models' nodes behind).
         new_id = np.full(n_nodes, -1, dtype=np.intp)
         new_id[relabel] = np.arange(len(relabel))
-        self._threshold = threshold[relabel[:n_tested]]
-        self._column = column[relabel[:n_tested]]
+        tested = relabel[:n_tested]
+        self._threshold = threshold[tested]
+        # Only the features some reachable node splits on are augmented (a stage's few models read
+        # a small part of the global vector); a node reads column variant * n_used + used position.
+        self._used = np.unique(feature[tested])
+        self._column = variant[tested] * len(self._used) + np.searchsorted(self._used, feature[tested])
         # left child of node i at 2i, right at 2i + 1; int32 halves the memory each level gathers
         self._children = new_id[children[relabel]].ravel().astype(np.int32)
         self._value = value[relabel]
         self._roots = new_id[roots].astype(np.int32)
-        self._order = order
         self._active = [int((depth > d).sum()) for d in range(int(depth.max(initial=0)))]
-        self._tree_model = a["tree_model"].astype(np.intp)
+        # Leaf values are summed in a (1 + most trees of a model, models) grid whose row r + 1 holds
+        # each model's r-th tree (LightGBM's order) and row 0 zeros; a cumulative sum down the rows adds
+        # each model's trees one by one in that order, from 0.0, as LightGBM does.
+        tree_model = a["tree_model"].astype(np.intp)
+        n_models = len(self.models)
+        by_model = np.argsort(tree_model, kind="stable")
+        counts = np.bincount(tree_model, minlength=n_models)
+        rank = np.empty(len(tree_model), dtype=np.intp)
+        rank[by_model] = np.arange(len(tree_model)) - np.repeat(np.cumsum(counts) - counts, counts)
+        self._grid_rows = 1 + int(counts.max(initial=0))
+        self._slot = ((rank + 1) * n_models + tree_model)[order]
         self.max_depth = len(self._active)
 
     # ---- lookup -------------------------------------------------------------------------------
@@ -213,7 +225,7 @@ class Forest:
         X = self._check_input(X)
         n_rows = X.shape[0]
         out = np.empty((n_rows, len(self.models)), dtype=np.float64)
-        step = max(1, _CHUNK_ELEMENTS // max(1, len(self._threshold)))
+        step = max(1, _CHUNK_ELEMENTS // max(1, len(self._threshold), self._grid_rows * len(self.models)))
         for start in range(0, n_rows, step):
             out[start : start + step] = self._raw_chunk(X[start : start + step])
         return out
@@ -237,11 +249,11 @@ class Forest:
         return X
 
     def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
-        n_rows, n_trees, n_tested = X.shape[0], self.n_trees, len(self._threshold)
+        n_rows, n_tested, n_models = X.shape[0], len(self._threshold), len(self.models)
         # Every internal node's test at once (one gather), then each level only looks up the child
         # taken. Leaves (numbered after internal nodes) read a clipped, meaningless test: both their
         # children are themselves.
-        xa = _augment(X).reshape(n_rows, -1)
+        xa = _augment(X[:, self._used]).reshape(n_rows, -1)
         if n_rows == 1:  # np.take on a flat array is twice as fast as fancy indexing on a 2-d one
             goes_right = np.take(xa[0], self._column) > self._threshold
         else:
@@ -250,17 +262,16 @@ class Forest:
         offset = np.arange(n_rows, dtype=np.int32)[:, None] * n_tested
         for k in self._active:
             at = nodes[:, :k]
-            test = np.minimum(at, n_tested - 1)
-            if n_rows > 1:
-                test += offset
-            nodes[:, :k] = np.take(self._children, 2 * at + np.take(goes_right, test))
-        leaf = np.empty((n_rows, n_trees), dtype=np.float64)
-        leaf[:, self._order] = self._value[nodes]
-        # bincount adds in array order: per row and model, trees are summed in LightGBM's order.
-        n_models = len(self.models)
-        bins = (np.arange(n_rows, dtype=np.intp)[:, None] * n_models + self._tree_model).reshape(-1)
-        raw = np.bincount(bins, weights=leaf.reshape(-1), minlength=n_rows * n_models)
-        return raw.reshape(n_rows, n_models)
+            if n_rows == 1:
+                go = np.take(goes_right, at, mode="clip")
+            else:
+                go = np.take(goes_right, np.minimum(at, n_tested - 1) + offset)
+            child = at * 2  # left child's slot; the right one is next to it
+            child += go
+            nodes[:, :k] = np.take(self._children, child)
+        grid = np.zeros((n_rows, self._grid_rows * n_models))
+        grid[:, self._slot] = np.take(self._value, nodes)
+        return np.cumsum(grid.reshape(n_rows, self._grid_rows, n_models), axis=1)[:, -1]
 
 
 def _augment(X: np.ndarray) -> np.ndarray:

@@ -271,7 +271,7 @@ def test_label_prior_reuses_ranks_only_when_values_repeat():
     lags = np.repeat([1, 2, 3, 4], 7)
     values = rng.normal(size=(len(lags), F.LABEL_WINDOW + 40))
     values[rng.random(values.shape) < 0.2] = np.nan
-    F._RANK_MEMO.clear()
+    F._PRIOR_MEMO.clear()
 
     def expected(position):
         mean, rank = np.full(len(lags), np.nan), np.full(len(lags), np.nan)
@@ -292,3 +292,73 @@ def test_label_prior_reuses_ranks_only_when_values_repeat():
         got = F._prior_at(values, lags, position)
         for g, e in zip(got, expected(position), strict=True):
             np.testing.assert_allclose(g, e, rtol=0, atol=1e-15)
+
+
+def test_label_prior_running_sums_stay_exact_over_a_long_replay():
+    """Day after day for longer than several PRIOR_REFRESH cycles, the prior kept as running sums
+    equals the prior of the whole window (sums of every cell), at the 1e-15 of the test above."""
+    rng = np.random.default_rng(6)
+    lags = np.repeat([1, 2, 3, 4], 9)
+    values = rng.normal(scale=0.02, size=(len(lags), F.LABEL_WINDOW + 5 * F.PRIOR_REFRESH))
+    values[rng.random(values.shape) < 0.25] = np.nan
+    values[:, 40:60] = np.nan  # a stretch without labels: counts fall below PRIOR_MIN and recover
+    F._PRIOR_MEMO.clear()
+    for position in range(F.PRIOR_MIN, values.shape[1] + 1):
+        got = F._prior_at(values, lags, position)
+        for lag in np.unique(lags):
+            g = lags == lag
+            end = position - lag
+            block = values[g, max(end - F.PRIOR_DAYS, 0) : max(end, 0)]
+            for have, v in zip(got, (block, F.day_ranks(block.T).T), strict=True):
+                n = np.sum(~np.isnan(v), axis=1)
+                want = np.where(n >= F.PRIOR_MIN, np.nansum(v, axis=1) / np.maximum(n, 1), np.nan)
+                np.testing.assert_allclose(have[g], want, rtol=0, atol=1e-15, err_msg=str(position))
+    assert F._PRIOR_MEMO[1].moves < F.PRIOR_REFRESH  # the windows moved by one day: the running path ran
+
+
+def test_one_row_ranks_equal_the_matrix_ranks():
+    """day_ranks of one row (searchsorted) gives the bits of the general path, ties, NaN and inf included."""
+    rng = np.random.default_rng(8)
+    for n in (0, 1, 2, 3, 17, 424):
+        for trial in range(30):
+            v = np.round(rng.normal(size=n), trial % 3)  # ties at every rounding but the finest
+            v[rng.random(n) < 0.3] = np.nan
+            v[rng.random(n) < 0.05] = rng.choice([np.inf, -np.inf, -0.0])
+            got, want = F.day_ranks(v), F.day_ranks(v[None, :])[0]
+            assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), (n, trial)
+
+
+def test_served_history_gives_the_training_rows_over_a_long_replay(synthetic_dir):
+    """The kernel's own state (History, the ring windows, the running prior) fed day by day as the
+    gateway delivers (prices of the day, lag-L labels of day t-L-1), with a replayed stretch and a
+    repeated day, gives each served day's training row."""
+    from kaggle_kernel.predictor import Predictor
+
+    comp = load_competition(synthetic_dir)
+    spec = F.FeatureSpec()
+    days, X = F.batch_features(spec, comp.train, comp.train_labels)
+    p = Predictor(spec)
+    prices = comp.train.select(p.columns).to_numpy().astype(np.float64)
+    labels = comp.train_labels.select(p.names).to_numpy().astype(np.float64)
+    lags = spec.target_lags
+    n = comp.train.height
+    start = n - 2 * F.LABEL_WINDOW  # the served windows leave the bootstrap behind, PRIOR_REFRESH often
+    for d in range(start):
+        p.history.add_prices(d, prices[d])
+        p.history.add_labels(d, np.arange(len(lags)), np.where(d + lags + 1 < start, labels[d], np.nan))
+    mid = start + F.LABEL_WINDOW
+    # a replay goes back at most HISTORY_MARGIN days: the history keeps that much before the windows
+    served = [*range(start, mid), *range(mid - 12, mid - 2), mid, mid, *range(mid + 1, n)]
+    worst = 0.0
+    for t in served:
+        p.history.add_prices(t, prices[t])
+        for lag in np.unique(lags):
+            if t - lag - 1 >= 0:
+                p.history.add_labels(
+                    t - lag - 1, np.flatnonzero(lags == lag), labels[t - lag - 1, lags == lag]
+                )
+        p.history.prune(t)
+        v, a = p._features(t), X[list(days).index(t)]
+        assert np.array_equal(np.isnan(a), np.isnan(v)), t
+        worst = max(worst, float(np.nanmax(np.abs(a - v))))
+    assert worst <= PARITY_TOL

@@ -283,3 +283,48 @@ def test_refuses_other_objectives(params, message):
     booster = lgb.train({**params, "verbose": -1, "num_leaves": 4, "num_threads": 1}, ds, 2)
     with pytest.raises(UserError, match=message):
         pack_forest({"m": booster})
+
+
+def test_a_forest_of_stumps_and_one_row_per_call(forest, models):
+    """Edge cases of the evaluator: only single-leaf trees (nothing to test), and a model subset
+    whose trees touch few features, one row at a time and in a batch, bit for bit."""
+    X = _rows(models, 12, seed=13)
+    stump = forest.select(["stump"])
+    assert stump.max_depth == 0
+    np.testing.assert_array_equal(stump.predict(X), forest.predict(X)[:, [forest.model_index("stump")]])
+    part = forest.select(["reg_none", "stump"])
+    batch = part.predict(X)
+    for i in range(len(X)):
+        np.testing.assert_array_equal(part.predict(X[i]), batch[i : i + 1])
+    np.testing.assert_array_equal(
+        batch, forest.predict(X)[:, [forest.model_index(m) for m in part.model_names]]
+    )
+
+
+def _walk(arrays: dict, x: np.ndarray, n_models: int) -> np.ndarray:
+    """LightGBM's NumericalDecision, one tree at a time, each model's leaves added in tree order from 0.0
+    (its row reader has already made |x| <= kZeroThreshold a zero)."""
+    x = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
+    out = np.zeros(n_models)
+    for root, model in zip(arrays["tree_root"], arrays["tree_model"], strict=True):
+        node = int(root)
+        while node >= 0:
+            v, kind = x[arrays["split_feature"][node]], arrays["missing_type"][node]
+            if np.isnan(v) and kind != 2:
+                v = 0.0
+            if (kind == 1 and abs(v) <= ZERO_THRESHOLD) or (kind == 2 and np.isnan(v)):
+                left = bool(arrays["default_left"][node])
+            else:
+                left = v <= arrays["threshold"][node]
+            node = int(arrays["left_child"][node] if left else arrays["right_child"][node])
+        out[model] += arrays["leaf_value"][~node]
+    return out
+
+
+def test_sums_are_lightgbms_tree_by_tree_sums_bit_for_bit(forest, models):
+    """The vectorised evaluation equals a plain walk of every tree whose leaves are added in
+    LightGBM's order: the same bits, not only within ATOL."""
+    X = _rows(models, 40, seed=14)
+    raw = forest.predict_raw(X)
+    for i, x in enumerate(X):
+        np.testing.assert_array_equal(raw[i], _walk(forest._arrays, x, len(forest.models)))

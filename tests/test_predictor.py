@@ -378,3 +378,49 @@ def test_package_is_byte_identical_and_private(trained, tmp_path, synthetic_dir)
     }
     assert "kaggle_kernel/predictor.py" in manifest["files"] and "forest.npz" in manifest["files"]
     assert not [f for f in files if f.suffix in (".pkl", ".pickle", ".joblib")]
+
+
+def test_history_windows_equal_a_plain_dictionary_of_days():
+    """History's ring-backed windows against a dict of days kept by the documented rules (a day
+    replaces itself, labels fill cell by cell, prune forgets days before `day - keep_days`), through
+    days out of order, repeated, far apart (two days in one ring slot) and pruned."""
+    from kaggle_kernel.state import History
+
+    rng = np.random.default_rng(4)
+    keep, width, n_t = 12, 3, 5
+    h = History([f"c{i}" for i in range(width)], n_t, keep_days=keep)
+    prices: dict[int, np.ndarray] = {}
+    labels: dict[int, np.ndarray] = {}
+
+    def window(store, end, n, w):
+        return np.array([store.get(d, np.full(w, np.nan)) for d in range(end - n + 1, end + 1)]).reshape(n, w)
+
+    served = 40
+    for step in range(600):
+        day = int(served + rng.integers(-3 * keep, 3))  # mostly recent days, some a ring length away
+        if rng.random() < 0.5:
+            row = rng.normal(size=width)
+            h.add_prices(day, row)
+            prices[day] = row
+        else:
+            targets = rng.choice(n_t, size=3, replace=False)
+            values = np.where(rng.random(3) < 0.3, np.nan, rng.normal(size=3))
+            h.add_labels(day, targets, values)
+            labels.setdefault(day, np.full(n_t, np.nan))[targets[~np.isnan(values)]] = values[
+                ~np.isnan(values)
+            ]
+        if step % 7 == 0:
+            served += int(rng.integers(0, 3))
+            h.prune(served)
+            for store in (prices, labels):
+                for d in [d for d in store if d < served - keep]:
+                    del store[d]
+        end, n = served - int(rng.integers(0, 3)), int(rng.integers(0, keep + 1))
+        for (days, got), store, w in (
+            (h.price_window(end, n), prices, width),
+            (h.label_window(end, n), labels, n_t),
+        ):
+            np.testing.assert_array_equal(days, np.arange(end - n + 1, end + 1))
+            np.testing.assert_array_equal(got, window(store, end, n, w))
+    assert set(h.prices) == set(prices) and set(h.labels) == set(labels)
+    assert h.last_day == max(prices)
