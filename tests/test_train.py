@@ -378,6 +378,22 @@ def test_nested_blend_weights_use_earlier_folds_only():
     assert [f["weights"] for f in out2["per_fold"]] == [f["weights"] for f in out["per_fold"]]
 
 
+def test_blend_weights_need_enough_days():
+    """Fit on fewer than MIN_FIT_DAYS days (a short window's first folds), the weights are the engine
+    alone, however the members score there; with enough days the better member wins."""
+    from offline.train.blending import MIN_FIT_DAYS, nested_blend
+
+    rng = np.random.default_rng(1)
+    n_days, n_t = 200, 40
+    Y = rng.standard_normal((n_days, n_t))
+    members = {"engine": rng.standard_normal((n_days, n_t)), "good": Y + rng.standard_normal((n_days, n_t))}
+    folds = walk_forward(n_days, 4, 5, 0.4)  # 30 OOF days per fold: fold 1 sees 30, fold 2 60
+    assert folds[0].test_end - folds[0].test_start < MIN_FIT_DAYS
+    out = nested_blend(members, Y, folds)
+    assert out["per_fold"][0]["weights"] == {"engine": 1.0, "good": 0.0}
+    assert out["per_fold"][1]["weights"]["good"] == 1.0 and out["weights"]["good"] == 1.0
+
+
 def test_compare_pairs_two_runs_on_common_days(synthetic_dir, tmp_path, capsys):
     """Two runs on the same data: the better one (less noise on the labels) wins, on common days only."""
     from test_run_files import small_report

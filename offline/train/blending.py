@@ -16,6 +16,8 @@ from offline.train.cv import Fold
 MIX_STEPS = (0.05, 0.1, 0.2, 0.3, 0.5)  # weight shares moved to one member per round
 MIX_ROUNDS = 3
 MIN_GAIN = 0.005  # a move must raise the in-sample score by this much: noise members stay out
+MIN_FIT_DAYS = 60  # fewer labelled days to fit weights on (three 20-day blocks): the engine alone
+FALLBACK = "engine"  # the kit's main model, served when the days cannot choose among the members
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -70,6 +72,18 @@ def fit_weights(
     return np.round(weights, 6), best_score
 
 
+def choose_weights(
+    names: list[str], ranked: list[np.ndarray], scorer: DailySpearman, rows: np.ndarray
+) -> np.ndarray:
+    """fit_weights on `rows`; on fewer than MIN_FIT_DAYS of them (a short public window's first
+    folds) FALLBACK alone (equal weights without it): a few weeks cannot rank the members."""
+    if len(rows) >= MIN_FIT_DAYS:
+        return fit_weights(ranked, scorer, rows)[0]
+    if FALLBACK in names:
+        return np.array([float(n == FALLBACK) for n in names])
+    return np.full(len(names), round(1 / len(names), 6))
+
+
 def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:
     """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there.
 
@@ -82,14 +96,14 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
     per_fold = []
     for k, f in enumerate(folds[1:], start=1):
         earlier = np.concatenate([g.test_idx() for g in folds[:k]])
-        w, _ = fit_weights(ranked, scorer, earlier[labelled[earlier]])
+        w = choose_weights(names, ranked, scorer, earlier[labelled[earlier]])
         te = f.test_idx()
         oof[te] = blend([preds[n][te] for n in names], w)
         per_fold.append(
             {"fold": k, "weights": dict(zip(names, map(float, w), strict=True)), "fit_days": len(earlier)}
         )
     every = np.concatenate([f.test_idx() for f in folds])
-    final, _ = fit_weights(ranked, scorer, every[labelled[every]])
+    final = choose_weights(names, ranked, scorer, every[labelled[every]])
     return {
         "members": names,
         "oof": oof,

@@ -47,10 +47,20 @@ POOLED_PARAMS = {
     "max_bin": 63,
 }
 DAY_STRIDE = 3  # neighbouring days' rows overlap (multi-day targets): every third day is enough
+POOLED_STRIDE = 6  # the pooled LightGBM, every sixth day: half the time, OOF 0.51 -> 0.48 on drift_momentum
 CHUNK_DAYS = 64  # days of pooled rows built at once when predicting
 RIDGE_ALPHA = 0.1  # penalty per training row, on standardized features
 CLIP_Z = 5.0
-LOCAL_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # penalties per training row the inner split chooses from
+LOCAL_ALPHAS = (
+    0.01,
+    0.03,
+    0.1,
+    0.3,
+    1.0,
+    3.0,
+    10.0,
+    30.0,
+)  # penalties per training row the inner split chooses from
 LOCAL_INNER = 0.25  # share of a fold's training days, at its end, on which the penalty is chosen
 LOCAL_MIN_ROWS = 100  # fewer labelled training days: the target gets no local model (NaN, blended as 0)
 
@@ -126,7 +136,7 @@ def pooled(
     P = np.full(Y.shape, np.nan)
 
     def fit(days: np.ndarray) -> lgb.Booster:
-        x, y = _training(spec, X, Y, index, days[::DAY_STRIDE], idx)
+        x, y = _training(spec, X, Y, index, days[::POOLED_STRIDE], idx)
         leaf = min(p["min_child_samples"], max(20, len(y) // 100))  # small data (tests) can still split
         return lgb.LGBMRegressor(**{**p, "min_child_samples": leaf}).fit(x, y, feature_name=names).booster_
 
