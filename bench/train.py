@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -43,7 +44,9 @@ def ensure_data(data: str | None, days: int) -> Path:
 
 
 def timed_train(data: Path, out: Path, targets: str | None) -> dict:
-    """Wall time and per-step seconds of one `python -m offline train` in a fresh subprocess."""
+    """Wall time and per-step seconds of one `python -m offline train` in a fresh subprocess, into an
+    empty `out` (a previous run's per-target checkpoints would skip the regressors)."""
+    shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "offline", "train", "--data", str(data), "--out", str(out)]
     if targets:
         cmd += ["--targets", targets]

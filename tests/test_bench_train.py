@@ -40,3 +40,15 @@ def test_competitor_spins_during_the_call_and_is_stopped_after() -> None:
     assert len(during) == 1
     assert next(iter(during.values())) > 0.2  # it burns CPU, it does not sleep
     assert _busy_children() == {}
+
+
+def test_timed_train_starts_from_an_empty_out(synthetic_dir, tmp_path) -> None:
+    """A timed run never reuses a previous run's per-target checkpoints: its out dir is emptied first."""
+    from bench.train import timed_train
+
+    out = tmp_path / "quiet"
+    (out / "work").mkdir(parents=True)
+    (out / "work" / "stale.json").write_text("{}")
+    res = timed_train(synthetic_dir, out, "0-1")
+    assert not (out / "work" / "stale.json").exists()
+    assert (out / "report.json").exists() and res["wall_s"] > 0 and res["seconds"]["regressors"] > 0
