@@ -21,8 +21,7 @@ RECENT_STAT = "lrank"  # the recent member: each target's own mean daily rank ov
 
 def recent_index(spec: FeatureSpec) -> np.ndarray:
     """Positions, in the global feature vector, of every target's RECENT_STAT (its online label prior)."""
-    col = {n: i for i, n in enumerate(spec.all_features())}
-    return np.array([col[f"{t.name}_{RECENT_STAT}"] for t in spec.targets], dtype=np.int64)
+    return np.array([spec.positions[f"{t.name}_{RECENT_STAT}"] for t in spec.targets], dtype=np.int64)
 
 
 def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:

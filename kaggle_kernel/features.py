@@ -225,9 +225,14 @@ class FeatureSpec:
         keys = [f"key_{_short(c)}_{s}" for c in self.key_instruments for s in ("ret5", *KEY_LAGGED)]
         return (*[f"{{target}}_{s}" for s in GENERIC_OWN], *keys, "px_rv21", *MARKET_FEATURES, REGIME_PROB)
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each feature's position in the global vector (`all_features`)."""
+        return {n: i for i, n in enumerate(self.all_features())}
+
     def local_index(self) -> np.ndarray:
         """(targets, local features): positions of each target's `local_layout` in the global vector."""
-        col = {n: i for i, n in enumerate(self.all_features())}
+        col = self.positions
         return np.array(
             [[col[f.format(target=t.name)] for f in self.local_layout] for t in self.targets], dtype=np.int64
         )
@@ -250,7 +255,7 @@ class FeatureSpec:
 
     def pooled_index(self, structural: bool = False) -> np.ndarray:
         """(targets, pooled features without the constants): positions in the global vector, -1 none."""
-        col = {n: i for i, n in enumerate(self.all_features())}
+        col = self.positions
         own = GENERIC_OWN + (LSD_STATS if structural else ())
         shared = [col[n] for n in self._pooled_context(structural)]
         rows = []

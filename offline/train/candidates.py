@@ -51,16 +51,8 @@ POOLED_STRIDE = 6  # the pooled LightGBM, every sixth day: half the time, OOF 0.
 CHUNK_DAYS = 64  # days of pooled rows built at once when predicting
 RIDGE_ALPHA = 0.1  # penalty per training row, on standardized features
 CLIP_Z = 5.0
-LOCAL_ALPHAS = (
-    0.01,
-    0.03,
-    0.1,
-    0.3,
-    1.0,
-    3.0,
-    10.0,
-    30.0,
-)  # penalties per training row the inner split chooses from
+# penalties per training row the inner split chooses from
+LOCAL_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 LOCAL_INNER = 0.25  # share of a fold's training days, at its end, on which the penalty is chosen
 LOCAL_MIN_ROWS = 100  # fewer labelled training days: the target gets no local model (NaN, blended as 0)
 
