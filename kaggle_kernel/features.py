@@ -958,10 +958,16 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
 def pooled_rows(spec: FeatureSpec, X: np.ndarray, index: np.ndarray) -> np.ndarray:
     """(days x targets, pooled features) float64 from global vectors X (days, features); `index` from
     `FeatureSpec.pooled_index`. Row d * n_targets + j is target j on day d."""
-    Xpad = np.concatenate([X, np.full((X.shape[0], 1), np.nan)], axis=1)
-    rows = Xpad[:, index]  # (days, targets, features); -1 reads the NaN column
-    const = np.broadcast_to(spec.constants, (X.shape[0], *spec.constants.shape))
-    return np.concatenate([rows, const], axis=2).reshape(-1, index.shape[1] + spec.constants.shape[1])
+    n, width = X.shape[0], index.shape[1]
+    pos = np.where(index < 0, X.shape[1], index)  # -1 reads the NaN column appended to each day
+    out = np.empty((n, index.shape[0], width + spec.constants.shape[1]))
+    day = np.empty(X.shape[1] + 1)
+    day[-1] = np.nan
+    for d in range(n):  # one day at a time: a contiguous gather, no (days, targets, features) temporaries
+        day[:-1] = X[d]
+        out[d, :, :width] = day[pos]
+    out[:, :, width:] = spec.constants
+    return out.reshape(n * index.shape[0], -1)
 
 
 def batch_features(

@@ -20,7 +20,6 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -31,7 +30,7 @@ from kaggle_kernel.local import LocalLinear, standardize
 from offline.progress import progress
 from offline.train.cv import Fold
 from offline.train.evaluate import daily_scores
-from offline.train.lgbm import available_cores, lgbm_params
+from offline.train.lgbm import SubsetFit, available_cores, fit_subsets, lgbm_params
 from offline.train.regressors import rank_per_day
 
 POOLED_PARAMS = {
@@ -94,15 +93,20 @@ def _rows(
     spec: FeatureSpec, X: np.ndarray, index: np.ndarray, days: np.ndarray, idx: list[int]
 ) -> np.ndarray:
     """Pooled rows of `days` for the targets `idx`: (days x len(idx), features), float32."""
-    rows = pooled_rows(spec, X[days], index).reshape(len(days), len(spec.targets), -1)
-    return rows[:, idx].reshape(-1, rows.shape[2]).astype(np.float32)
+    rows = pooled_rows(spec, X[days], index)
+    if len(idx) < len(spec.targets):
+        rows = rows.reshape(len(days), len(spec.targets), -1)[:, idx].reshape(-1, rows.shape[1])
+    return rows.astype(np.float32)
 
 
-def _training(spec, X, Y, index, days, idx):
+def _strided(spec, X, Y, index, idx, stride: int, ends: list[int]):
+    """Pooled rows of every `stride`-th day, built once, and each fit's labelled rows among them
+    (its days before `end`, for each end in `ends`): (x, y, [row positions per fit])."""
+    days = np.arange(X.shape[0])[::stride]
     x = _rows(spec, X, index, days, idx)
     y = Y[days][:, idx].reshape(-1)
-    keep = ~np.isnan(y)
-    return x[keep], y[keep]
+    day = np.repeat(days, len(idx))
+    return x, y, [np.flatnonzero((day < end) & ~np.isnan(y)) for end in ends]
 
 
 def _predict_days(predict, spec, X, index, days, idx, P) -> None:
@@ -126,17 +130,19 @@ def pooled(
     names = spec.pooled_features()
     p = lgbm_params(POOLED_PARAMS, seed, overrides=params)
     P = np.full(Y.shape, np.nan)
-
-    def fit(days: np.ndarray) -> lgb.Booster:
-        x, y = _training(spec, X, Y, index, days[::POOLED_STRIDE], idx)
-        leaf = min(p["min_child_samples"], max(20, len(y) // 100))  # small data (tests) can still split
-        return lgb.LGBMRegressor(**{**p, "min_child_samples": leaf}).fit(x, y, feature_name=names).booster_
-
-    for f in folds:
-        model = fit(f.train_idx())
+    ends = [f.train_end for f in folds] + ([X.shape[0]] if final else [])
+    x, y, rows = _strided(spec, X, Y, index, idx, POOLED_STRIDE, ends)
+    fits = [SubsetFit(r, y[r], None, {"min_child_samples": _leaf(p, len(r))}) for r in rows]
+    models = list(fit_subsets(x, fits, rows[0], p, names))
+    for f, model in zip(folds, models[: len(folds)], strict=True):  # the final model, if any, is last
         _predict_days(model.predict, spec, X, index, f.test_idx(), idx, P)
-    text = fit(np.arange(X.shape[0])).model_to_string() if final else None
+    text = models[-1].model_to_string() if final else None
     return CandidateFit("pooled", P, text)
+
+
+def _leaf(params: dict, n_rows: int) -> int:
+    """The pooled model's min_child_samples on n_rows rows: small data (tests) can still split."""
+    return min(params["min_child_samples"], max(20, n_rows // 100))
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, names: list[str], alpha: float) -> Linear:
@@ -169,13 +175,12 @@ def ridge(
     names = spec.pooled_features(structural=True)
     P = np.full(Y.shape, np.nan)
 
-    def fit(days: np.ndarray) -> Linear:
-        x, y = _training(spec, X, Y, index, days[::DAY_STRIDE], idx)
-        return fit_linear(x.astype(np.float64), y, names, alpha)
-
-    for f in folds:
-        _predict_days(fit(f.train_idx()).predict, spec, X, index, f.test_idx(), idx, P)
-    return CandidateFit("ridge", P, fit(np.arange(X.shape[0])) if final else None)
+    ends = [f.train_end for f in folds] + ([X.shape[0]] if final else [])
+    x, y, rows = _strided(spec, X, Y, index, idx, DAY_STRIDE, ends)
+    models = [fit_linear(x[r].astype(np.float64), y[r], names, alpha) for r in rows]
+    for f, model in zip(folds, models[: len(folds)], strict=True):  # the final model, if any, is last
+        _predict_days(model.predict, spec, X, index, f.test_idx(), idx, P)
+    return CandidateFit("ridge", P, models[-1] if final else None)
 
 
 def _ridge_path(v: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]):

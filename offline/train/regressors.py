@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 
 from offline.train.cv import Fold
-from offline.train.lgbm import lgbm_params
+from offline.train.lgbm import SubsetFit, fit_subsets, lgbm_params
 from offline.train.shared import SharedFit, combine
 
 DEFAULT_PARAMS = {  # a small, slow correction to the shared model: larger ones fit noise (README)
@@ -76,12 +75,6 @@ class TargetResult:
     n_train: int
 
 
-def _fit(X: np.ndarray, y: np.ndarray, names: list[str], params: dict, base: np.ndarray | None):
-    model = lgb.LGBMRegressor(**params)
-    model.fit(X, y, feature_name=names, init_score=base)
-    return model.booster_
-
-
 def fit_target(
     task: TargetTask, X: np.ndarray, Y: np.ndarray, shared: SharedFit | None = None
 ) -> TargetResult:
@@ -104,27 +97,27 @@ def fit_target(
 
     if task.missing_legs:
         return fallback(f"leg column(s) missing from the data: {', '.join(task.missing_legs)}")
-    Xt = X[:, task.columns]
-    params = regressor_params(task.params, task.seed)
-    fold_ids = task.fold_ids if task.fold_ids is not None else range(len(task.folds))
+    fold_ids = list(task.fold_ids if task.fold_ids is not None else range(len(task.folds)))
+    train = [f.train_idx()[~np.isnan(y[f.train_idx()])] for f in task.folds]
+    for i, tr in zip(fold_ids, train, strict=True):
+        if len(tr) < task.min_labels:
+            return fallback(f"fold {i} has {len(tr)} training labels (< {task.min_labels})")
+    labeled = np.flatnonzero(~np.isnan(y))
+    rows = [*train, labeled] if task.final else train
+    margins = [margin(i) for i in fold_ids] + ([margin(-1)] if task.final else [])
+    fits = [SubsetFit(r, y[r], None if m is None else m[r]) for r, m in zip(rows, margins, strict=True)]
     try:
-        for i, f in zip(fold_ids, task.folds, strict=True):
-            tr = f.train_idx()
-            tr = tr[~np.isnan(y[tr])]
-            if len(tr) < task.min_labels:
-                return fallback(f"fold {i} has {len(tr)} training labels (< {task.min_labels})")
+        bin_rows = train[0] if train else labeled  # the earliest fold: no fit's bins see its test days
+        params = regressor_params(task.params, task.seed)
+        Xt = X[:, task.columns]
+        models = list(fit_subsets(Xt, fits, bin_rows, params, task.feature_names))
+        n = len(task.folds)  # the final model, if any, is last
+        for f, m, model in zip(task.folds, margins[:n], models[:n], strict=True):
             te = f.test_idx()
-            base = margin(i)
-            model = _fit(Xt[tr], y[tr], task.feature_names, params, None if base is None else base[tr])
-            oof[te] = model.predict(Xt[te]) + (0.0 if base is None else base[te])
-        labeled = np.flatnonzero(~np.isnan(y))
+            oof[te] = model.predict(Xt[te]) + (0.0 if m is None else m[te])
         text = None
         if task.final:
-            base = margin(-1)
-            model = _fit(
-                Xt[labeled], y[labeled], task.feature_names, params, None if base is None else base[labeled]
-            )
-            text = model.model_to_string()
+            text = models[-1].model_to_string()
             if shared is not None:
                 names = [f"{task.name}_{s}" for s in shared.features]
                 text = combine(text, shared.model_text, names, task.feature_names)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 
 from kaggle_kernel.features import LSD_STATS
 from kaggle_kernel.schema import TargetDef
 from offline.train.cv import Fold
-from offline.train.lgbm import lgbm_params
+from offline.train.lgbm import SubsetFit, fit_subsets, lgbm_params
 
 SHARED_PARAMS = {
     "objective": "regression",
@@ -50,13 +49,9 @@ def design(X: np.ndarray, col: dict[str, int], targets: list[TargetDef]) -> np.n
     return np.stack([X[:, [col[f"{t.name}_{s}"] for s in LSD_STATS]] for t in targets])
 
 
-def _fit(D: np.ndarray, Y: np.ndarray, days: np.ndarray, params: dict) -> lgb.Booster:
-    x = D[:, days].reshape(-1, D.shape[2])
-    y = Y[:, days].reshape(-1)
-    keep = ~np.isnan(y)
-    lo, hi = np.percentile(y[keep], CLIP)
-    model = lgb.LGBMRegressor(**params).fit(x[keep], np.clip(y[keep], lo, hi), feature_name=list(LSD_STATS))
-    return model.booster_
+def _clipped(y: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(y, CLIP)
+    return np.clip(y, lo, hi)
 
 
 def fit_shared(
@@ -77,9 +72,15 @@ def fit_shared(
     margins = np.full((len(folds) + 1, n_days, n_targets), np.nan)
     flat = D.reshape(-1, D.shape[2])
     idx = [t.index for t in targets]
+    days = np.arange(n_days)[::DAY_STRIDE]  # every fit's rows are among these (its days < train_end)
+    x = D[:, days].reshape(-1, D.shape[2])  # target-major, as flat
+    y = Ys[:, days].reshape(-1)
+    day = np.tile(days, len(targets))
+    ends = [f.train_end for f in folds] + [n_days]
+    rows = [np.flatnonzero((day < end) & ~np.isnan(y)) for end in ends]
+    fits = [SubsetFit(r, _clipped(y[r])) for r in rows]
     booster = None
-    for i, days in enumerate([*(f.train_idx() for f in folds), np.arange(n_days)]):
-        booster = _fit(D, Ys, days[::DAY_STRIDE], p)
+    for i, booster in enumerate(fit_subsets(x, fits, rows[0], p, list(LSD_STATS))):
         margins[i][:, idx] = booster.predict(flat).reshape(len(targets), n_days).T
     return SharedFit(margins, booster.model_to_string(), list(LSD_STATS))
 
