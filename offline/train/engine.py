@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +67,11 @@ def make_tasks(
     cfg: TrainConfig,
     drop=None,
     probs: tuple[str, ...] = (REGIME_PROB,),
+    final: bool = True,
 ) -> list[TargetTask]:
     """One task per target: its feature columns (with the stage-1 probabilities `probs`, less what
-    `drop` names), folds and parameters; legs missing from the data make it fall back."""
+    `drop` names), folds, parameters and whether to refit on every day (with no folds: only that);
+    legs missing from the data make it fall back."""
     col = data.col
     tasks = []
     for t in targets:
@@ -90,6 +92,7 @@ def make_tasks(
                 seed=cfg.seed,
                 min_labels=cfg.min_labels,
                 missing_legs=missing,
+                final=final,
             )
         )
     return tasks
@@ -253,23 +256,60 @@ class Runner:
         return [t.index for t in self.analysis]
 
     def run(
-        self, name: str, data: Dataset, mode: str, targets: list[TargetDef], desc: str, **task_options
+        self,
+        name: str,
+        data: Dataset,
+        mode: str,
+        targets: list[TargetDef],
+        desc: str,
+        folds: list[Fold] | None = None,
+        **task_options,
     ) -> dict[int, TargetResult]:
         return run_variant(
             data,
             self.stage2.Y[mode],
             self.stage2.shared[mode],
-            make_tasks(data, targets, self.folds, self.cfg, **task_options),
+            make_tasks(data, targets, self.folds if folds is None else folds, self.cfg, **task_options),
             CheckpointStore(self.work / name),
             {"model": self.cfg.model_part(), "mode": mode, "variant": name},
             self.execution,
             desc=desc,
         )
 
+    def run_served(
+        self, name: str, data: Dataset, mode: str, targets: list[TargetDef], **task_options
+    ) -> dict[int, TargetResult]:
+        """`run` for the served variant: the analysis subset's out-of-fold fits are the ones its
+        decisions ran (those runs fit no final models), so only their final models are fit here."""
+        chosen = {t.index for t in self.analysis}
+        rest = [t for t in targets if t.index not in chosen]
+        part = [t for t in targets if t.index in chosen]
+        results = (
+            self.run(name, data, mode, rest, f"train {len(rest)} targets", **task_options) if rest else {}
+        )
+        desc = f"train {len(part)} analysis targets"
+        oof = self.run(name, data, mode, part, f"{desc}: out of fold", final=False, **task_options)
+        fit = [t for t in part if oof[t.index].fallback is None]
+        finals = (
+            self.run(f"{name}/final", data, mode, fit, f"{desc}: final fits", folds=[], **task_options)
+            if fit
+            else {}
+        )
+        for i, r in oof.items():
+            f = finals.get(i)
+            results[i] = r if f is None else replace(r, model_text=f.model_text, fallback=f.fallback)
+        return results
+
     def subset(self, name: str, data: Dataset, mode: str, **task_options) -> SubsetRun:
-        """The variant on the analysis subset, scored by the competition metric out of fold."""
+        """The variant on the analysis subset out of fold, scored by the competition metric."""
         res = self.run(
-            name, data, mode, self.analysis, f"{name} ({len(self.analysis)} targets)", **task_options
+            name,
+            data,
+            mode,
+            self.analysis,
+            f"{name} ({len(self.analysis)} targets)",
+            final=False,
+            **task_options,
         )
         idx = self.analysis_idx
         P = _oof_matrix(res, len(data.date_ids), len(data.spec.targets))[:, idx]
@@ -360,10 +400,10 @@ class Regressors:
 
 
 def fit_regressors(runner: Runner, etf: EtfStep, mode: str, targets: list[TargetDef]) -> Regressors:
-    """All targets (the analysis subset is reused from its checkpoints)."""
+    """All targets (the analysis subset's out-of-fold fits are reused from its checkpoints)."""
     t0 = time.perf_counter()
     name = etf.variant or mode
-    results = runner.run(name, etf.data, mode, targets, f"train {len(targets)} targets", probs=etf.probs)
+    results = runner.run_served(name, etf.data, mode, targets, probs=etf.probs)
     fit_seconds = time.perf_counter() - t0
     return Regressors(
         results, _oof_matrix(results, len(etf.data.date_ids), len(etf.data.spec.targets)), fit_seconds

@@ -98,7 +98,7 @@ def objective_factory(
     def objective(trial: optuna.Trial) -> float:
         trial_cfg = replace(cfg, **suggest(trial))
         engine = np.full(data.Y.shape, np.nan)
-        tasks = [replace(t, final=False) for t in make_tasks(data, targets, folds, trial_cfg)]
+        tasks = make_tasks(data, targets, folds, trial_cfg, final=False)
         for res in run_tasks(fit_target, tasks, (data.X, Ytrain, shared), executor, n_jobs, scheduler):
             engine[:, res.index] = res.oof
         # the same members as training blends (candidate_fitters), without the refit on every day
