@@ -941,18 +941,24 @@ def feature_matrix(spec: FeatureSpec, tables: FeatureTables) -> np.ndarray:
     leg_b = np.where((b < 0)[None, :, None], 0.0, block(b0, STRUCT_STATS))
     lags = spec.target_lags.astype(np.float64)[None, :, None]
     lsd = lags * (block(a, STRUCT_STATS) - leg_b)
-    X = np.concatenate(
-        [
-            tables.regime,
-            key_block.reshape(n, -1),
-            key_lag_block.reshape(n, -1),
-            leg_block.reshape(n, -1),
-            np.concatenate([tables.labels.transpose(1, 0, 2), spread, lsd], axis=2).reshape(n, -1),
-            np.full((n, len(PROBABILITIES)), np.nan),
-        ],
-        axis=1,
-    )
-    return np.asarray(X, dtype=np.float64)
+    own = (tables.labels.transpose(1, 0, 2), spread, lsd)  # (days, targets, stats) each
+    parts = [tables.regime, key_block, key_lag_block, leg_block]
+    widths = [int(np.prod(p.shape[1:])) for p in parts] + [len(spec.targets) * sum(o.shape[2] for o in own)]
+    X = np.empty((n, sum(widths) + len(PROBABILITIES)))
+    at = 0
+    for part, width in zip([*parts, None], widths, strict=True):  # each block written once, in place
+        shape = part.shape if part is not None else (n, len(spec.targets), width // len(spec.targets))
+        view = X[:, at : at + width].reshape(shape)  # splitting the contiguous last axis: a view
+        if part is None:  # the targets' own stats, side by side per target
+            k = 0
+            for o in own:
+                view[:, :, k : k + o.shape[2]] = o
+                k += o.shape[2]
+        else:
+            view[...] = part
+        at += width
+    X[:, at:] = np.nan
+    return X
 
 
 def pooled_rows(spec: FeatureSpec, X: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -18,9 +18,10 @@ def fingerprint(*parts: object) -> str:
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
-            a = np.ascontiguousarray(part)
-            h.update(f"{a.dtype}{a.shape}".encode())
-            h.update(a.tobytes())
+            h.update(f"{part.dtype}{part.shape}".encode())
+            rows = [part] if part.flags.c_contiguous or part.ndim < 2 else part  # C-order bytes, no copy
+            for row in rows:
+                h.update(np.ascontiguousarray(row).data)
         else:
             h.update(json.dumps(part, sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -72,6 +73,6 @@ class CheckpointStore:
             "model": model_rel,
             "fallback": result.fallback,
             "n_train": result.n_train,
-            "oof": [None if np.isnan(v) else float(v) for v in result.oof],
+            "oof": [None if v != v else v for v in result.oof.tolist()],  # NaN -> null
         }
         atomic_write(self.meta / f"{result.name}.json", json.dumps(meta))

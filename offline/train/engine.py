@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +107,13 @@ class Execution:
     scheduler: str | None = None
 
 
+def data_fingerprint(data: Dataset, Ytrain: np.ndarray, shared: SharedFit) -> str:
+    """What every per-target fit of a variant reads besides its task: features, labels, shared model."""
+    return fingerprint(data.X, Ytrain, shared.model_text)
+
+
 def run_variant(
+    data_fp: str,
     data: Dataset,
     Ytrain: np.ndarray,
     shared: SharedFit,
@@ -118,7 +124,6 @@ def run_variant(
     desc: str,
 ) -> dict[int, TargetResult]:
     """Fit every task not already checkpointed under the same fingerprint; return all results."""
-    data_fp = fingerprint(data.X, Ytrain, shared.model_text)
     results: dict[int, TargetResult] = {}
     todo = []
     fps = {}
@@ -250,6 +255,7 @@ class Runner:
     analysis: list[TargetDef]
     work: Path
     execution: Execution
+    data_fps: dict = field(default_factory=dict, repr=False, compare=False)  # (data, mode) hashed once
 
     @property
     def analysis_idx(self) -> list[int]:
@@ -265,7 +271,11 @@ class Runner:
         folds: list[Fold] | None = None,
         **task_options,
     ) -> dict[int, TargetResult]:
+        key = (id(data), mode)  # the entry holds the Dataset, so its id is not reused
+        if key not in self.data_fps:
+            self.data_fps[key] = (data, data_fingerprint(data, self.stage2.Y[mode], self.stage2.shared[mode]))
         return run_variant(
+            self.data_fps[key][1],
             data,
             self.stage2.Y[mode],
             self.stage2.shared[mode],
@@ -641,7 +651,7 @@ def train(
         oracle=score_oracle(prep.comp, data, idx, mask, folds, scored.main["score"]),
         clock=clock,
     )
-    write_outputs(out, data, prep.regime, regressors, targets, cands, blend, report, folds)
+    write_outputs(out, data, prep.regime, regressors, targets, cands, blend, report, folds, prep.comp)
     return report
 
 

@@ -28,6 +28,7 @@ from offline.train.run_files import (
 )
 
 if TYPE_CHECKING:
+    from offline.data.competition import Competition
     from offline.train.engine import Blend, Candidates, Regressors
 
 
@@ -41,8 +42,10 @@ def write_outputs(
     blend: Blend,
     report: TrainReport,
     folds: list[Fold],
+    comp: Competition,
 ) -> None:
-    """models/ and models.json (what `make package` packs), the OOF parquet files, report.json/.md, plots."""
+    """models/ and models.json (what `make package` packs), the OOF parquet files, report.json/.md, plots;
+    `comp` is the loaded data (the ETF crash model's final fit reads its prices)."""
     from offline.train.report import write_plots, write_report_md
 
     models = out / "models"
@@ -62,7 +65,7 @@ def write_outputs(
     if report.etf_crash_prob.used:
         from offline.etf.export import final_crash_model
 
-        crash, text = final_crash_model(report.data.dir, until=report.data.until)
+        crash, text = final_crash_model(comp, until=report.data.until)
         etf_files = EtfCrashFiles("models/etf_crash.txt", "models/etf_crash.json")
         atomic_write(out / etf_files.file, text)
         atomic_write(out / etf_files.model, json.dumps(crash.to_json(), indent=1))
