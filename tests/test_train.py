@@ -359,6 +359,29 @@ def test_thread_budget_honours_affinity_and_omp(monkeypatch):
     assert p["num_leaves"] == 5 and p["random_state"] == 3 and p["deterministic"] and p["n_jobs"] == 1
 
 
+def test_fit_subsets_fits_each_on_its_rows_labels_and_init_score():
+    """Boosters on subsets of one binned Dataset learn from their own rows and labels, start from
+    their init_score, honour their overrides and are the same on a rerun."""
+    from offline.train import lgbm
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 4))
+    first, every = np.arange(1000), np.arange(3000)
+    fits = [
+        lgbm.SubsetFit(first, X[first, 0]),
+        lgbm.SubsetFit(every, -X[:, 0], np.full(3000, 5.0), {"n_estimators": 40}),
+    ]
+    params = lgbm.lgbm_params({"objective": "regression", "n_estimators": 60, "num_leaves": 7}, seed=0)
+    a, b = list(lgbm.fit_subsets(X, fits, params, ["f0", "f1", "f2", "f3"]))
+    grid = rng.standard_normal((500, 4))
+    assert np.corrcoef(a.predict(grid), grid[:, 0])[0, 1] > 0.9
+    assert np.corrcoef(b.predict(grid), grid[:, 0])[0, 1] < -0.9
+    assert abs(np.mean(b.predict(grid) + 5.0 + grid[:, 0])) < 0.5  # learnt the labels minus the init score
+    assert a.num_trees() == 60 and b.num_trees() == 40
+    again = list(lgbm.fit_subsets(X, fits, params, ["f0", "f1", "f2", "f3"]))
+    assert [m.model_to_string() for m in again] == [a.model_to_string(), b.model_to_string()]
+
+
 def test_nested_blend_weights_use_earlier_folds_only():
     """Fold k's weights depend only on folds before k; a member that is pure noise gets no weight."""
     from offline.train.blending import nested_blend

@@ -133,7 +133,7 @@ def pooled(
     ends = [f.train_end for f in folds] + ([X.shape[0]] if final else [])
     x, y, rows = _strided(spec, X, Y, index, idx, POOLED_STRIDE, ends)
     fits = [SubsetFit(r, y[r], None, {"min_child_samples": _leaf(p, len(r))}) for r in rows]
-    models = list(fit_subsets(x, fits, rows[0], p, names))
+    models = list(fit_subsets(x, fits, p, names))
     for f, model in zip(folds, models[: len(folds)], strict=True):  # the final model, if any, is last
         _predict_days(model.predict, spec, X, index, f.test_idx(), idx, P)
     text = models[-1].model_to_string() if final else None

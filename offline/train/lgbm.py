@@ -57,18 +57,18 @@ class SubsetFit:
 
 
 def fit_subsets(
-    X: np.ndarray, fits: list[SubsetFit], bin_rows: np.ndarray, params: dict, names: list[str]
+    X: np.ndarray, fits: list[SubsetFit], params: dict, names: list[str]
 ) -> Iterator[lgb.Booster]:
     """One booster per SubsetFit, each on a subset of one binned Dataset of X's rows.
 
-    LightGBM finds its bins (its costliest step on small data) once, on the rows `bin_rows`, which
-    the caller takes from before every fit's test days so that no fit's bins see later features.
+    LightGBM finds its bins (its costliest step on small data) once, on every row some fit uses, and
+    each fit trains on a subset of that Dataset, as `lightgbm.cv` does with its folds: the bins see
+    later days' feature values (never their labels). Binning on the first fold's rows instead (a
+    `reference` Dataset) and training on subsets of the result corrupted LightGBM 4.7.0's heap here.
     `params` are the sklearn-style ones `lgbm_params` builds."""
-    p = {**params, "feature_pre_filter": False}  # the bin rows must not decide which features can split
+    p = {**params, "feature_pre_filter": False}  # every fit keeps every feature its own rows could split
     every = np.unique(np.concatenate([f.rows for f in fits]))
-    bins = lgb.Dataset(X[bin_rows], params=p, feature_name=names).construct()
-    full = lgb.Dataset(X[every], label=np.zeros(len(every)), reference=bins, params=p, feature_name=names)
-    full.construct()
+    full = lgb.Dataset(X[every], label=np.zeros(len(every)), params=p, feature_name=names).construct()
     for f in fits:
         part = full.subset(np.searchsorted(every, f.rows)).construct()
         part.set_label(f.labels)

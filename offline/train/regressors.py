@@ -107,10 +107,9 @@ def fit_target(
     margins = [margin(i) for i in fold_ids] + ([margin(-1)] if task.final else [])
     fits = [SubsetFit(r, y[r], None if m is None else m[r]) for r, m in zip(rows, margins, strict=True)]
     try:
-        bin_rows = train[0] if train else labeled  # the earliest fold: no fit's bins see its test days
         params = regressor_params(task.params, task.seed)
         Xt = X[:, task.columns]
-        models = list(fit_subsets(Xt, fits, bin_rows, params, task.feature_names))
+        models = list(fit_subsets(Xt, fits, params, task.feature_names))
         n = len(task.folds)  # the final model, if any, is last
         for f, m, model in zip(task.folds, margins[:n], models[:n], strict=True):
             te = f.test_idx()

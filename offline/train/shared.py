@@ -80,7 +80,7 @@ def fit_shared(
     rows = [np.flatnonzero((day < end) & ~np.isnan(y)) for end in ends]
     fits = [SubsetFit(r, _clipped(y[r])) for r in rows]
     booster = None
-    for i, booster in enumerate(fit_subsets(x, fits, rows[0], p, list(LSD_STATS))):
+    for i, booster in enumerate(fit_subsets(x, fits, p, list(LSD_STATS))):
         margins[i][:, idx] = booster.predict(flat).reshape(len(targets), n_days).T
     return SharedFit(margins, booster.model_to_string(), list(LSD_STATS))
 
