@@ -216,6 +216,25 @@ def test_data_path_is_data_paths_0_in_both(real_tiny, kaggle_python, tmp_path):
     )
 
 
+def test_busy_ports_are_servers_not_clients():
+    """A program listening on one of Kaggle's ports is busy; a client connection that only uses one
+    as its local port (the machine's ephemeral range includes them) is not."""
+    import socket
+
+    port = official.KAGGLE_PORTS[-1]
+    with socket.socket() as srv, socket.socket() as cli:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        cli.bind(("127.0.0.1", port))
+        cli.connect(srv.getsockname())
+        assert port not in official.busy_ports()
+    with socket.socket() as srv:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        assert port in official.busy_ports()
+
+
 def test_two_official_runs_at_once_do_not_collide(real_tiny, kaggle_python, tmp_path):
     reports: dict[int, dict] = {}
 

@@ -76,14 +76,16 @@ def kaggle_error(log_text: str) -> tuple[str, str] | None:
 
 
 def busy_ports() -> list[int]:
-    """Kaggle's ports that something on this machine already holds."""
+    """Kaggle's ports on which a server on this machine accepts connections: what Kaggle's client
+    would reach. A client socket that happens to use one as its ephemeral local port (or one in
+    TIME_WAIT) accepts nothing, so it does not count."""
     busy = []
     for port in KAGGLE_PORTS:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("localhost", port))
-            except OSError:
-                busy.append(port)
+        try:
+            socket.create_connection(("localhost", port), timeout=0.5).close()
+        except OSError:
+            continue
+        busy.append(port)
     return busy
 
 
