@@ -48,20 +48,17 @@ class DailySpearman:
         n_rows, n_cols = B.shape
         cb = self.col_bits
         q = np.floor((np.clip(B, -0.5, 0.5) + 0.5) * 2.0**GRID_BITS).astype(np.int64)
-        key = (np.where(self.valid[rows], q, 1 << (GRID_BITS + 1)) << cb) | np.arange(
-            n_cols
-        )  # unlabelled last
+        q = np.where(self.valid[rows], q, 1 << (GRID_BITS + 1))  # unlabelled cells sort last
+        key = (q << cb) | np.arange(n_cols)
         key.sort(axis=1)  # row by row: far faster than one sort of every cell
         value = (key >> cb).ravel()
         new = np.empty(value.size, dtype=bool)
-        new[0] = True
         np.not_equal(value[1:], value[:-1], out=new[1:])
         new[::n_cols] = True  # a day's first cell starts a group
         starts = np.flatnonzero(new)
         sizes = np.diff(np.append(starts, value.size))
-        pos = np.repeat(starts % n_cols + (sizes - 1) / 2.0, sizes).reshape(
-            n_rows, n_cols
-        )  # average rank - 1
+        pos = np.repeat(starts % n_cols + (sizes - 1) / 2.0, sizes)  # average rank - 1
+        pos = pos.reshape(n_rows, n_cols)
         n = self.count[rows][:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             rb = np.where(np.arange(n_cols) < n, (pos + 0.5) / n - 0.5, 0.0)  # day_ranks' scale

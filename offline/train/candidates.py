@@ -28,7 +28,7 @@ from kaggle_kernel.features import FeatureSpec, pooled_rows
 from kaggle_kernel.forest import Linear
 from kaggle_kernel.local import LocalLinear, standardize
 from offline.progress import progress
-from offline.train.cv import Fold
+from offline.train.cv import Fold, fit_rows
 from offline.train.evaluate import daily_scores
 from offline.train.lgbm import SubsetFit, available_cores, fit_subsets, lgbm_params
 from offline.train.regressors import rank_per_day
@@ -99,14 +99,13 @@ def _rows(
     return rows.astype(np.float32)
 
 
-def _strided(spec, X, Y, index, idx, stride: int, ends: list[int]):
+def _strided(spec, X, Y, index, idx, stride: int, folds: list[Fold], final: bool):
     """Pooled rows of every `stride`-th day, built once, and each fit's labelled rows among them
-    (its days before `end`, for each end in `ends`): (x, y, [row positions per fit])."""
+    (`cv.fit_rows`): (x, y, [row positions per fit])."""
     days = np.arange(X.shape[0])[::stride]
     x = _rows(spec, X, index, days, idx)
     y = Y[days][:, idx].reshape(-1)
-    day = np.repeat(days, len(idx))
-    return x, y, [np.flatnonzero((day < end) & ~np.isnan(y)) for end in ends]
+    return x, y, fit_rows(np.repeat(days, len(idx)), y, folds, X.shape[0], final)
 
 
 def _predict_days(predict, spec, X, index, days, idx, P) -> None:
@@ -130,8 +129,7 @@ def pooled(
     names = spec.pooled_features()
     p = lgbm_params(POOLED_PARAMS, seed, overrides=params)
     P = np.full(Y.shape, np.nan)
-    ends = [f.train_end for f in folds] + ([X.shape[0]] if final else [])
-    x, y, rows = _strided(spec, X, Y, index, idx, POOLED_STRIDE, ends)
+    x, y, rows = _strided(spec, X, Y, index, idx, POOLED_STRIDE, folds, final)
     fits = [SubsetFit(r, y[r], None, {"min_child_samples": _leaf(p, len(r))}) for r in rows]
     models = list(fit_subsets(x, fits, p, names))
     for f, model in zip(folds, models[: len(folds)], strict=True):  # the final model, if any, is last
@@ -175,8 +173,7 @@ def ridge(
     names = spec.pooled_features(structural=True)
     P = np.full(Y.shape, np.nan)
 
-    ends = [f.train_end for f in folds] + ([X.shape[0]] if final else [])
-    x, y, rows = _strided(spec, X, Y, index, idx, DAY_STRIDE, ends)
+    x, y, rows = _strided(spec, X, Y, index, idx, DAY_STRIDE, folds, final)
     models = [fit_linear(x[r].astype(np.float64), y[r], names, alpha) for r in rows]
     for f, model in zip(folds, models[: len(folds)], strict=True):  # the final model, if any, is last
         _predict_days(model.predict, spec, X, index, f.test_idx(), idx, P)

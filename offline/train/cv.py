@@ -49,3 +49,12 @@ def blend_days(mask: np.ndarray, folds: list[Fold]) -> np.ndarray:
     """The masked rows of folds 1..: the nested blend (weights from earlier folds) has a score there,
     so every model it is compared with is scored on exactly these rows."""
     return mask & (np.arange(len(mask)) >= folds[1].test_start)
+
+
+def fit_rows(
+    day: np.ndarray, y: np.ndarray, folds: list[Fold], n_days: int, final: bool = True
+) -> list[np.ndarray]:
+    """Positions of the labelled rows (day `day`, label `y`) each fit trains on: every fold's days
+    before its train end, then, with `final`, every day."""
+    ends = [f.train_end for f in folds] + ([n_days] if final else [])
+    return [np.flatnonzero((day < end) & ~np.isnan(y)) for end in ends]

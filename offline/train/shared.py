@@ -16,7 +16,7 @@ import numpy as np
 
 from kaggle_kernel.features import LSD_STATS
 from kaggle_kernel.schema import TargetDef
-from offline.train.cv import Fold
+from offline.train.cv import Fold, fit_rows
 from offline.train.lgbm import SubsetFit, fit_subsets, lgbm_params
 
 SHARED_PARAMS = {
@@ -75,9 +75,7 @@ def fit_shared(
     days = np.arange(n_days)[::DAY_STRIDE]  # every fit's rows are among these (its days < train_end)
     x = D[:, days].reshape(-1, D.shape[2])  # target-major, as flat
     y = Ys[:, days].reshape(-1)
-    day = np.tile(days, len(targets))
-    ends = [f.train_end for f in folds] + [n_days]
-    rows = [np.flatnonzero((day < end) & ~np.isnan(y)) for end in ends]
+    rows = fit_rows(np.tile(days, len(targets)), y, folds, n_days)
     fits = [SubsetFit(r, _clipped(y[r])) for r in rows]
     booster = None
     for i, booster in enumerate(fit_subsets(x, fits, p, list(LSD_STATS))):
