@@ -359,6 +359,26 @@ def test_thread_budget_honours_affinity_and_omp(monkeypatch):
     assert p["num_leaves"] == 5 and p["random_state"] == 3 and p["deterministic"] and p["n_jobs"] == 1
 
 
+def test_openmp_spin_is_short_unless_the_user_set_it():
+    """libgomp reads GOMP_SPINCOUNT when lightgbm loads it: importing the kit must set it first."""
+    import os
+
+    import offline
+
+    probe = "import offline, lightgbm, os; print(os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == offline.GOMP_SPINCOUNT
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "GOMP_SPINCOUNT": "7"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "7"
+
+
 def test_fit_subsets_fits_each_on_its_rows_labels_and_init_score():
     """Boosters on subsets of one binned Dataset learn from their own rows and labels, start from
     their init_score, honour their overrides and are the same on a rerun."""
