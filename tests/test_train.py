@@ -511,3 +511,25 @@ def test_with_column_builds_a_new_dataset_and_leaves_the_old_one():
     assert new.Y is data.Y and new.names == data.names
     with pytest.raises(ValueError, match="read-only"):
         new.X[0, 0] = 9.0
+
+
+def test_column_moments_match_numpy_and_never_warn():
+    """The ridges' standardization: nanmean/nanstd where a column has values, mean 0 / scale 1
+    for an all-NaN or constant column, and no warning (from a thread, one would reach the console)."""
+    import warnings
+
+    from offline.train.candidates import column_moments
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(500, 4))
+    x[rng.random((500, 4)) < 0.2] = np.nan
+    x[:, 2] = np.nan
+    x[:, 3] = 7.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, scale = column_moments(x.astype(np.float32))
+    x64 = x[:, :2].astype(np.float32).astype(np.float64)  # moments of float32 rows, taken in float64
+    np.testing.assert_allclose(mean[:2], np.nanmean(x64, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale[:2], np.nanstd(x64, axis=0), rtol=1e-12)
+    assert (mean[2], scale[2]) == (0.0, 1.0)
+    assert mean[3] == pytest.approx(7.0) and scale[3] == 1.0

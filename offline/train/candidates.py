@@ -143,14 +143,26 @@ def _leaf(params: dict, n_rows: int) -> int:
     return min(params["min_child_samples"], max(20, n_rows // 100))
 
 
+def column_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the mean and population std of the non-NaN values, in float64; an all-NaN or
+    constant column gets mean 0 / scale 1. No warnings (nanmean's would escape the threads that
+    fit the local ridges: warnings.catch_warnings is not thread-safe)."""
+    ok = ~np.isnan(x)
+    n = ok.sum(axis=0)
+    v = np.where(ok, x, 0.0).astype(np.float64, copy=False)
+    total = v.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+        var = np.where(ok, (v - mean) ** 2, 0.0).sum(axis=0) / n
+    mean = np.where(n > 0, mean, 0.0)
+    scale = np.sqrt(var)
+    scale = np.where((n > 0) & np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return mean, scale
+
+
 def fit_linear(x: np.ndarray, y: np.ndarray, names: list[str], alpha: float) -> Linear:
     """Ridge on standardized, clipped features (NaN -> 0, the training mean); closed form."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: mean 0, scale 1
-        mean = np.nanmean(x, axis=0, dtype=np.float64)
-        scale = np.nanstd(x, axis=0, dtype=np.float64)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    mean, scale = column_moments(x)
     lin = Linear(tuple(names), mean, scale, np.zeros(len(names)), 0.0, CLIP_Z)
     z = lin.standardize(x)
     ym = float(np.mean(y))
@@ -187,11 +199,7 @@ def _ridge_path(v: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]):
     if ok.sum() < LOCAL_MIN_ROWS:
         return None
     v, y = v[ok], y[ok]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: mean 0, scale 1
-        m, s = np.nanmean(v, axis=0), np.nanstd(v, axis=0)
-    mean = np.where(np.isfinite(m), m, 0.0)
-    scale = np.where(np.isfinite(s) & (s > 0), s, 1.0)
+    mean, scale = column_moments(v)
     z = standardize(v, mean, scale, CLIP_Z)
     intercept = float(y.mean())
     w, Q = np.linalg.eigh(z.T @ z)

@@ -97,7 +97,8 @@ def paired(new: np.ndarray, old: np.ndarray) -> dict:
     if len(d) > 1:
         pos = block_resamples(len(d))
         a, b = new[pos], old[pos]
-        diff = a.mean(1) / a.std(1) - b.mean(1) / b.std(1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of constant days: NaN, skipped
+            diff = a.mean(1) / a.std(1) - b.mean(1) / b.std(1)
         lo, hi = np.nanquantile(diff, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
         out["score_difference"] = _sharpe(new) - _sharpe(old)
         out["score_difference_interval"] = [float(lo), float(hi)]
