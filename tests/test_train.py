@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -438,7 +439,10 @@ def test_blend_scorer_matches_the_metric():
     Y = rng.standard_normal((60, 50))
     Y[rng.random(Y.shape) < 0.2] = np.nan
     Y[7, 1:] = np.nan
-    scorer = DailySpearman(Y)
+    Y[8] = np.nan  # a day without labels: every correlation 0, and no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scorer = DailySpearman(Y)
     rows = np.arange(10, 60)
     members = [np.nan_to_num(day_ranks(rng.standard_normal(Y.shape)), nan=0.0) for _ in range(2)]
     tied = np.round(rng.uniform(-0.5, 0.5, Y.shape) * 8) / 8  # few distinct values: many exact ties
@@ -447,6 +451,7 @@ def test_blend_scorer_matches_the_metric():
         want = np.nan_to_num(rank_correlations(np.round(B[rows], 12), Y[rows]), nan=0.0)
         np.testing.assert_allclose(got, want, atol=1e-12)
     assert scorer(tied[:8], np.arange(8))[7] == 0.0
+    assert scorer(tied[8:9], np.array([8]))[0] == 0.0
 
 
 def test_blend_weights_need_enough_days():
@@ -516,8 +521,6 @@ def test_with_column_builds_a_new_dataset_and_leaves_the_old_one():
 def test_column_moments_match_numpy_and_never_warn():
     """The ridges' standardization: nanmean/nanstd where a column has values, mean 0 / scale 1
     for an all-NaN or constant column, and no warning (from a thread, one would reach the console)."""
-    import warnings
-
     from offline.train.candidates import column_moments
 
     rng = np.random.default_rng(0)

@@ -37,10 +37,11 @@ class DailySpearman:
 
     def __init__(self, Y: np.ndarray):
         self.valid = ~np.isnan(Y)
-        ry = day_ranks(Y)
-        self.ry = np.where(self.valid, ry - np.nanmean(ry, axis=1, keepdims=True), 0.0)
-        self.ry_norm = np.sqrt(np.sum(self.ry**2, axis=1))
         self.count = self.valid.sum(axis=1)
+        ry = np.where(self.valid, day_ranks(Y), 0.0)
+        mean = ry.sum(axis=1, keepdims=True) / np.maximum(self.count, 1)[:, None]  # a day without labels: 0
+        self.ry = np.where(self.valid, ry - mean, 0.0)
+        self.ry_norm = np.sqrt(np.sum(self.ry**2, axis=1))
         self.col_bits = max(int(Y.shape[1] - 1).bit_length(), 1)
 
     def __call__(self, B: np.ndarray, rows: np.ndarray) -> np.ndarray:
