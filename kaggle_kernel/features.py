@@ -102,6 +102,7 @@ STRUCT_LAGS = (1, 2, 3)
 STRUCT_STATS = (  # structural leg effects (instrument_features); windows ending t and 1-3 days earlier
     "res5",
     "res21",
+    "res63",
     "peer5",
     "leadlag",
     *[f"{s}_L{k}" for k in STRUCT_LAGS for s in ("res5", "peer5", "leadlag")],
@@ -435,7 +436,8 @@ def _structural(
     start: int = 0,
 ) -> np.ndarray:
     """(instruments, padded days from `start`, STRUCT_STATS), in log-return units, 0 where undefined:
-    - res5, res21: the return net of the class benchmark (structure.py; 63-day beta), for US stocks and FX;
+    - res5, res21, res63: the return net of the class benchmark (structure.py; 63-day beta), for US
+      stocks and FX (residual reversal and residual momentum over a week, a month, a quarter);
     - peer5: the 5-day return relative to the exchange peers' average, each scaled by its own 63-day
       volatility, in the instrument's volatility (LME metals; JPX gold and platinum);
     - leadlag: the related LME metal's 5-day return in the stock's volatility, per day;
@@ -448,7 +450,7 @@ def _structural(
     with np.errstate(invalid="ignore", divide="ignore"):
         z5 = rets[5] / vol
         base = {
-            f"res{k}": np.where(rel["residual"][:, None], rets[k] - beta * bench[k], np.nan) for k in (5, 21)
+            f"res{k}": np.where(rel["residual"][:, None], rets[k] - beta * bench[k], np.nan) for k in RZ_DAYS
         }
         peer = np.full_like(z5, np.nan)
         for g in range(rel["peer"].max(initial=-1) + 1):

@@ -99,20 +99,21 @@ def test_structural_features_match_their_definitions(synthetic_dir):
     def vol(c, day):
         return np.std(returns(c, day), ddof=1)
 
-    def res5_fcx(day):
+    def res_fcx(day, k=5):
         a, b = returns("US_Stock_FCX_adj_close", day), returns("LME_CA_Close", day)
         beta = np.cov(a, b, ddof=1)[0, 1] / np.var(b, ddof=1)
-        return ret("US_Stock_FCX_adj_close", 5, day) - beta * ret("LME_CA_Close", 5, day)
+        return ret("US_Stock_FCX_adj_close", k, day) - beta * ret("LME_CA_Close", k, day)
 
     z5 = {c: ret(c, 5, d) / vol(c, d) for c in lme}
     peer5_zs = vol("LME_ZS_Close", d) * (z5["LME_ZS_Close"] - np.mean(list(z5.values())))
     leadlag_fcx = vol("US_Stock_FCX_adj_close", d) * z5["LME_CA_Close"] / 5
     lag = t.lag
-    assert X[d, col[f"{t.name}_lsd_res5"]] == pytest.approx(-lag * res5_fcx(d), abs=1e-12)
-    assert X[d, col[f"{t.name}_lsd_res5_L2"]] == pytest.approx(-lag * res5_fcx(d - 2), abs=1e-12)
+    for k in F.RZ_DAYS:
+        assert X[d, col[f"{t.name}_lsd_res{k}"]] == pytest.approx(-lag * res_fcx(d, k), abs=1e-12)
+    assert X[d, col[f"{t.name}_lsd_res5_L2"]] == pytest.approx(-lag * res_fcx(d - 2), abs=1e-12)
     assert X[d, col[f"{t.name}_lsd_peer5"]] == pytest.approx(lag * peer5_zs, abs=1e-12)
     assert X[d, col[f"{t.name}_lsd_leadlag"]] == pytest.approx(-lag * leadlag_fcx, abs=1e-12)
-    assert res5_fcx(d) != 0 and peer5_zs != 0 and leadlag_fcx != 0
+    assert res_fcx(d, 63) != 0 and peer5_zs != 0 and leadlag_fcx != 0
 
 
 def test_no_lookahead(synthetic_dir):
