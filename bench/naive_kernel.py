@@ -280,14 +280,14 @@ class NaiveKernel:
     ) -> dict[str, pd.Series]:
         """Per STRUCT_STATS name, each instrument's value on the last day (lagged ones k days before).
 
-        res5/res21: the return net of beta x the class benchmark's return; peer5: the 5-day return in
+        res5/res21/res63: the return net of beta x the class benchmark's return; peer5: the 5-day return in
         63-day vols minus the peers' mean of it, back in the instrument's vol; leadlag: the related
         metal's 5-day return in its own 63-day vols, times the instrument's vol, per day (/5).
         0 wherever undefined or not finite.
         """
         vol = r1.rolling(63, min_periods=40).std()
         z5 = ret[5] / vol
-        parts = {f"res{k}": [resid[k][self.residual]] for k in (5, 21)}
+        parts = {f"res{k}": [resid[k][self.residual]] for k in RZ_DAYS}
         parts["peer5"] = [
             vol[cols] * z5[cols].sub(z5[cols].mean(axis=1), axis=0) for cols in self.peers.values()
         ]
