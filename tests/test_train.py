@@ -301,6 +301,27 @@ def test_paired_gain_separates_signal_from_noise():
     assert abs(same["t"]) < 3 or np.isnan(same["t"])
 
 
+def test_intervals_of_constant_days_are_missing_without_a_warning():
+    """Every resample of a constant series has no score: the interval is None (shown as n/a), the
+    point estimates stay, and numpy's 'All-NaN slice' warning does not reach the console."""
+    import warnings
+
+    from offline.train.evaluate import interval, paired
+
+    rng = np.random.default_rng(0)
+    flat, noisy = np.full(100, 0.25), 0.1 + rng.normal(scale=0.05, size=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert interval(flat) is None
+        lo, hi = interval(noisy)
+        assert lo < 2.0 < hi  # the series' score is mean / std = 0.1 / 0.05
+        same = paired(flat, flat)
+        assert same["score_difference_interval"] is None and same["n_days"] == 100
+        assert paired(noisy, flat)["score_difference_interval"] is None  # flat's score is undefined
+        lo, hi = paired(noisy, 0.5 * noisy + 0.05)["score_difference_interval"]
+        assert lo <= hi
+
+
 def test_all_fallback_run_says_so_first(synthetic_dir, tmp_path, capsys):
     """A run in which every target fell back says so in the CLI's first line and report.md's headline,
     even with tuned parameters (their notice is a status line on stderr)."""

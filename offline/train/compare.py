@@ -64,10 +64,11 @@ def _score(corr: np.ndarray) -> float:
 
 def print_comparison(c: dict) -> None:
     d = c["b_minus_a"]
-    lo, hi = d.get("score_difference_interval", [float("nan")] * 2)
+    lo, hi = d.get("score_difference_interval") or [float("nan")] * 2
     for side in ("a", "b"):
         s = c[side]
-        print(f"{side.upper()} {s['run']}: {s['score']:.4f} [{s['interval'][0]:.3f}, {s['interval'][1]:.3f}]")
+        iv = s["interval"] or [float("nan")] * 2
+        print(f"{side.upper()} {s['run']}: {s['score']:.4f} [{iv[0]:.3f}, {iv[1]:.3f}]")
     print(
         f"B - A on {c['days']} common OOF days, {c['targets']} targets: {d['score_difference']:+.4f} "
         f"(90% interval [{lo:+.3f}, {hi:+.3f}]); mean daily gain {d['mean_daily_gain']:+.4f}, t = {d['t']:.2f}"

@@ -44,6 +44,16 @@ def block_resamples(
     return pos % n
 
 
+def central_interval(stats: np.ndarray) -> list[float] | None:
+    """The central 90% of the finite bootstrap statistics (None when none is finite: every
+    resample was constant, as in a run where every target fell back)."""
+    finite = stats[np.isfinite(stats)]
+    if not finite.size:
+        return None
+    lo, hi = np.quantile(finite, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return [float(lo), float(hi)]
+
+
 def interval(values: np.ndarray, statistic=_sharpe, seed: int = BOOT_SEED) -> list[float] | None:
     """The 90% block-bootstrap interval of statistic(values) over days (None for under 2 days)."""
     values = np.asarray(values, dtype=np.float64)
@@ -54,9 +64,8 @@ def interval(values: np.ndarray, statistic=_sharpe, seed: int = BOOT_SEED) -> li
         sd = samples.std(axis=1)
         stats = np.where(sd > 0, samples.mean(axis=1) / np.where(sd > 0, sd, 1.0), np.nan)
     else:
-        stats = np.array([statistic(s) for s in samples])
-    lo, hi = np.nanquantile(stats, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return [float(lo), float(hi)]
+        stats = np.array([statistic(s) for s in samples], dtype=np.float64)
+    return central_interval(stats)
 
 
 def score_block(P: np.ndarray, Y: np.ndarray, mask: np.ndarray, folds: list[Fold] | None = None) -> dict:
@@ -99,9 +108,8 @@ def paired(new: np.ndarray, old: np.ndarray) -> dict:
         a, b = new[pos], old[pos]
         with np.errstate(invalid="ignore", divide="ignore"):  # a resample of constant days: NaN, skipped
             diff = a.mean(1) / a.std(1) - b.mean(1) / b.std(1)
-        lo, hi = np.nanquantile(diff, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
         out["score_difference"] = _sharpe(new) - _sharpe(old)
-        out["score_difference_interval"] = [float(lo), float(hi)]
+        out["score_difference_interval"] = central_interval(diff)
     return out
 
 
