@@ -62,12 +62,17 @@ def _score(corr: np.ndarray) -> float:
     return float(np.mean(corr) / np.std(corr)) if np.std(corr) > 0 else float("nan")
 
 
+def _bounds(iv: list[float] | None) -> list[float]:
+    """An interval's bounds; NaN for one the bootstrap could not give (evaluate.central_interval)."""
+    return iv or [float("nan")] * 2
+
+
 def print_comparison(c: dict) -> None:
     d = c["b_minus_a"]
-    lo, hi = d.get("score_difference_interval") or [float("nan")] * 2
+    lo, hi = _bounds(d.get("score_difference_interval"))
     for side in ("a", "b"):
         s = c[side]
-        iv = s["interval"] or [float("nan")] * 2
+        iv = _bounds(s["interval"])
         print(f"{side.upper()} {s['run']}: {s['score']:.4f} [{iv[0]:.3f}, {iv[1]:.3f}]")
     print(
         f"B - A on {c['days']} common OOF days, {c['targets']} targets: {d['score_difference']:+.4f} "
