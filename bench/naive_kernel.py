@@ -144,10 +144,11 @@ class NaiveKernel:
             text = gzip.decompress((self.root / "models" / "pooled.txt.gz").read_bytes()).decode()
             self.pooled = lgb.Booster(model_str=text)
             self.ridge = json.loads((self.root / entry["ridge"]).read_text())
-            self.local = None
-            if entry.get("local"):
-                with np.load(self.root / entry["local"]) as z:
-                    self.local = {k: z[k] for k in z.files}
+            self.per_target = {}  # the per-target linear members (local, leaders), by name
+            for member in ("local", "leaders"):
+                if entry.get(member):
+                    with np.load(self.root / entry[member]) as z:
+                        self.per_target[member] = {k: z[k] for k in z.files}
             self.classes = [
                 (
                     float(structure.asset_class(t.leg_a)),
@@ -395,7 +396,8 @@ class NaiveKernel:
                 frame[self.pooled.feature_name()].to_numpy(dtype=np.float64), **self.predict_params
             ),
             "ridge": lambda: self._ridge(frame),
-            "local": lambda: self._local(f),
+            "local": lambda: self._per_target("local", f),
+            "leaders": lambda: self._per_target("leaders", f),
             "recent": lambda: np.array([f[f"{t.name}_lrank"] for t in self.targets], dtype=np.float64),
         }
         targets = list(self.blend["targets"])
@@ -416,9 +418,9 @@ class NaiveKernel:
         z = np.nan_to_num(np.clip(z, -r["clip"], r["clip"]), nan=0.0)
         return z @ np.array(r["coef"]) + r["intercept"]
 
-    def _local(self, f: dict[str, float]) -> np.ndarray:
-        """Each target's own ridge: its layout's features by name, standardized and clipped."""
-        m = self.local
+    def _per_target(self, member: str, f: dict[str, float]) -> np.ndarray:
+        """Each target's own linear model: its layout's features by name, standardized and clipped."""
+        m = self.per_target[member]
         x = np.array(
             [[f.get(name.format(target=t.name), np.nan) for name in m["layout"]] for t in self.targets],
             dtype=np.float64,

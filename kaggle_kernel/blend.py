@@ -15,7 +15,8 @@ from kaggle_kernel.features import FeatureSpec, day_ranks, pooled_rows
 from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.local import LocalLinear
 
-MEMBERS = ("prior", "pooled", "engine", "ridge", "local", "recent")
+MEMBERS = ("prior", "pooled", "engine", "ridge", "local", "leaders", "recent")
+PER_TARGET = ("local", "leaders")  # members served as a LocalLinear (one npz each)
 RECENT_STAT = "lrank"  # the recent member: each target's own mean daily rank over its newest delivered labels
 
 
@@ -76,15 +77,10 @@ class Blend:
         blend_spec: BlendSpec,
         pooled: Forest,
         ridge: Linear,
-        local: LocalLinear | None = None,
+        per_target: Mapping[str, LocalLinear] | None = None,
     ):
-        self.spec, self.blend_spec, self.pooled, self.ridge, self.local = (
-            spec,
-            blend_spec,
-            pooled,
-            ridge,
-            local,
-        )
+        self.spec, self.blend_spec, self.pooled, self.ridge = spec, blend_spec, pooled, ridge
+        self.per_target = dict(per_target or {})
         self.targets = np.array(blend_spec.targets, dtype=np.int64)
         self.prior = blend_spec.prior_vector()
         if len(self.prior) != len(spec.targets):
@@ -92,10 +88,11 @@ class Blend:
         weights = dict(zip(blend_spec.members, blend_spec.weights, strict=True))
         self.active = [m for m in blend_spec.members if weights[m]]
         self.weights = [weights[m] for m in self.active]
-        if "local" in self.active and local is None:
-            raise ValueError("blend: the local member is weighted but no local model was given")
+        missing = [m for m in self.active if m in PER_TARGET and m not in self.per_target]
+        if missing:
+            raise ValueError(f"blend: the {', '.join(missing)} member is weighted but no model was given")
         self.index = {False: spec.pooled_index(), True: spec.pooled_index(structural=True)}
-        self.local_index = spec.local_index() if local is not None else None
+        self.local_index = spec.local_index() if self.per_target else None
         self.recent_index = recent_index(spec)
 
     def members(self, x: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
@@ -108,8 +105,8 @@ class Blend:
                 out[m] = engine
             elif m == "pooled":
                 out[m] = self.pooled.predict(pooled_rows(self.spec, x[None, :], self.index[False]))[:, 0]
-            elif m == "local":
-                out[m] = self.local.predict(x, self.local_index)
+            elif m in PER_TARGET:
+                out[m] = self.per_target[m].predict(x, self.local_index)
             elif m == "recent":
                 out[m] = x[self.recent_index]
             else:

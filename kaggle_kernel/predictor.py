@@ -18,7 +18,7 @@ import polars as pl
 
 from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
-from kaggle_kernel.blend import Blend, BlendSpec
+from kaggle_kernel.blend import PER_TARGET, Blend, BlendSpec
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     BOOTSTRAP_DAYS,
@@ -131,8 +131,8 @@ class Predictor:
             raise ValueError("pooled.npz's features differ from this kernel's pooled rows")
         if list(ridge.feature_names) != self.spec.pooled_features(structural=True):
             raise ValueError("ridge.json's features differ from this kernel's pooled rows")
-        local = LocalLinear.load(path / entry["local"], self.spec) if entry.get("local") else None
-        self.blend = Blend(self.spec, spec, pooled, ridge, local)
+        per_target = {m: LocalLinear.load(path / entry[m], self.spec) for m in PER_TARGET if entry.get(m)}
+        self.blend = Blend(self.spec, spec, pooled, ridge, per_target)
 
     def _attach(self, forest: Forest, manifest: Manifest | None) -> None:
         try:

@@ -65,7 +65,7 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     # the served weights, and equal weights so that every member's serving path is checked
     equal = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))
     offline = _offline(comp, trained)
-    for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 6] * 6)):
+    for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 7] * 7)):
         _check_blend(kernel, comp, offline, spec_json["members"], weights, range(5))
 
 
@@ -97,19 +97,19 @@ def test_a_long_forecasting_phase_stays_exact(long_phase):
     comp = load_competition(long_phase / "comp")
     assert comp.test["date_id"].min() == 550
     p = _equal_weights(Predictor.from_artifacts(long_phase / "artifacts"))
-    _check_blend(p, comp, _offline(comp, long_phase), p.blend.blend_spec.members, [1 / 6] * 6, (0, 250, 449))
+    _check_blend(p, comp, _offline(comp, long_phase), p.blend.blend_spec.members, [1 / 7] * 7, (0, 250, 449))
     assert p.errors["predict"] == 0 and not p.problems
 
 
 def _equal_weights(p: Predictor) -> Predictor:
     b = p.blend
-    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "recent")
+    assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "leaders", "recent")
     p.blend = Blend(
         b.spec,
-        BlendSpec(b.blend_spec.members, (1 / 6,) * 6, b.blend_spec.targets, b.blend_spec.prior),
+        BlendSpec(b.blend_spec.members, (1 / 7,) * 7, b.blend_spec.targets, b.blend_spec.prior),
         b.pooled,
         b.ridge,
-        b.local,
+        b.per_target,
     )
     return p
 
@@ -143,11 +143,18 @@ def _check_blend(p, comp, offline, members, weights, check):
         [np.nan if v is None else v for v in json.loads((models / "blend.json").read_text())["prior"]]
     )
     pooled_model = lgb.Booster(model_file=str(models / "pooled.txt"))
-    with np.load(models / "local.npz") as z:
-        local = {k: z[k] for k in z.files}
+    linear = {}
+    for member in ("local", "leaders"):
+        with np.load(models / f"{member}.npz") as z:
+            linear[member] = {k: z[k] for k in z.files}
     local_cols = np.array(
-        [[col[f.format(target=f"target_{i}")] for f in local["layout"]] for i in range(424)]
+        [[col[f.format(target=f"target_{i}")] for f in linear["local"]["layout"]] for i in range(424)]
     )
+
+    def per_target(m: dict, x: np.ndarray) -> np.ndarray:
+        z = np.nan_to_num(np.clip((x[local_cols] - m["mean"]) / m["scale"], -m["clip"], m["clip"]))
+        return (z * m["coef"]).sum(axis=1) + m["intercept"]
+
     check = set(check)
     for k, d in enumerate(comp.test["date_id"].to_list()[: max(check) + 1]):
         v = _check_row(p.predict(*_day(comp, d)[0:1], *_day(comp, d)[1]))
@@ -168,13 +175,8 @@ def _check_blend(p, comp, offline, members, weights, check):
             "pooled": pooled,
             "engine": engine,
             "ridge": z @ ridge["coef"] + ridge["intercept"],
-            "local": (
-                np.nan_to_num(
-                    np.clip((x[local_cols] - local["mean"]) / local["scale"], -local["clip"], local["clip"])
-                )
-                * local["coef"]
-            ).sum(axis=1)
-            + local["intercept"],
+            "local": per_target(linear["local"], x),
+            "leaders": per_target(linear["leaders"], x),
             "recent": x[[col[f"target_{i}_lrank"] for i in range(424)]],
         }
         expected = blend([preds[m][TARGETS] for m in members], weights)

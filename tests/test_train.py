@@ -87,7 +87,7 @@ def test_train_end_to_end_report_and_fallback(synthetic_dir, tmp_path):
     for key in ("oof_score", "baselines", "oracle_score", "oracle_fraction", "regime", "ablation", "seconds"):
         assert key in saved, key
     assert set(saved["baselines"]) >= {"naive", "mean", "naive_interval", "mean_per_fold"}
-    assert set(report.candidates) == {"prior", "pooled", "engine", "ridge", "local", "recent"}
+    assert set(report.candidates) == {"prior", "pooled", "engine", "ridge", "local", "leaders", "recent"}
     # every score carries its bootstrap interval, and the interval brackets the score
     for c in [*report.candidates.values(), Scored(report.oof_score, report.oof_interval)]:
         lo, hi = c.interval

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import kaggle_kernel
 from kaggle_kernel.artifacts import MANIFEST, sha256_file
+from kaggle_kernel.blend import PER_TARGET
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import BOOTSTRAP_DAYS, REPLAY_DAYS, FeatureSpec
 from kaggle_kernel.local import LocalLinear
@@ -214,7 +215,8 @@ def build(
 
 def _package_blend(info: ModelsFile, models_dir: Path, out: Path, spec: FeatureSpec) -> dict:
     """The served blend (engine section's files): pooled LightGBM packed as pooled.npz, the ridge
-    and the blend spec (weights, prior vector) as JSON, the per-target ridges as local.npz."""
+    and the blend spec (weights, prior vector) as JSON, the per-target linear members as local.npz
+    and leaders.npz."""
     entry = asdict(info.blend)
     pooled_text = models_dir / entry["pooled"]
     save_forest(
@@ -226,8 +228,12 @@ def _package_blend(info: ModelsFile, models_dir: Path, out: Path, spec: FeatureS
         (out / f"{'blend' if name == 'spec' else name}.json").write_text(
             json.dumps(data, indent=1, sort_keys=True) + "\n"
         )
-    write_npz(out / "local.npz", LocalLinear.load(models_dir / entry["local"], spec).arrays())
-    return {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json", "local": "local.npz"}
+    served = {"spec": "blend.json", "pooled": "pooled.npz", "ridge": "ridge.json"}
+    for member in PER_TARGET:
+        if entry.get(member):
+            write_npz(out / f"{member}.npz", LocalLinear.load(models_dir / entry[member], spec).arrays())
+            served[member] = f"{member}.npz"
+    return served
 
 
 def write_gzip(data: bytes, path: Path) -> None:

@@ -8,7 +8,9 @@
 - local: one ridge per target on its own stats, the key instruments' recent and lagged windows and the
   market's volatility (`FeatureSpec.local_layout`): target-specific lead-lag and volatility slopes
   that a pooled model shares across targets. Its penalty is chosen per fold on the competition score
-  of the fold's last training days (an inner walk-forward split), so it adapts to the market.
+  of the fold's last training days (an inner walk-forward split), so it adapts to the market;
+- leaders (offline/train/leaders.py): the same key windows with slopes per leg and one lag profile,
+  pooled over the targets that share a leg.
 
 Lag and asset class enter the pooled rows as integer codes (the packed forest has no categorical
 splits; a tree isolates a code with two splits).
@@ -216,13 +218,13 @@ def _each_target(work, idx: list[int], desc: str) -> None:
             pass
 
 
-def _inner(train_end: int, gap: int) -> tuple[int, int]:
+def inner_split(train_end: int, gap: int) -> tuple[int, int]:
     """(fit_end, start): the inner split of [0, train_end) that chooses the penalty."""
     start = train_end - int(round(LOCAL_INNER * train_end))
     return start - gap, start
 
 
-def _sharpe_of(P: np.ndarray, Y: np.ndarray) -> float:
+def sharpe_of(P: np.ndarray, Y: np.ndarray) -> float:
     _, corr, _ = daily_scores(P, Y, np.ones(len(Y), dtype=bool))
     sd = float(np.std(corr))
     return float(np.mean(corr)) / sd if sd > 0 else -np.inf
@@ -250,7 +252,7 @@ def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFi
     index = spec.local_index()
     n, n_t, n_f = X.shape[0], len(spec.targets), index.shape[1]
     ends = [f.train_end for f in folds] + ([n] if final else [])
-    inner = [_inner(e, gap) for e in ends]
+    inner = [inner_split(e, gap) for e in ends]
     guesses = [np.full((len(alphas), e - s, n_t), np.nan) for (_, s), e in zip(inner, ends, strict=True)]
 
     def penalty_path(t: int) -> None:  # every penalty's guesses on each block's inner days
@@ -265,7 +267,7 @@ def _local(spec, X, Yfit, Yscore, idx, folds, gap, alphas, final) -> CandidateFi
     _each_target(penalty_path, idx, "local ridges: penalty")
     chosen = []
     for (_, start), end, G in zip(inner, ends, guesses, strict=True):
-        scores = [_sharpe_of(G[k][:, idx], Yscore[start:end][:, idx]) for k in range(len(alphas))]
+        scores = [sharpe_of(G[k][:, idx], Yscore[start:end][:, idx]) for k in range(len(alphas))]
         chosen.append(alphas[int(np.argmax(scores))])
     P = np.full(Yfit.shape, np.nan)
     mean, scale = np.zeros((n_t, n_f)), np.ones((n_t, n_f))

@@ -32,6 +32,7 @@ from offline.train.cv import Fold, blend_days, oof_mask, walk_forward
 from offline.train.dataset import Dataset, build_dataset, with_column
 from offline.train.evaluate import decide, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
+from offline.train.leaders import leaders
 from offline.train.outputs import write_outputs
 from offline.train.regime import RegimeResult, train_regime
 from offline.train.regressors import TargetResult, TargetTask, fit_target, rank_per_day
@@ -430,7 +431,12 @@ class Candidates:
         return {name: fit.oof for name, fit in self.fits.items()}
 
 
-UNTUNED = ("prior", "local", "recent")  # members no tuned parameter changes (tuning fits them once)
+UNTUNED = (
+    "prior",
+    "local",
+    "leaders",
+    "recent",
+)  # members no tuned parameter changes (tuning fits them once)
 
 
 def candidate_fitters(
@@ -444,7 +450,7 @@ def candidate_fitters(
 ) -> dict[str, Callable[[], candidates.CandidateFit]]:
     """Each blend member's fit, by name in blend order, not yet run: the prior (on the raw labels'
     daily ranks), pooled LightGBM, ridge and the per-target ridges (on the chosen mode's labels; the
-    local penalty picked on the raw labels' score) beside the engine's per-target OOF predictions,
+    local and leaders penalties picked on the raw labels' score) beside the engine's per-target OOF predictions,
     and the online label prior (`recent`, read from the features).
     One line per member; training and tuning both blend these (final=False: no refit on every day)."""
     spec = data.spec
@@ -456,6 +462,7 @@ def candidate_fitters(
         "engine": lambda: candidates.CandidateFit("engine", engine_oof, None),
         "ridge": lambda: candidates.ridge(spec, data.X, Ytrain, idx, folds, cfg.ridge_alpha, final),
         "local": lambda: candidates.local(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=final),
+        "leaders": lambda: leaders(spec, data.X, Ytrain, data.Y, idx, folds, cfg.gap, final=final),
         "recent": lambda: candidates.recent(spec, data.X, idx, folds),
     }
 

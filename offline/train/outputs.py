@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from kaggle_kernel.blend import PER_TARGET
 from kaggle_kernel.features import REGIME_PROB
 from kaggle_kernel.schema import TargetDef
 from offline.release.forest_export import write_npz
@@ -69,8 +70,15 @@ def write_outputs(
         etf_files = EtfCrashFiles("models/etf_crash.txt", "models/etf_crash.json")
         atomic_write(out / etf_files.file, text)
         atomic_write(out / etf_files.model, json.dumps(crash.to_json(), indent=1))
-    files = BlendFiles("models/blend.json", "models/pooled.txt", "models/ridge.json", "models/local.npz")
-    write_npz(out / files.local, cands.fits["local"].final.arrays())
+    files = BlendFiles(
+        "models/blend.json",
+        "models/pooled.txt",
+        "models/ridge.json",
+        "models/local.npz",
+        "models/leaders.npz",
+    )
+    for member in PER_TARGET:
+        write_npz(out / getattr(files, member), cands.fits[member].final.arrays())
     atomic_write(out / files.pooled, cands.fits["pooled"].final)
     atomic_write(out / files.ridge, json.dumps(cands.fits["ridge"].final.to_json(), indent=1))
     atomic_write(out / files.spec, json.dumps(blend.spec.to_json(), indent=1))

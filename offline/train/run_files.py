@@ -139,6 +139,7 @@ class BlendFiles:
     pooled: str
     ridge: str
     local: str
+    leaders: str | None = None  # absent in runs from before the leaders member
 
 
 @dataclass
