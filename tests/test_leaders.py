@@ -59,3 +59,32 @@ def test_the_sparse_slope_solve_equals_dense_least_squares():
     penalty = np.repeat(alpha * np.maximum(count, 1.0), k)
     want = np.linalg.solve(D.T @ D + np.diag(penalty), D.T @ y).reshape(legs, k)
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_leaders_on_a_competition_directory_is_deterministic_and_served_on_the_key_windows(synthetic_dir):
+    from kaggle_kernel.features import FeatureSpec
+    from offline.data.competition import load_competition
+    from offline.train.cv import walk_forward
+    from offline.train.dataset import build_dataset
+
+    data = build_dataset(load_competition(synthetic_dir), FeatureSpec())
+    folds = walk_forward(len(data.date_ids), 2, 5, 0.5)
+    idx = list(range(0, 424, 3))
+    first, second = (L.leaders(data.spec, data.X, data.Y, data.Y, idx, folds, 5) for _ in range(2))
+    np.testing.assert_array_equal(first.oof, second.oof)
+    np.testing.assert_array_equal(first.final.coef, second.final.coef)
+    assert first.info == second.info and all(a in L.LEADER_ALPHAS for a in first.info["alphas"])
+    served = first.final
+    keys = np.zeros(len(data.spec.local_layout), dtype=bool)
+    keys[L.key_layout(data.spec).ravel()] = True
+    assert np.all(served.coef[:, ~keys] == 0) and np.any(served.coef[:, keys] != 0)
+    others = np.setdiff1d(np.arange(424), idx)
+    assert np.isfinite(served.intercept[idx]).all() and np.isnan(served.intercept[others]).all()
+    # out of fold: predictions on the test days of the modelled targets only
+    test_days = np.concatenate([f.test_idx() for f in folds])
+    assert np.isfinite(first.oof[np.ix_(test_days, idx)]).all()
+    assert np.isnan(first.oof[:, others]).all() and np.isnan(first.oof[: folds[0].test_start]).all()
+    # the served model is the kernel's dot product on one day's feature vector
+    x = np.asarray(data.X[-1])
+    got = served.predict(x, data.spec.local_index())
+    assert np.isfinite(got[idx]).all() and np.isnan(got[others]).all()
