@@ -204,9 +204,10 @@ def test_kernel_imports_stay_lean(trained, synthetic_dir):
 
 @pytest.fixture()
 def warm(trained, synthetic_dir):
-    """A predictor that has served the first 30 test days normally."""
+    """A predictor that has served the first 30 test days normally, every blend member weighted (so
+    the malformed days reach each member's serving code, whatever weights training chose)."""
     comp = load_competition(synthetic_dir)
-    p = Predictor.from_artifacts(trained / "artifacts")
+    p = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))
     days = comp.test["date_id"].to_list()
     for d in days[:30]:
         test, lags = _day(comp, d)
@@ -303,7 +304,7 @@ def test_a_long_outage_then_normal_days(warm):
 
 def test_column_order_does_not_matter(warm, trained):
     p, comp, days = warm
-    q = Predictor.from_artifacts(trained / "artifacts")
+    q = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # as warm
     for d in days[:30]:
         q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
     test, lags = _day(comp, days[30])
@@ -329,7 +330,7 @@ def test_repeated_day_is_idempotent_and_gaps_are_tolerated(warm):
 def test_duplicate_and_out_of_order_date_ids_in_one_batch(warm, trained):
     """A batch holding days 30, 29, 30 is served as day 30, exactly as a clean batch of day 30."""
     p, comp, days = warm
-    q = Predictor.from_artifacts(trained / "artifacts")
+    q = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # as warm
     for d in days[:30]:
         q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
     t1, lags = _day(comp, days[30])
