@@ -98,6 +98,7 @@ class Blend:
     def members(self, x: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
         """Each weighted member's predictions for every target (only the weighted ones are computed)."""
         out = {}
+        gathered = None  # local_layout's values of every target, gathered once for the per-target members
         for m in self.active:
             if m == "prior":
                 out[m] = self.prior
@@ -106,7 +107,9 @@ class Blend:
             elif m == "pooled":
                 out[m] = self.pooled.predict(pooled_rows(self.spec, x[None, :], self.index[False]))[:, 0]
             elif m in PER_TARGET:
-                out[m] = self.per_target[m].predict(x, self.local_index)
+                if gathered is None:
+                    gathered = np.asarray(x, dtype=np.float64)[self.local_index]
+                out[m] = self.per_target[m].predict_values(gathered)
             elif m == "recent":
                 out[m] = x[self.recent_index]
             else:
