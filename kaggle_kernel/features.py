@@ -613,14 +613,17 @@ def instrument_features(
     stats["std5"] = rolling["std5"][:, at]
     for name, back in zip(VOL_STATS, (0, 5, 21), strict=True):
         stats[name] = std21[:, at - back]  # a pad (or serving-window) position: NaN, never another series
-    for zname, rname in SCALED.items():
-        end, begin = WINDOWS[rname]
-        stats[zname] = stats[rname] / (stats["std21"] * (begin - end) ** 0.5)
-    for k in RZ_DAYS:
-        # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
-        stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (stats["std21"] * k**0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero volatility: cleared to NaN below
+        for zname, rname in SCALED.items():
+            end, begin = WINDOWS[rname]
+            stats[zname] = stats[rname] / (stats["std21"] * (begin - end) ** 0.5)
+        for k in RZ_DAYS:
+            # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
+            stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (stats["std21"] * k**0.5)
     generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
     block = np.stack([stats[c] for c in generic], axis=2)
+    # a flat price (zero volatility) or a non-positive one makes a ratio infinite: unknown, not extreme
+    block[~np.isfinite(block)] = np.nan
     return np.concatenate([block, struct[:, at - start]], axis=2), market[pad:]
 
 

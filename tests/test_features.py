@@ -363,3 +363,23 @@ def test_served_history_gives_the_training_rows_over_a_long_replay(synthetic_dir
         assert np.array_equal(np.isnan(a), np.isnan(v)), t
         worst = max(worst, float(np.nanmax(np.abs(a - v))))
     assert worst <= PARITY_TOL
+
+
+def test_a_flat_price_leaves_its_scaled_returns_unknown_not_infinite():
+    """Zero volatility (a price that does not move for weeks) makes every vol-scaled return 0/0 or
+    x/0: NaN in training and serving, never +-inf, which would wreck a linear model's column moments."""
+    spec = F.FeatureSpec()
+    rng = np.random.default_rng(3)
+    n_days = F.WINDOW + 40
+    price = np.exp(np.cumsum(rng.normal(0, 0.01, size=(len(spec.instruments), n_days)), axis=1))
+    volume = np.full_like(price, 1e6)
+    flat = spec.inst_index[spec.legs[0]]
+    price[flat, n_days - 30 :] = price[flat, n_days - 31]  # flat over the last 30 days
+    price[flat, n_days - 30] = price[flat, n_days - 31] * 1.01  # then one move: 1/0-style ratios as well
+    train, _ = F.instrument_features(spec, price, volume)
+    served, _ = F.instrument_features(spec, price[:, -F.WINDOW :], volume[:, -F.WINDOW :], np.array([F.WINDOW - 1]))
+    assert not np.isinf(train).any() and not np.isinf(served).any()
+    scaled = [F.INST_STATS.index(s) for s in (*F.SCALED, *F.RZ_STATS)]
+    assert np.isnan(train[flat, -1, scaled]).all() and np.isnan(served[flat, -1, scaled]).all()
+    others = np.delete(np.arange(len(spec.instruments)), flat)
+    assert np.isfinite(train[others, -1][:, scaled[:2]]).all()  # other instruments keep theirs

@@ -146,10 +146,10 @@ def _leaf(params: dict, n_rows: int) -> int:
 
 
 def column_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column, the mean and population std of the non-NaN values, in float64; an all-NaN or
+    """Per column, the mean and population std of the finite values, in float64; an all-NaN or
     constant column gets mean 0 / scale 1. No warnings (nanmean's would escape the threads that
     fit the local ridges: warnings.catch_warnings is not thread-safe)."""
-    ok = ~np.isnan(x)
+    ok = np.isfinite(x)
     n = ok.sum(axis=0)
     v = np.where(ok, x, 0.0).astype(np.float64, copy=False)
     total = v.sum(axis=0)
