@@ -377,7 +377,9 @@ def test_a_flat_price_leaves_its_scaled_returns_unknown_not_infinite():
     price[flat, n_days - 30 :] = price[flat, n_days - 31]  # flat over the last 30 days
     price[flat, n_days - 30] = price[flat, n_days - 31] * 1.01  # then one move: 1/0-style ratios as well
     train, _ = F.instrument_features(spec, price, volume)
-    served, _ = F.instrument_features(spec, price[:, -F.WINDOW :], volume[:, -F.WINDOW :], np.array([F.WINDOW - 1]))
+    served, _ = F.instrument_features(
+        spec, price[:, -F.WINDOW :], volume[:, -F.WINDOW :], np.array([F.WINDOW - 1])
+    )
     assert not np.isinf(train).any() and not np.isinf(served).any()
     scaled = [F.INST_STATS.index(s) for s in (*F.SCALED, *F.RZ_STATS)]
     assert np.isnan(train[flat, -1, scaled]).all() and np.isnan(served[flat, -1, scaled]).all()
