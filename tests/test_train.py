@@ -447,6 +447,31 @@ def test_nested_blend_weights_use_earlier_folds_only():
     assert [f["weights"] for f in out2["per_fold"]] == [f["weights"] for f in out["per_fold"]]
 
 
+def test_blend_weights_maximise_the_sharpe_of_daily_correlations():
+    """Two equally informative members with independent errors share the weight about equally and
+    their mix scores above either alone; a duplicated member stays solvable (its weight is split);
+    a member with no signal gets none."""
+    from kaggle_kernel.features import day_ranks
+    from offline.train.blending import DailySpearman, fit_weights
+
+    rng = np.random.default_rng(4)
+    n_days, n_t = 300, 60
+    Y = rng.standard_normal((n_days, n_t))
+    a, b = (Y + 3.0 * rng.standard_normal((n_days, n_t)) for _ in range(2))
+    noise = rng.standard_normal((n_days, n_t))
+    ranked = [np.nan_to_num(day_ranks(m), nan=0.0) for m in (a, b, noise, a)]
+    scorer = DailySpearman(Y)
+    rows = np.arange(n_days)
+    w, score = fit_weights(ranked, scorer, rows)
+    assert w[2] == 0.0 and w.sum() == pytest.approx(1.0)
+    assert w[0] == pytest.approx(w[3]) and abs((w[0] + w[3]) - w[1]) < 0.25
+    singles = []
+    for r in ranked[:2]:
+        c = scorer(r, rows)
+        singles.append(c.mean() / c.std())
+    assert score > max(singles) + 0.1
+
+
 def test_blend_scorer_matches_the_metric():
     """The weight search's fast daily Spearman equals the metric's on blends of day ranks, on exact
     ties (values on a coarse grid), with unlabelled cells and on a day with one label (0). A mix of

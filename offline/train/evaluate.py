@@ -125,7 +125,10 @@ def target_ics(P: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> dict:
     }
 
 
-def decide(test: dict, threshold: float = 2.0) -> dict:
+T_DECISIVE = 2.0  # |t| of a paired (or one-sample) test on daily correlations that decides a choice
+
+
+def decide(test: dict, threshold: float = T_DECISIVE) -> dict:
     """The paired test with its decision: the new side wins only at t >= threshold, loses at <= -threshold."""
     t = test["t"]
     verdict = "better" if t >= threshold else ("worse" if t <= -threshold else "within noise")
