@@ -32,6 +32,7 @@ from kaggle_kernel.state import HISTORY_MARGIN
 
 ANNUAL = 252.0**0.5
 FFILL_LIMIT = 5  # a price carries over at most this many missing days
+MIN_VOL = 1e-8  # a daily log-return std at or below this is a flat price: nothing to scale returns by
 # Days back the last day's features reach: the 63-day beta of a day 3 days back (the _L3 stats)
 # reads daily returns from 65 days back, whose log price may be filled from 5 more days back.
 LOOKBACK = 3 + 62 + 1 + 5
@@ -613,13 +614,15 @@ def instrument_features(
     stats["std5"] = rolling["std5"][:, at]
     for name, back in zip(VOL_STATS, (0, 5, 21), strict=True):
         stats[name] = std21[:, at - back]  # a pad (or serving-window) position: NaN, never another series
-    with np.errstate(invalid="ignore", divide="ignore"):  # zero volatility: cleared to NaN below
-        for zname, rname in SCALED.items():
-            end, begin = WINDOWS[rname]
-            stats[zname] = stats[rname] / (stats["std21"] * (begin - end) ** 0.5)
-        for k in RZ_DAYS:
-            # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
-            stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (stats["std21"] * k**0.5)
+    # a flat price has no volatility to scale by (polars 1.x leaves ~1e-10 in the std of zeros, numpy 0)
+    with np.errstate(invalid="ignore"):
+        vol = np.where(stats["std21"] > MIN_VOL, stats["std21"], np.nan)
+    for zname, rname in SCALED.items():
+        end, begin = WINDOWS[rname]
+        stats[zname] = stats[rname] / (vol * (begin - end) ** 0.5)
+    for k in RZ_DAYS:
+        # NaN without a benchmark (the equity proxy itself; instruments whose benchmark is absent)
+        stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (vol * k**0.5)
     generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
     block = np.stack([stats[c] for c in generic], axis=2)
     # a flat price (zero volatility) or a non-positive one makes a ratio infinite: unknown, not extreme
