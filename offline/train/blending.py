@@ -4,7 +4,7 @@ is scored on folds 1.. (the "blend days"; fold 0 has nothing before it and no bl
 the candidates it is compared with. The served weights are fit on every OOF day. The weights
 maximise the Sharpe ratio of the blend's daily correlations (long-only mean-variance on the
 members' daily correlation series), a closed form rather than a search: a greedy forward search
-from the best single member chased each fold's noise (tried in session 13 on five markets).
+from the best single member chased each fold's noise (README: the rules compared).
 """
 
 from __future__ import annotations
