@@ -615,8 +615,7 @@ def instrument_features(
     for name, back in zip(VOL_STATS, (0, 5, 21), strict=True):
         stats[name] = std21[:, at - back]  # a pad (or serving-window) position: NaN, never another series
     # a flat price has no volatility to scale by (polars 1.x leaves ~1e-10 in the std of zeros, numpy 0)
-    with np.errstate(invalid="ignore"):
-        vol = np.where(stats["std21"] > MIN_VOL, stats["std21"], np.nan)
+    vol = np.where(stats["std21"] > MIN_VOL, stats["std21"], np.nan)
     for zname, rname in SCALED.items():
         end, begin = WINDOWS[rname]
         stats[zname] = stats[rname] / (vol * (begin - end) ** 0.5)
@@ -625,7 +624,7 @@ def instrument_features(
         stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (vol * k**0.5)
     generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
     block = np.stack([stats[c] for c in generic], axis=2)
-    # a flat price (zero volatility) or a non-positive one makes a ratio infinite: unknown, not extreme
+    # a zero price (log -inf) makes its returns infinite: unknown, not extreme
     block[~np.isfinite(block)] = np.nan
     return np.concatenate([block, struct[:, at - start]], axis=2), market[pad:]
 

@@ -80,11 +80,11 @@ def fit_weights(
     enter (a noise member stays out); one with a non-positive weight leaves and the rest are solved again."""
     corr = np.stack([scorer(r[rows], rows) for r in ranked], axis=1)  # days x members
     mean, cov = corr.mean(axis=0), np.atleast_2d(np.cov(corr, rowvar=False))
-    cov = cov + np.eye(len(ranked)) * (RIDGE * np.trace(cov) / len(ranked))
-    sd = corr.std(axis=0, ddof=1) if len(rows) > 1 else np.zeros(len(ranked))
+    sd = np.sqrt(np.diag(cov))
     with np.errstate(invalid="ignore", divide="ignore"):
         t = mean / (sd / np.sqrt(len(rows)))
     active = np.flatnonzero((sd > 0) & (t >= T_DECISIVE))
+    cov = cov + np.eye(len(ranked)) * (RIDGE * np.trace(cov) / len(ranked))
     weights = np.zeros(len(ranked))
     while active.size:
         sub = np.linalg.solve(cov[np.ix_(active, active)], mean[active])
