@@ -406,6 +406,12 @@ class NaiveKernel:
             if w:
                 pred = pd.Series(members[m](), dtype=np.float64)[targets]
                 total += w * _rank_rows(pred.to_frame().T).iloc[0].fillna(0.0)
+        factors = self.blend.get("factors", [])
+        if factors:  # one factor at a time: the residual of its projection, then ranked again
+            resid = total - total.mean()
+            for f in factors:
+                resid = resid - float(np.dot(resid.to_numpy(), f)) * pd.Series(f, index=targets)
+            total = _rank_rows(resid.to_frame().T).iloc[0]
         out = np.asarray(engine, dtype=np.float64).copy()
         out[targets] = total.to_numpy()
         return out

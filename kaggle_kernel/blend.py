@@ -1,7 +1,11 @@
-"""The served blend: each member's predictions ranked across targets per day, then weighted.
+"""The served blend: each member's predictions ranked across targets per day, weighted, then made
+neutral to the labels' leading factors.
 
-Ranking puts members on one scale (the metric only sees ranks). Training scores exactly this
-function on out-of-fold predictions and the kernel serves it, so the two agree to rounding.
+Ranking puts members on one scale (the metric only sees ranks). The labels' daily ranks share a few
+common factors (targets that move together); a forecast exposed to one gains or loses with that
+factor's daily sign, which widens the spread of the daily correlations more than it moves their
+mean, so the blend leaves its exposure to the factors training chose (`neutralize`). Training
+scores exactly these functions on out-of-fold predictions and the kernel serves them.
 """
 
 from __future__ import annotations
@@ -34,14 +38,25 @@ def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     return out
 
 
+def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Each row (a day's blend over the targets) without its exposure to the factors (targets x k,
+    orthonormal columns), ranked again; no factors: the rows unchanged."""
+    if factors.shape[1] == 0:
+        return values
+    p = values - values.mean(axis=-1, keepdims=True)
+    return day_ranks(p - (p @ factors) @ factors.T)
+
+
 @dataclass(frozen=True)
 class BlendSpec:
-    """Members (in MEMBERS), their weights, the targets blended, and the prior vector (one per target)."""
+    """Members (in MEMBERS), their weights, the targets blended, the prior vector (one per target)
+    and the label factors the blend is made neutral to (k vectors over the blended targets)."""
 
     members: tuple[str, ...]
     weights: tuple[float, ...]
     targets: tuple[int, ...]
     prior: tuple[float | None, ...]
+    factors: tuple[tuple[float, ...], ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -49,6 +64,7 @@ class BlendSpec:
             "weights": list(self.weights),
             "targets": list(self.targets),
             "prior": list(self.prior),
+            "factors": [list(f) for f in self.factors],
         }
 
     @classmethod
@@ -57,15 +73,24 @@ class BlendSpec:
         unknown = [m for m in members if m not in MEMBERS]
         if unknown or len(d["weights"]) != len(members):
             raise ValueError(f"blend: unknown members {unknown} or weights not one per member")
+        targets = tuple(int(t) for t in d["targets"])
+        factors = tuple(tuple(float(v) for v in f) for f in d.get("factors", ()))
+        if any(len(f) != len(targets) for f in factors):
+            raise ValueError(f"blend: a factor without one value per blended target ({len(targets)})")
         return cls(
             members,
             tuple(float(w) for w in d["weights"]),
-            tuple(int(t) for t in d["targets"]),
+            targets,
             tuple(None if v is None else float(v) for v in d["prior"]),
+            factors,
         )
 
     def prior_vector(self) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in self.prior], dtype=np.float64)
+
+    def factor_matrix(self) -> np.ndarray:
+        """(blended targets, k): the factors as the columns `neutralize` takes."""
+        return np.array(self.factors, dtype=np.float64).reshape(len(self.factors), len(self.targets)).T
 
 
 class Blend:
@@ -83,6 +108,9 @@ class Blend:
         self.per_target = dict(per_target or {})
         self.targets = np.array(blend_spec.targets, dtype=np.int64)
         self.prior = blend_spec.prior_vector()
+        self.factors = blend_spec.factor_matrix()
+        if not np.isfinite(self.factors).all():
+            raise ValueError("blend: a factor value is not finite")
         if len(self.prior) != len(spec.targets):
             raise ValueError(f"blend: {len(self.prior)} prior values for {len(spec.targets)} targets")
         weights = dict(zip(blend_spec.members, blend_spec.weights, strict=True))
@@ -121,5 +149,5 @@ class Blend:
         preds = self.members(x, engine)
         rows = [preds[m][self.targets] for m in self.active]
         out = np.asarray(engine, dtype=np.float64).copy()
-        out[self.targets] = blend(rows, self.weights)
+        out[self.targets] = neutralize(blend(rows, self.weights), self.factors)
         return out

@@ -472,6 +472,39 @@ def test_blend_weights_maximise_the_sharpe_of_daily_correlations():
     assert score > max(singles) + 0.1
 
 
+def test_blend_leaves_a_label_factor_it_cannot_forecast_and_keeps_one_it_can():
+    """Labels = a common factor (loading x a random daily sign) + each target's own move. A member
+    that forecasts the own moves but also leans on the loadings is made neutral to that factor
+    (nested and served), which scores far better; a member whose edge is the factor's daily sign
+    keeps it (no factor removed). Each fold's factors come from labels before its training end only."""
+    from kaggle_kernel.blend import blend, neutralize
+    from offline.train.blending import nested_blend
+    from offline.train.evaluate import score_block
+
+    rng = np.random.default_rng(3)
+    n_days, n_t = 500, 50
+    loading = rng.standard_normal(n_t)
+    sign = rng.standard_normal(n_days)
+    own = rng.standard_normal((n_days, n_t))
+    Y = 3.0 * np.outer(sign, loading) + own
+    leaning = own + 2.0 * rng.standard_normal((n_days, n_t)) + 4.0 * loading
+    folds = walk_forward(n_days, 4, 5, 0.4)
+    out = nested_blend({"member": leaning}, Y, folds)
+    assert [f["factors"] for f in out["per_fold"]] != [0, 0, 0] and out["factors"].shape[1] >= 1
+    first = out["factors"][:, 0]
+    assert abs(np.dot(first, loading)) / np.linalg.norm(loading) > 0.9  # the planted factor (in rank space)
+    mask = np.zeros(n_days, dtype=bool)
+    mask[folds[1].test_start :] = True
+    plain = blend([leaning], [1.0])
+    assert score_block(out["oof"], Y, mask)["score"] > score_block(plain, Y, mask)["score"] + 1.0
+    # served: the same function on every day gives exposure-free rows
+    served = neutralize(plain[-5:], out["factors"])
+    assert np.abs(served - served.mean(axis=1, keepdims=True)).max() > 0
+    timing = 3.0 * np.outer(sign, loading) + 2.0 * rng.standard_normal((n_days, n_t))
+    kept = nested_blend({"member": timing}, Y, folds)
+    assert [f["factors"] for f in kept["per_fold"]] == [0, 0, 0] and kept["factors"].shape[1] == 0
+
+
 def test_blend_scorer_matches_the_metric():
     """The weight search's fast daily Spearman equals the metric's on blends of day ranks, on exact
     ties (values on a coarse grid), with unlabelled cells and on a day with one label (0). A mix of

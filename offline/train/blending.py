@@ -4,14 +4,16 @@ is scored on folds 1.. (the "blend days"; fold 0 has nothing before it and no bl
 the candidates it is compared with. The served weights are fit on every OOF day. The weights
 maximise the Sharpe ratio of the blend's daily correlations (long-only mean-variance on the
 members' daily correlation series), a closed form rather than a search: a greedy forward search
-from the best single member chased each fold's noise (README: the rules compared).
+from the best single member chased each fold's noise (README: the rules compared). With them, the
+number of the labels' leading factors the blend is made neutral to (`kaggle_kernel.blend.neutralize`)
+is chosen on the same days: each fold's factors come from the labels before its training end only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kaggle_kernel.blend import blend
+from kaggle_kernel.blend import blend, neutralize
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 from offline.train.evaluate import T_DECISIVE
@@ -19,6 +21,7 @@ from offline.train.evaluate import T_DECISIVE
 RIDGE = 1e-9  # of the mean variance, added to the covariance's diagonal: identical members stay solvable
 MIN_FIT_DAYS = 60  # fewer labelled days to fit weights on (three 20-day blocks): the engine alone
 FALLBACK = "engine"  # the kit's main model, served when the days cannot choose among the members
+FACTOR_CHOICES = (0, 1, 2, 3, 5, 10, 20, 40)  # how many leading label factors the blend may leave
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -46,10 +49,12 @@ class DailySpearman:
         self.col_bits = max(int(Y.shape[1] - 1).bit_length(), 1)
 
     def __call__(self, B: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Daily correlations of the blend B (rows x targets) on the label rows `rows`."""
+        """Daily correlations of the blend B (rows x targets, finite) on the label rows `rows`."""
         n_rows, n_cols = B.shape
         cb = self.col_bits
-        q = np.floor((np.clip(B, -0.5, 0.5) + 0.5) * 2.0**GRID_BITS).astype(np.int64)
+        top = np.max(np.abs(B), axis=1, keepdims=True)
+        B = B * np.where(top > 0.5, 0.5 / np.where(top > 0.5, top, 1.0), 1.0)  # on the grid, same ranks
+        q = np.floor((B + 0.5) * 2.0**GRID_BITS).astype(np.int64)
         q = np.where(self.valid[rows], q, 1 << (GRID_BITS + 1))  # unlabelled cells sort last
         key = (q << cb) | np.arange(n_cols)
         key.sort(axis=1)  # row by row: far faster than one sort of every cell
@@ -110,29 +115,72 @@ def choose_weights(
     return np.full(len(names), round(1 / len(names), 6))
 
 
+def label_factors(Y: np.ndarray, end: int, k: int) -> np.ndarray:
+    """(targets, k): the k leading principal directions of the labels' daily ranks over the labelled
+    days before `end` (orthonormal columns; fewer when the days or targets cannot give k)."""
+    R = day_ranks(Y[:end])
+    R = np.nan_to_num(R[~np.isnan(R).all(axis=1)])
+    k = min(k, max(R.shape[0] - 1, 0), max(Y.shape[1] - 2, 0))
+    if k == 0:
+        return np.zeros((Y.shape[1], 0))
+    _, _, vt = np.linalg.svd(R - R.mean(axis=0), full_matrices=False)
+    return vt[:k].T.copy()
+
+
+def _exposure_free(ranked: np.ndarray, factors: list[np.ndarray], folds: list[Fold], k: int) -> np.ndarray:
+    """A member's day ranks on each fold's days, centred and without their exposure to the first k
+    of that fold's factors (the linear part of `neutralize`: the scorer ranks the mix itself)."""
+    out = np.zeros_like(ranked)
+    for f, L in zip(folds, factors, strict=True):
+        te, Lk = f.test_idx(), L[:, :k]
+        p = ranked[te] - ranked[te].mean(axis=1, keepdims=True)
+        out[te] = p - (p @ Lk) @ Lk.T
+    return out
+
+
 def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:
     """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there.
 
-    Returns the nested OOF blend, each fold's weights and the served (all-OOF) weights."""
+    Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day) takes the
+    factor count in FACTOR_CHOICES and the weights whose mix, neutral to that many factors, scores
+    best there. Returns the nested OOF blend, each fold's weights and factor count, and the served
+    weights and factors (the leading factors of every labelled day)."""
     names = list(preds)
     ranked = [np.nan_to_num(day_ranks(preds[n]), nan=0.0) for n in names]
     labelled = (~np.isnan(Y)).any(axis=1)
     scorer = DailySpearman(Y)
+    factors = [label_factors(Y, f.train_end, max(FACTOR_CHOICES)) for f in folds]
+    blocks = [np.concatenate([g.test_idx() for g in folds[:k]]) for k in range(1, len(folds) + 1)]
+    blocks = [b[labelled[b]] for b in blocks]  # folds 1.. fit on the folds before; served: every fold
+    best: list[tuple[float, int, np.ndarray]] = [(-np.inf, 0, choose_weights(names, ranked, scorer, b)) for b in blocks]
+    for k in FACTOR_CHOICES:
+        if k > min(L.shape[1] for L in factors):
+            break
+        free = [_exposure_free(r, factors, folds, k) for r in ranked] if k else ranked
+        for i, rows in enumerate(blocks):
+            if len(rows) >= MIN_FIT_DAYS:
+                w, score = fit_weights(free, scorer, rows)
+                if score > best[i][0]:
+                    best[i] = (score, k, w)
     oof = np.full(Y.shape, np.nan)
     per_fold = []
-    for k, f in enumerate(folds[1:], start=1):
-        earlier = np.concatenate([g.test_idx() for g in folds[:k]])
-        w = choose_weights(names, ranked, scorer, earlier[labelled[earlier]])
+    for j, f in enumerate(folds[1:], start=1):
+        _, k, w = best[j - 1]
         te = f.test_idx()
-        oof[te] = blend([preds[n][te] for n in names], w)
+        oof[te] = neutralize(blend([preds[n][te] for n in names], w), factors[j][:, :k])
         per_fold.append(
-            {"fold": k, "weights": dict(zip(names, map(float, w), strict=True)), "fit_days": len(earlier)}
+            {
+                "fold": j,
+                "weights": dict(zip(names, map(float, w), strict=True)),
+                "factors": k,
+                "fit_days": len(blocks[j - 1]),
+            }
         )
-    every = np.concatenate([f.test_idx() for f in folds])
-    final = choose_weights(names, ranked, scorer, every[labelled[every]])
+    _, k, final = best[-1]
     return {
         "members": names,
         "oof": oof,
         "per_fold": per_fold,
         "weights": dict(zip(names, map(float, final), strict=True)),
+        "factors": label_factors(Y, len(Y), k),
     }

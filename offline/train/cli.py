@@ -99,7 +99,11 @@ def print_summary(report: TrainReport, out: str) -> None:
     nan = float("nan")
     naive, mean = (b[k].score if k in b else nan for k in ("naive", "mean"))
     print(f"candidates: {cands}; baselines: naive {naive:.4f}, mean {mean:.4f}")
-    print("blend weights: " + ", ".join(f"{m} {w:.2f}" for m, w in report.blend.weights.items()))
+    print(
+        "blend weights: "
+        + ", ".join(f"{m} {w:.2f}" for m, w in report.blend.weights.items())
+        + f"; neutral to {report.blend.factors} label factors"
+    )
     g = report.regime
     print(
         f"regime ROC AUC {g.roc_auc:.3f}  PR AUC {g.pr_auc:.3f} "

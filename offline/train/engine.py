@@ -30,7 +30,7 @@ from offline.train.checkpoint import CheckpointStore, fingerprint
 from offline.train.config import MODES, TrainConfig
 from offline.train.cv import Fold, blend_days, oof_mask, walk_forward
 from offline.train.dataset import Dataset, build_dataset, with_column
-from offline.train.evaluate import decide, paired_gain, score_block, target_ics
+from offline.train.evaluate import decide, decide_score, paired_gain, score_block, target_ics
 from offline.train.executors import run_tasks
 from offline.train.leaders import leaders
 from offline.train.outputs import write_outputs
@@ -500,6 +500,7 @@ def fit_blend(cands: Candidates, Y: np.ndarray, idx: list[int], folds: list[Fold
         tuple(nested["weights"][m] for m in nested["members"]),
         tuple(idx),
         tuple(None if np.isnan(v) else float(v) for v in cands.fits["prior"].final),
+        tuple(tuple(map(float, f)) for f in nested["factors"].T),
     )
     return Blend(P, nested, spec)
 
@@ -533,9 +534,12 @@ def score_blend(
         )
     main = score_block(blend.oof[:, idx], Yi, days, later)
     tests = {
-        name: decide(paired_gain(blend.oof[:, idx], P[:, idx], Yi, days)) for name, P in cands.oof().items()
+        name: decide_score(paired_gain(blend.oof[:, idx], P[:, idx], Yi, days))
+        for name, P in cands.oof().items()
     }
-    return BlendScores(main, scores, BlendReport(blend.nested["weights"], blend.nested["per_fold"], tests))
+    return BlendScores(main, scores, BlendReport(
+        blend.nested["weights"], len(blend.spec.factors), blend.nested["per_fold"], tests
+    ))
 
 
 def ablate(runner: Runner, etf: EtfStep, mode: str, regressors: Regressors) -> Ablation:

@@ -133,3 +133,13 @@ def decide(test: dict, threshold: float = T_DECISIVE) -> dict:
     t = test["t"]
     verdict = "better" if t >= threshold else ("worse" if t <= -threshold else "within noise")
     return {**test, "decision": verdict}
+
+
+def decide_score(test: dict) -> dict:
+    """The paired test decided on the score itself: better (worse) when the 90% interval of the
+    score difference lies above (below) 0. For a blend that trades some mean daily correlation for
+    a much smaller spread (a factor-neutral blend), the mean's t statistic would call a higher
+    score worse."""
+    lo, hi = test.get("score_difference_interval") or (float("nan"), float("nan"))
+    verdict = "better" if lo > 0 else ("worse" if hi < 0 else "within noise")
+    return {**test, "decision": verdict}

@@ -153,17 +153,19 @@ def write_report_md(path: Path, r: TrainReport) -> None:
             "",
             "Served weights (fit on every OOF day): "
             + ", ".join(f"{m} {w:.2f}" for m, w in bl.weights.items())
-            + ". Each fold from 1 on is blended with weights fit on the earlier folds only.",
+            + f"; neutral to the labels' {bl.factors} leading factors."
+            + " Each fold from 1 on is blended with weights and a factor count fit on the earlier folds only.",
             "",
-            "| fold | weights | fit on days |",
-            "| --- | --- | --- |",
+            "| fold | weights | factors | fit on days |",
+            "| --- | --- | --- | --- |",
         ]
         for f in bl.per_fold_weights:
             w = ", ".join(f"{m} {v:.2f}" for m, v in f["weights"].items())
-            lines.append(f"| {f['fold']} | {w} | {f['fit_days']} |")
+            lines.append(f"| {f['fold']} | {w} | {f['factors']} | {f['fit_days']} |")
         lines += [
             "",
-            "Paired tests on daily correlations, blend against each member (decided at |t| >= 2):",
+            "Paired tests on daily correlations, blend against each member (decided on the score:"
+            " better or worse when the 90% interval of the score difference excludes 0):",
             "",
             "| member | mean daily gain | t | score difference | 90% interval | decision |",
             "| --- | --- | --- | --- | --- | --- |",

@@ -344,9 +344,11 @@ class CandidateScores:
 
 @dataclass
 class BlendReport:
-    """The served weights, each nested fold's weights (fit on the folds before it), paired tests vs members."""
+    """The served weights and label-factor count, each nested fold's (fit on the folds before it),
+    paired tests vs members."""
 
     weights: dict[str, float]
+    factors: int
     per_fold_weights: list[dict]
     vs_members: dict[str, dict]
 
