@@ -38,13 +38,16 @@ def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     return out
 
 
-def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Each row (a day's blend over the targets) without its exposure to the factors (targets x k,
-    orthonormal columns), ranked again; no factors: the rows unchanged."""
-    if factors.shape[1] == 0:
-        return values
+def exposure_free(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Each row, centred, minus its projection on the factors (targets x k, orthonormal columns)."""
     p = values - values.mean(axis=-1, keepdims=True)
-    return day_ranks(p - (p @ factors) @ factors.T)
+    return p - (p @ factors) @ factors.T
+
+
+def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Each row (a day's blend over the targets) made exposure-free and ranked again; no factors:
+    the rows unchanged."""
+    return day_ranks(exposure_free(values, factors)) if factors.shape[1] else values
 
 
 @dataclass(frozen=True)

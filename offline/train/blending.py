@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kaggle_kernel.blend import blend, neutralize
+from kaggle_kernel.blend import blend, exposure_free, neutralize
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 from offline.train.evaluate import T_DECISIVE
@@ -132,9 +132,7 @@ def _exposure_free(ranked: np.ndarray, factors: list[np.ndarray], folds: list[Fo
     of that fold's factors (the linear part of `neutralize`: the scorer ranks the mix itself)."""
     out = np.zeros_like(ranked)
     for f, L in zip(folds, factors, strict=True):
-        te, Lk = f.test_idx(), L[:, :k]
-        p = ranked[te] - ranked[te].mean(axis=1, keepdims=True)
-        out[te] = p - (p @ Lk) @ Lk.T
+        out[f.test_idx()] = exposure_free(ranked[f.test_idx()], L[:, :k])
     return out
 
 
