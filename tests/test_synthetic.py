@@ -425,6 +425,8 @@ def test_oracle_is_unbiased_and_yardstick_file(big: Path) -> None:
     assert 0.8 < result.oracle < 1.4  # realistic strength (the first default scored about 1.9)
     assert result.oracle > result.yardstick > result.mean_rank > 0.1 > result.naive
     assert "delivered_mean" in result.features and len(result.coefficients) == 4
+    # the blend's factor-neutral step, nested: it may keep k = 0, so never far below the raw scores
+    assert result.oracle_neutral > result.oracle - 0.2 and result.yardstick_neutral > result.yardstick - 0.2
 
 
 def test_yardstick_refuses_a_directory_that_is_not_its_market(small: Path, tmp_path: Path) -> None:

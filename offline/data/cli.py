@@ -64,7 +64,8 @@ def _yardstick(args: argparse.Namespace) -> int:
     y = write_yardstick(args.dir)
     print(
         f"{args.dir} (profile {y.profile}, seed {y.seed}), {y.blend_days} blend days of {y.n_days}: "
-        f"oracle {y.oracle:.3f}  informed ridge yardstick {y.yardstick:.3f}  "
+        f"oracle {y.oracle:.3f} (factor-neutral {y.oracle_neutral:.3f})  "
+        f"informed ridge yardstick {y.yardstick:.3f} (factor-neutral {y.yardstick_neutral:.3f})  "
         f"mean-rank prior {y.mean_rank:.3f}  naive {y.naive:.3f}  -> {YARDSTICK_FILE}"
     )
     return 0

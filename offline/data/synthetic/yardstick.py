@@ -9,6 +9,10 @@ effect, the target's sum over its days of the effect's planted mean with the lat
 times the filtered P(stressed) minus its long-run share; the target's expanding mean of delivered
 labels and its mean daily rank (centred, times the labels' root mean square) for a persistent drift. It is fit by walk-forward on the engine's folds (n_folds=4, gap=5,
 min_train=0.4) and scored with offline.metric on the blend days.
+
+The engine's blend is made neutral to the labels' leading factors, which raises its score well above
+the raw conditional mean's; so the oracle and the yardstick are also scored after the same step (the
+blend's nested rule applied to that one forecast), to be compared with the blend like for like.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Yardstick:
     mean_rank: float
     features: list[str]
     coefficients: list[list[float]]  # per fold, on standardised features
+    oracle_neutral: float | None = None  # after the blend's factor-neutral step (None: written before it)
+    yardstick_neutral: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"
@@ -105,6 +111,15 @@ def oof_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
     """offline.metric.score of pred against Y (days x targets) on the masked days; NaN predictions -> 0."""
     days = np.flatnonzero(mask)
     return score(_frame(Y[mask], days), _frame(np.nan_to_num(pred[mask]), days))
+
+
+def neutral_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
+    """oof_score of pred made neutral to the labels' leading factors by the blend's own nested rule
+    (`nested_blend` with pred as its one member: each fold's factor count chosen on the folds before)."""
+    from offline.train.blending import nested_blend
+
+    folds = walk_forward(Y.shape[0], N_FOLDS, GAP, MIN_TRAIN)
+    return oof_score(nested_blend({"forecast": np.nan_to_num(pred)}, Y, folds)["oof"], Y, mask)
 
 
 def _target_matrix(leg_cols: list[str]) -> np.ndarray:
@@ -206,6 +221,8 @@ def measure(market) -> Yardstick:
         mean_rank=oof_score(mean_rank_prior(Y), Y, mask),
         features=names,
         coefficients=coefs,
+        oracle_neutral=neutral_score(oracle, Y, mask),
+        yardstick_neutral=neutral_score(pred, Y, mask),
     )
 
 
