@@ -46,8 +46,10 @@ ARRAY_DTYPES = {
 
 # Rows per evaluation chunk are capped so rows x trees node ids stay around this many elements.
 _CHUNK_ELEMENTS = 1 << 21
-# Value variants of one feature, indexed by a node's missing rule (see _augment).
-_N_VARIANTS = 5
+# What a missing value reads as, per variant of a feature (a node's missing rule; see _variants):
+# None -> 0, NaN -> default side (left -inf, right +inf), Zero -> default side for NaN and 0 too.
+_VARIANT_FILL = np.array([0.0, -np.inf, np.inf, -np.inf, np.inf])
+_VARIANT_ZERO = np.array([False, False, False, True, True])  # the rule also sends 0 to the default side
 
 
 def encode_meta(meta: Mapping) -> np.ndarray:
@@ -146,7 +148,7 @@ class Forest:
         children[:n_int, 1] = node_id(a["right_child"])
         children[n_int:] = np.arange(n_int, n_nodes)[:, None]
         # A node reads the variant of its feature that already encodes its missing rule, so one
-        # comparison `value <= threshold` decides every node (see _augment).
+        # comparison `value <= threshold` decides every node (see _variants).
         variant = np.where(
             a["missing_type"] == MISSING_NONE,
             0,
@@ -174,10 +176,14 @@ class Forest:
         new_id[relabel] = np.arange(len(relabel))
         tested = relabel[:n_tested]
         self._threshold = threshold[tested]
-        # Only the features some reachable node splits on are augmented (a stage's few models read
-        # a small part of the global vector); a node reads column variant * n_used + used position.
-        self._used = np.unique(feature[tested])
-        self._column = variant[tested] * len(self._used) + np.searchsorted(self._used, feature[tested])
+        # Only the (feature, variant) pairs some reachable node reads are computed (a stage's few
+        # models read a small part of the global vector, mostly under one missing rule each).
+        n_feat = len(self.feature_names)
+        pairs, column = np.unique(variant[tested] * n_feat + feature[tested], return_inverse=True)
+        self._column = column.astype(np.intp)
+        self._pair_feature = (pairs % n_feat).astype(np.intp)
+        self._pair_fill = _VARIANT_FILL[pairs // n_feat]
+        self._pair_zero = _VARIANT_ZERO[pairs // n_feat]
         # left child of node i at 2i, right at 2i + 1; int32 halves the memory each level gathers
         self._children = new_id[children[relabel]].ravel().astype(np.int32)
         self._value = value[relabel]
@@ -253,29 +259,29 @@ class Forest:
         # Every internal node's test at once (one gather), then each level only looks up the child
         # taken. Leaves (numbered after internal nodes) read a clipped, meaningless test: both their
         # children are themselves.
-        xa = _augment(X[:, self._used]).reshape(n_rows, -1)
-        if n_rows == 1:  # np.take on a flat array is twice as fast as fancy indexing on a 2-d one
-            goes_right = np.take(xa[0], self._column) > self._threshold
-        else:
-            goes_right = (xa[:, self._column] > self._threshold).ravel()
-        nodes = np.repeat(self._roots[None, :], n_rows, axis=0)
-        offset = np.arange(n_rows, dtype=np.int32)[:, None] * n_tested
+        xa = _variants(np.take(X, self._pair_feature, axis=1), self._pair_fill, self._pair_zero)
+        goes_right = (np.take(xa, self._column, axis=1) > self._threshold).ravel()
+        # Tree-major (trees, rows): at each level the first k trees, still moving, are one block.
+        nodes = np.repeat(self._roots[:, None], n_rows, axis=1)
+        offset = np.arange(n_rows, dtype=np.int32)[None, :] * n_tested
         for k in self._active:
-            at = nodes[:, :k]
-            if n_rows == 1:
+            at = nodes[:k]
+            if n_rows == 1:  # one row: clipping in the gather is faster than offsets
                 go = np.take(goes_right, at, mode="clip")
             else:
-                go = np.take(goes_right, np.minimum(at, n_tested - 1) + offset)
-            child = at * 2  # left child's slot; the right one is next to it
-            child += go
-            nodes[:, :k] = np.take(self._children, child)
+                go = np.minimum(at, n_tested - 1)
+                go += offset
+                go = np.take(goes_right, go)
+            at *= 2  # left child's slot; the right one is next to it
+            at += go
+            nodes[:k] = np.take(self._children, at)
         grid = np.zeros((n_rows, self._grid_rows * n_models))
-        grid[:, self._slot] = np.take(self._value, nodes)
+        grid[:, self._slot] = np.take(self._value, nodes.T)
         return np.cumsum(grid.reshape(n_rows, self._grid_rows, n_models), axis=1)[:, -1]
 
 
-def _augment(X: np.ndarray) -> np.ndarray:
-    """Five versions of each row, one per missing rule, so a node needs only `value <= threshold`.
+def _variants(X: np.ndarray, fill: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """Each column of X (rows, pairs) as its pair's variant, so a node needs only `value <= threshold`.
 
     LightGBM first turns |x| <= kZeroThreshold into 0. Then: missing_type None treats NaN as 0;
     NaN sends NaN to the default side; Zero sends NaN and 0 there. The default side is
@@ -283,14 +289,7 @@ def _augment(X: np.ndarray) -> np.ndarray:
     """
     x = np.where(np.abs(X) <= ZERO_THRESHOLD, 0.0, X)
     nan = np.isnan(x)
-    zero = nan | (x == 0.0)
-    xa = np.empty((x.shape[0], _N_VARIANTS, x.shape[1]), dtype=np.float64)
-    xa[:, 0] = np.where(nan, 0.0, x)
-    xa[:, 1] = np.where(nan, -np.inf, x)
-    xa[:, 2] = np.where(nan, np.inf, x)
-    xa[:, 3] = np.where(zero, -np.inf, x)
-    xa[:, 4] = np.where(zero, np.inf, x)
-    return xa
+    return np.where(np.where(zero, nan | (x == 0.0), nan), fill, x)
 
 
 def _level_order(roots: np.ndarray, children: np.ndarray, n_internal: int) -> np.ndarray:

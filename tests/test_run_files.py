@@ -61,7 +61,9 @@ def small_report(data_dir: Path | str = "/data", **changes) -> TrainReport:
         per_fold=folds[1:],
         n_blend_days=150,
         candidates={"prior": CandidateScores(0.1, [0.0, 0.2], [0.1], Scored(0.12, [0.0, 0.3]))},
-        blend=BlendReport({"prior": 1.0}, 0, [{"fold": 1, "weights": {"prior": 1.0}, "factors": 0, "fit_days": 150}], {}),
+        blend=BlendReport(
+            {"prior": 1.0}, 0, [{"fold": 1, "weights": {"prior": 1.0}, "factors": 0, "fit_days": 150}], {}
+        ),
         train_seconds=12.0,
         config=TrainConfig(n_folds=2, targets=[0, 1, 2], params={"num_leaves": 3}),
         data=DataInfo(str(data_dir), None, "abc", 0, 599),
@@ -218,4 +220,6 @@ def test_demo_table_and_cli_summary_read_the_report(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("EVERY TARGET FELL BACK to the naive baseline (3 of 3)")
     assert lines[1] == "candidates: prior 0.1000; baselines: naive -0.1000, mean 0.1000"
-    assert lines[2] == "blend weights: prior 1.00; neutral to 0 label factors" and lines[3].startswith("regime ROC AUC 0.600")
+    assert lines[2] == "blend weights: prior 1.00; neutral to 0 label factors" and lines[3].startswith(
+        "regime ROC AUC 0.600"
+    )

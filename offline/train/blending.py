@@ -150,7 +150,9 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
     factors = [label_factors(Y, f.train_end, max(FACTOR_CHOICES)) for f in folds]
     blocks = [np.concatenate([g.test_idx() for g in folds[:k]]) for k in range(1, len(folds) + 1)]
     blocks = [b[labelled[b]] for b in blocks]  # folds 1.. fit on the folds before; served: every fold
-    best: list[tuple[float, int, np.ndarray]] = [(-np.inf, 0, choose_weights(names, ranked, scorer, b)) for b in blocks]
+    best: list[tuple[float, int, np.ndarray]] = [
+        (-np.inf, 0, choose_weights(names, ranked, scorer, b)) for b in blocks
+    ]
     for k in FACTOR_CHOICES:
         if k > min(L.shape[1] for L in factors):
             break

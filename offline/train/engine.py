@@ -537,9 +537,11 @@ def score_blend(
         name: decide_score(paired_gain(blend.oof[:, idx], P[:, idx], Yi, days))
         for name, P in cands.oof().items()
     }
-    return BlendScores(main, scores, BlendReport(
-        blend.nested["weights"], len(blend.spec.factors), blend.nested["per_fold"], tests
-    ))
+    return BlendScores(
+        main,
+        scores,
+        BlendReport(blend.nested["weights"], len(blend.spec.factors), blend.nested["per_fold"], tests),
+    )
 
 
 def ablate(runner: Runner, etf: EtfStep, mode: str, regressors: Regressors) -> Ablation:
