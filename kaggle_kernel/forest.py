@@ -257,21 +257,20 @@ class Forest:
     def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
         n_rows, n_tested, n_models = X.shape[0], len(self._threshold), len(self.models)
         # Every internal node's test at once (one gather), then each level only looks up the child
-        # taken. Leaves (numbered after internal nodes) read a clipped, meaningless test: both their
-        # children are themselves.
-        xa = _variants(np.take(X, self._pair_feature, axis=1), self._pair_fill, self._pair_zero)
-        goes_right = (np.take(xa, self._column, axis=1) > self._threshold).ravel()
+        # taken. A leaf (numbered after the internal nodes) reads a meaningless test, another row's or
+        # a clipped one: both its children are itself.
+        if n_rows == 1:  # np.take on a flat array is twice as fast as on a 2-d one
+            xa = _variants(np.take(X[0], self._pair_feature), self._pair_fill, self._pair_zero)
+            goes_right = np.take(xa, self._column) > self._threshold
+        else:
+            xa = _variants(np.take(X, self._pair_feature, axis=1), self._pair_fill, self._pair_zero)
+            goes_right = (np.take(xa, self._column, axis=1) > self._threshold).ravel()
         # Tree-major (trees, rows): at each level the first k trees, still moving, are one block.
         nodes = np.repeat(self._roots[:, None], n_rows, axis=1)
         offset = np.arange(n_rows, dtype=np.int32)[None, :] * n_tested
         for k in self._active:
             at = nodes[:k]
-            if n_rows == 1:  # one row: clipping in the gather is faster than offsets
-                go = np.take(goes_right, at, mode="clip")
-            else:
-                go = np.minimum(at, n_tested - 1)
-                go += offset
-                go = np.take(goes_right, go)
+            go = np.take(goes_right, at if n_rows == 1 else at + offset, mode="clip")
             at *= 2  # left child's slot; the right one is next to it
             at += go
             nodes[:k] = np.take(self._children, at)

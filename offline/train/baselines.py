@@ -30,7 +30,10 @@ def per_target_mean(
     P = np.full(data.Y.shape, np.nan)
     idx = [t.index for t in targets]
     for f in folds:
-        P[f.test_start : f.test_end, idx] = np.nanmean(Ytrain[: f.train_end, idx], axis=0)
+        Y = Ytrain[: f.train_end, idx]
+        count = (~np.isnan(Y)).sum(axis=0)
+        with np.errstate(invalid="ignore"):  # a target without training labels: NaN, as nanmean gives
+            P[f.test_start : f.test_end, idx] = np.nansum(Y, axis=0) / count
     return P
 
 
