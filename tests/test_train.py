@@ -615,3 +615,32 @@ def test_column_moments_match_numpy_and_never_warn():
     np.testing.assert_allclose(scale[:2], np.nanstd(x64, axis=0), rtol=1e-12)
     assert (mean[2], scale[2]) == (0.0, 1.0)
     assert mean[3] == pytest.approx(7.0) and scale[3] == 1.0
+
+
+def test_per_target_mean_baseline_is_each_folds_training_mean_and_nan_without_labels() -> None:
+    """The mean baseline: each fold's test days get the mean of the labels before its train end; a
+    target without any training label gets NaN, silently (no empty-slice warning)."""
+    import warnings
+    from types import SimpleNamespace
+
+    from offline.train.baselines import per_target_mean
+    from offline.train.cv import walk_forward
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(60, 3))
+    Y[:45, 2] = np.nan  # target 2: labels only late
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    folds = walk_forward(60, n_folds=2, gap=2, min_train=0.5)
+    targets = [SimpleNamespace(index=i) for i in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P = per_target_mean(SimpleNamespace(Y=Y), Y, targets, folds)
+    for f in folds:
+        expected = [
+            np.nanmean(Y[: f.train_end, j]) if (~np.isnan(Y[: f.train_end, j])).any() else np.nan
+            for j in range(3)
+        ]
+        np.testing.assert_array_equal(
+            P[f.test_start : f.test_end], np.tile(expected, (f.test_end - f.test_start, 1))
+        )
+    assert np.isnan(P[folds[0].test_start, 2]) and np.isnan(P[: folds[0].test_start]).all()
