@@ -62,7 +62,7 @@ def small_report(data_dir: Path | str = "/data", **changes) -> TrainReport:
         n_blend_days=150,
         candidates={"prior": CandidateScores(0.1, [0.0, 0.2], [0.1], Scored(0.12, [0.0, 0.3]))},
         blend=BlendReport(
-            {"prior": 1.0}, 0, [{"fold": 1, "weights": {"prior": 1.0}, "factors": 0, "fit_days": 150}], {}
+            {"prior": 1.0}, [{"fold": 1, "weights": {"prior": 1.0}, "factors": 0, "fit_days": 150}], {}, 3
         ),
         train_seconds=12.0,
         config=TrainConfig(n_folds=2, targets=[0, 1, 2], params={"num_leaves": 3}),
@@ -134,6 +134,14 @@ def test_report_round_trips_through_json_text(report, tmp_path):
         "used", "decided_by", "with", "without", "gain", "targets"
     })  # fmt: skip
     assert saved["target_mode"]["rank"] == 0.2 and saved["config"]["targets"] == [0, 1, 2]
+
+
+def test_a_report_from_before_the_factor_neutral_blend_reads_as_zero_factors():
+    """`compare` and packaging read older runs: a report.json without blend.factors had none."""
+    saved = small_report().to_json()
+    del saved["blend"]["factors"]
+    old = TrainReport.from_json(saved)
+    assert old.blend.factors == 0 and old.blend.weights == small_report().blend.weights
 
 
 def test_models_file_round_trips_and_omits_a_fallback_target_file(tmp_path):
@@ -220,6 +228,6 @@ def test_demo_table_and_cli_summary_read_the_report(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("EVERY TARGET FELL BACK to the naive baseline (3 of 3)")
     assert lines[1] == "candidates: prior 0.1000; baselines: naive -0.1000, mean 0.1000"
-    assert lines[2] == "blend weights: prior 1.00; neutral to 0 label factors" and lines[3].startswith(
+    assert lines[2] == "blend weights: prior 1.00; neutral to 3 label factors" and lines[3].startswith(
         "regime ROC AUC 0.600"
     )

@@ -540,7 +540,7 @@ def score_blend(
     return BlendScores(
         main,
         scores,
-        BlendReport(blend.nested["weights"], len(blend.spec.factors), blend.nested["per_fold"], tests),
+        BlendReport(blend.nested["weights"], blend.nested["per_fold"], tests, len(blend.spec.factors)),
     )
 
 

@@ -348,9 +348,9 @@ class BlendReport:
     paired tests vs members."""
 
     weights: dict[str, float]
-    factors: int
     per_fold_weights: list[dict]
     vs_members: dict[str, dict]
+    factors: int = 0  # a run from before the factor-neutral blend has none
 
 
 @dataclass
