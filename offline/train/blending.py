@@ -150,8 +150,10 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
     factors = [label_factors(Y, f.train_end, max(FACTOR_CHOICES)) for f in folds]
     blocks = [np.concatenate([g.test_idx() for g in folds[:k]]) for k in range(1, len(folds) + 1)]
     blocks = [b[labelled[b]] for b in blocks]  # folds 1.. fit on the folds before; served: every fold
-    best: list[tuple[float, int, np.ndarray]] = [
-        (-np.inf, 0, choose_weights(names, ranked, scorer, b)) for b in blocks
+    # a block too short to fit keeps choose_weights' fallback; the others start at k = 0, fit below
+    best: list[tuple[float, int, np.ndarray] | None] = [
+        None if len(b) >= MIN_FIT_DAYS else (-np.inf, 0, choose_weights(names, ranked, scorer, b))
+        for b in blocks
     ]
     for k in FACTOR_CHOICES:
         if k > min(L.shape[1] for L in factors):
@@ -160,7 +162,7 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
         for i, rows in enumerate(blocks):
             if len(rows) >= MIN_FIT_DAYS:
                 w, score = fit_weights(free, scorer, rows)
-                if score > best[i][0]:
+                if best[i] is None or score > best[i][0]:
                     best[i] = (score, k, w)
     oof = np.full(Y.shape, np.nan)
     per_fold = []
