@@ -107,7 +107,8 @@ class Blend:
         ridge: Linear,
         per_target: Mapping[str, LocalLinear] | None = None,
     ):
-        self.spec, self.blend_spec, self.pooled, self.ridge = spec, blend_spec, pooled, ridge
+        self.spec, self.blend_spec, self.ridge = spec, blend_spec, ridge
+        self.pooled = pooled.sharing(spec.pooled_context())  # one day's rows share the context
         self.per_target = dict(per_target or {})
         self.targets = np.array(blend_spec.targets, dtype=np.int64)
         self.prior = blend_spec.prior_vector()

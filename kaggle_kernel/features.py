@@ -239,8 +239,9 @@ class FeatureSpec:
             [[col[f.format(target=t.name)] for f in self.local_layout] for t in self.targets], dtype=np.int64
         )
 
-    def _pooled_context(self, structural: bool) -> list[str]:
-        # a linear model cannot use what is the same for every target of a day (ranks ignore it)
+    def pooled_context(self, structural: bool = False) -> list[str]:
+        """The day's context in a pooled row: the same in every target's row of one day (trees only:
+        a linear model cannot use it, since ranks across the targets ignore it)."""
         return [] if structural else [*self.context_features, REGIME_PROB]
 
     def pooled_features(self, structural: bool = False) -> list[str]:
@@ -251,7 +252,7 @@ class FeatureSpec:
             *[f"own_{s}" for s in own],
             *[f"a_{s}" for s in LEG_STATS],
             *[f"b_{s}" for s in LEG_STATS],
-            *self._pooled_context(structural),
+            *self.pooled_context(structural),
             *TARGET_CONSTANTS,
         ]
 
@@ -259,7 +260,7 @@ class FeatureSpec:
         """(targets, pooled features without the constants): positions in the global vector, -1 none."""
         col = self.positions
         own = GENERIC_OWN + (LSD_STATS if structural else ())
-        shared = [col[n] for n in self._pooled_context(structural)]
+        shared = [col[n] for n in self.pooled_context(structural)]
         rows = []
         for t in self.targets:
             a = [col[f"leg_{t.leg_a}_{s}"] for s in LEG_STATS]
@@ -721,13 +722,19 @@ def day_ranks(values: np.ndarray) -> np.ndarray:
 
 def _row_ranks(v: np.ndarray) -> np.ndarray:
     """day_ranks of one row (what serving ranks), the same numbers in a few calls: a value's tie
-    group spans the sorted positions [left, right), so its average 1-based rank is (left + right - 1) / 2 + 1."""
-    s = np.sort(v)  # NaN sort last, so they never count as smaller
+    group spans the sorted positions [left, right), so its average 1-based rank is (left + right - 1) / 2 + 1.
+    Without ties (a forecast, mostly) position p's rank is p + 1: one sort and a scatter."""
+    order = np.argsort(v)
+    s = v[order]  # NaN sort last, so they never count as smaller
+    count = len(v) - int(np.isnan(s).sum())
+    if count >= 2 and not (s[1:count] == s[: count - 1]).any():
+        out = np.full(len(v), np.nan)
+        out[order[:count]] = (np.arange(count) + 0.5) / count - 0.5  # (rank - 0.5) / count - 0.5
+        return out
     first, end = np.searchsorted(s, v, "left"), np.searchsorted(s, v, "right")
-    count = float(len(v) - np.isnan(s).sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = (first + (end - 1)) / 2.0 + 1.0
-        return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / count - 0.5)
+        return np.where(np.isnan(v) | (count < 2), np.nan, (avg - 0.5) / float(count) - 0.5)
 
 
 def _window_mean(values: np.ndarray, ends: np.ndarray) -> np.ndarray:

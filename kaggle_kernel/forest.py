@@ -46,6 +46,9 @@ ARRAY_DTYPES = {
 
 # Rows per evaluation chunk are capped so rows x trees node ids stay around this many elements.
 _CHUNK_ELEMENTS = 1 << 21
+# Sums over this many columns or more add row by row (one vector add per tree slot): cumsum
+# down a grid walks it column by column and costs several times more there.
+_WIDE_SUM = 64
 # What a missing value reads as, per variant of a feature (a node's missing rule; see _variants):
 # None -> 0, NaN -> default side (left -inf, right +inf), Zero -> default side for NaN and 0 too.
 _VARIANT_FILL = np.array([0.0, -np.inf, np.inf, -np.inf, np.inf])
@@ -78,7 +81,9 @@ class ModelInfo:
 class Forest:
     """All trees of all packed models, evaluated together on rows of the global feature vector."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], source: str = "<arrays>"):
+    def __init__(
+        self, arrays: Mapping[str, np.ndarray], source: str = "<arrays>", shared: Sequence[str] = ()
+    ):
         self.source = source
         meta = _check_arrays(arrays, source)
         self.meta = meta
@@ -100,6 +105,10 @@ class Forest:
         )
         self._sigmoid_scale = np.array([self.models[i].sigmoid for i in self._sigmoid_cols], dtype=np.float64)
         self._arrays = {k: np.asarray(arrays[k]) for k in ARRAY_DTYPES if k != "meta"}
+        unknown = sorted(set(shared) - set(self.feature_names))
+        if unknown:
+            raise ValueError(f"{source}: shared features {unknown[:3]} are not in the feature vector")
+        self.shared: tuple[str, ...] = tuple(f for f in self.feature_names if f in set(shared))
         self._compile()
 
     # ---- construction -------------------------------------------------------------------------
@@ -131,7 +140,13 @@ class Forest:
         meta = dict(self.meta)
         meta["models"] = [self.meta["models"][i] for i in idx]
         arrays["meta"] = encode_meta(meta)
-        return Forest(arrays, source=f"{self.source}[{len(idx)} models]")
+        return Forest(arrays, source=f"{self.source}[{len(idx)} models]", shared=self.shared)
+
+    def sharing(self, names: Sequence[str]) -> Forest:
+        """This forest for calls whose rows all hold the same values in the named features (one
+        day's pooled rows: the market context). Nodes on those features are tested once per call,
+        not once per row; predictions are unchanged as long as the rows really agree there."""
+        return Forest({**self._arrays, "meta": encode_meta(self.meta)}, source=self.source, shared=names)
 
     def _compile(self) -> None:
         """Turn the stored arrays into one node table where leaves loop onto themselves."""
@@ -167,31 +182,33 @@ class Forest:
         order = np.argsort(-depth, kind="stable")
         roots = roots[order]
         # Renumber nodes level by level so each level's gathers touch one compact block of memory,
-        # internal nodes first so that only they need testing.
+        # internal nodes first so that only they need testing: those on per-row features, then those
+        # on shared features (tested once per call).
         relabel = _level_order(roots, children, n_int)
-        relabel = np.concatenate([relabel[relabel < n_int], relabel[relabel >= n_int]])
-        n_tested = int((relabel < n_int).sum())
+        shared = set(self.shared)
+        is_shared = np.array([f in shared for f in self.feature_names], dtype=np.bool_)
+        inner = relabel[relabel < n_int]
+        on_shared = is_shared[feature[inner]]
+        relabel = np.concatenate([inner[~on_shared], inner[on_shared], relabel[relabel >= n_int]])
+        n_tested, self._n_row_tested = len(inner), int((~on_shared).sum())
         # Only reachable nodes are kept (select() leaves other models' nodes behind).
         new_id = np.full(n_nodes, -1, dtype=np.intp)
         new_id[relabel] = np.arange(len(relabel))
         tested = relabel[:n_tested]
-        self._threshold = threshold[tested]
-        # Only the (feature, variant) pairs some reachable node reads are computed (a stage's few
-        # models read a small part of the global vector, mostly under one missing rule each).
         n_feat = len(self.feature_names)
-        pairs, column = np.unique(variant[tested] * n_feat + feature[tested], return_inverse=True)
-        self._column = column.astype(np.intp)
-        self._pair_feature = (pairs % n_feat).astype(np.intp)
-        self._pair_fill = _VARIANT_FILL[pairs // n_feat]
-        self._pair_zero = _VARIANT_ZERO[pairs // n_feat]
+        self._tests = (
+            _NodeTests.of(tested[: self._n_row_tested], feature, variant, threshold, n_feat),
+            _NodeTests.of(tested[self._n_row_tested :], feature, variant, threshold, n_feat),
+        )
+        self._n_tested = n_tested
         # left child of node i at 2i, right at 2i + 1; int32 halves the memory each level gathers
         self._children = new_id[children[relabel]].ravel().astype(np.int32)
         self._value = value[relabel]
         self._roots = new_id[roots].astype(np.int32)
         self._active = [int((depth > d).sum()) for d in range(int(depth.max(initial=0)))]
         # Leaf values are summed in a (1 + most trees of a model, models) grid whose row r + 1 holds
-        # each model's r-th tree (LightGBM's order) and row 0 zeros; a cumulative sum down the rows adds
-        # each model's trees one by one in that order, from 0.0, as LightGBM does.
+        # each model's r-th tree (LightGBM's order) and row 0 zeros; a sum down the rows (_sum_down)
+        # adds each model's trees one by one in that order, from 0.0, as LightGBM does.
         tree_model = a["tree_model"].astype(np.intp)
         n_models = len(self.models)
         by_model = np.argsort(tree_model, kind="stable")
@@ -231,7 +248,7 @@ class Forest:
         X = self._check_input(X)
         n_rows = X.shape[0]
         out = np.empty((n_rows, len(self.models)), dtype=np.float64)
-        step = max(1, _CHUNK_ELEMENTS // max(1, len(self._threshold), self._grid_rows * len(self.models)))
+        step = max(1, _CHUNK_ELEMENTS // max(1, self._n_tested, self._grid_rows * len(self.models)))
         for start in range(0, n_rows, step):
             out[start : start + step] = self._raw_chunk(X[start : start + step])
         return out
@@ -255,16 +272,20 @@ class Forest:
         return X
 
     def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
-        n_rows, n_tested, n_models = X.shape[0], len(self._threshold), len(self.models)
-        # Every internal node's test at once (one gather), then each level only looks up the child
-        # taken. A leaf (numbered after the internal nodes) reads a meaningless test, another row's or
-        # a clipped one: both its children are itself.
+        n_rows, n_tested, n_models = X.shape[0], self._n_tested, len(self.models)
+        # Every internal node's test at once (a gather per block of nodes), then each level only looks
+        # up the child taken. A leaf (numbered after the internal nodes) reads a meaningless test,
+        # another row's or a clipped one: both its children are itself.
+        row_tests, shared_tests = self._tests
+        goes_right = np.empty((n_rows, n_tested), dtype=np.bool_)
         if n_rows == 1:  # np.take on a flat array is twice as fast as on a 2-d one
-            xa = _variants(np.take(X[0], self._pair_feature), self._pair_fill, self._pair_zero)
-            goes_right = np.take(xa, self._column) > self._threshold
+            row_tests.decide(X[0], goes_right[0, : self._n_row_tested])
         else:
-            xa = _variants(np.take(X, self._pair_feature, axis=1), self._pair_fill, self._pair_zero)
-            goes_right = (np.take(xa, self._column, axis=1) > self._threshold).ravel()
+            row_tests.decide_rows(X, goes_right[:, : self._n_row_tested])
+        if len(shared_tests.threshold):  # the same in every row: decided on the first
+            shared_tests.decide(X[0], goes_right[0, self._n_row_tested :])
+            goes_right[1:, self._n_row_tested :] = goes_right[0, self._n_row_tested :]
+        goes_right = goes_right.ravel()
         # Tree-major (trees, rows): at each level the first k trees, still moving, are one block.
         nodes = np.repeat(self._roots[:, None], n_rows, axis=1)
         offset = np.arange(n_rows, dtype=np.int32)[None, :] * n_tested
@@ -274,9 +295,59 @@ class Forest:
             at *= 2  # left child's slot; the right one is next to it
             at += go
             nodes[:k] = np.take(self._children, at)
-        grid = np.zeros((n_rows, self._grid_rows * n_models))
-        grid[:, self._slot] = np.take(self._value, nodes.T)
-        return np.cumsum(grid.reshape(n_rows, self._grid_rows, n_models), axis=1)[:, -1]
+        grid = np.zeros((self._grid_rows, n_models * n_rows))
+        if n_rows == 1:  # a flat scatter is twice as fast
+            grid.reshape(-1)[self._slot] = np.take(self._value, nodes[:, 0])
+        else:
+            grid.reshape(-1, n_rows)[self._slot] = np.take(self._value, nodes)
+        return _sum_down(grid).reshape(n_models, n_rows).T
+
+
+def _sum_down(grid: np.ndarray) -> np.ndarray:
+    """Each column's values added one row after another from 0.0: LightGBM's tree-by-tree sum,
+    which numpy's pairwise `sum` would round differently."""
+    if grid.shape[1] < _WIDE_SUM:
+        return np.cumsum(grid, axis=0)[-1]
+    out = grid[0].copy()
+    for row in grid[1:]:
+        out += row
+    return out
+
+
+@dataclass(frozen=True)
+class _NodeTests:
+    """A block of internal nodes' tests `value > threshold`, each on the variant of its feature
+    that encodes its missing rule (see _variants). Only the (feature, variant) pairs some node reads
+    are computed (a stage's few models read a small part of the global vector)."""
+
+    pair_feature: np.ndarray
+    pair_fill: np.ndarray
+    pair_zero: np.ndarray
+    column: np.ndarray  # each node's pair
+    threshold: np.ndarray
+
+    @classmethod
+    def of(
+        cls, nodes: np.ndarray, feature: np.ndarray, variant: np.ndarray, threshold: np.ndarray, n_feat: int
+    ) -> _NodeTests:
+        pairs, column = np.unique(variant[nodes] * n_feat + feature[nodes], return_inverse=True)
+        return cls(
+            (pairs % n_feat).astype(np.intp),
+            _VARIANT_FILL[pairs // n_feat],
+            _VARIANT_ZERO[pairs // n_feat],
+            column.astype(np.intp).reshape(-1),
+            threshold[nodes],
+        )
+
+    def decide(self, x: np.ndarray, out: np.ndarray) -> None:
+        """out[i] = whether node i goes right on the one row x."""
+        xa = _variants(np.take(x, self.pair_feature), self.pair_fill, self.pair_zero)
+        np.greater(np.take(xa, self.column), self.threshold, out=out)
+
+    def decide_rows(self, X: np.ndarray, out: np.ndarray) -> None:
+        """out[r, i] = whether node i goes right on row r of X."""
+        xa = _variants(np.take(X, self.pair_feature, axis=1), self.pair_fill, self.pair_zero)
+        np.greater(np.take(xa, self.column, axis=1), self.threshold, out=out)
 
 
 def _variants(X: np.ndarray, fill: np.ndarray, zero: np.ndarray) -> np.ndarray:

@@ -318,7 +318,8 @@ def test_label_prior_running_sums_stay_exact_over_a_long_replay():
 
 
 def test_one_row_ranks_equal_the_matrix_ranks():
-    """day_ranks of one row (searchsorted) gives the bits of the general path, ties, NaN and inf included."""
+    """day_ranks of one row (a scatter without ties, searchsorted with them) gives the bits of the
+    general path, ties, NaN and inf included."""
     rng = np.random.default_rng(8)
     for n in (0, 1, 2, 3, 17, 424):
         for trial in range(30):

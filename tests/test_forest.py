@@ -328,3 +328,22 @@ def test_sums_are_lightgbms_tree_by_tree_sums_bit_for_bit(forest, models):
     raw = forest.predict_raw(X)
     for i, x in enumerate(X):
         np.testing.assert_array_equal(raw[i], _walk(forest._arrays, x, len(forest.models)))
+        np.testing.assert_array_equal(forest.predict_raw(x)[0], raw[i])  # one row: a narrow sum
+
+
+def test_shared_features_are_tested_once_per_call(forest, models):
+    """A forest told that some features are equal in every row of a call (one day's pooled rows)
+    tests their nodes on the first row only, and predicts the same bits."""
+    X = _rows(models, 50, seed=15)
+    shared = [GLOBAL[i] for i in (1, 4, 7)]
+    cols = [GLOBAL.index(f) for f in shared]
+    X[:, cols] = X[0, cols]
+    sharing = forest.sharing(shared)
+    assert 0 < sharing._n_row_tested < sharing._n_tested == forest._n_tested
+    np.testing.assert_array_equal(sharing.predict_raw(X), forest.predict_raw(X))
+    np.testing.assert_array_equal(sharing.predict(X[3]), forest.predict(X[3]))
+    part = sharing.select(["reg_nan", "huber"])
+    assert part.shared == tuple(f for f in GLOBAL if f in shared)
+    np.testing.assert_array_equal(part.predict(X), forest.select(["reg_nan", "huber"]).predict(X))
+    with pytest.raises(ValueError, match="not_a_feature"):
+        forest.sharing(["not_a_feature"])
