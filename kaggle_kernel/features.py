@@ -40,6 +40,9 @@ WINDOW = LOOKBACK + 1  # days of price history that determine the last day's fea
 REPLAY_DAYS = 160  # Kaggle's public phase replays the last training days; bootstrap history covers that
 PRIOR_DAYS = 252  # label days in a target's prior (the mean and the mean daily rank of its delivered labels)
 PRIOR_MIN = 20  # fewer delivered labels than this in the prior window: the prior is unknown
+# A label is a difference of log returns over at most 5 days: beyond this in size (a 148-fold move)
+# or not finite, it is a corrupt cell and counts as missing (it would sit in the prior for a year)
+MAX_ABS_LABEL = 5.0
 LABEL_WINDOW = PRIOR_DAYS + 5  # days of label history that determine the last day's own-label features
 HISTORY_DAYS = max(WINDOW, LABEL_WINDOW) + HISTORY_MARGIN  # days the kernel keeps before the newest day
 BOOTSTRAP_DAYS = HISTORY_DAYS + REPLAY_DAYS  # days of the snapshot the kernel bootstraps from
@@ -313,11 +316,19 @@ LABEL_SCHEMA = {"target": pl.UInt32, "lag": pl.Int32, "date_id": pl.Int64, "valu
 def instrument_arrays(
     spec: FeatureSpec, columns: Sequence[str], values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(instruments, days) prices and volumes from a wide day x column matrix; NaN where absent."""
+    """(instruments, days) prices and volumes from a wide day x column matrix; NaN where absent.
+
+    A price must be finite and positive and a volume finite and non-negative; any other cell is
+    missing, so one corrupt cell (0, -5, inf) cannot reach the returns of the next 63 days. Training
+    and serving both read prices through here."""
     price_at, volume_at = _instrument_positions(spec.instruments, tuple(columns))
     values = np.asarray(values, dtype=np.float64)
     rows = np.concatenate([values.T, np.full((1, len(values)), np.nan)])  # position -1: the NaN row
-    return rows[price_at], rows[volume_at]
+    price, volume = rows[price_at], rows[volume_at]
+    with np.errstate(invalid="ignore"):
+        price[~((price > 0) & (price < np.inf))] = np.nan
+        volume[~((volume >= 0) & (volume < np.inf))] = np.nan
+    return price, volume
 
 
 @lru_cache(maxsize=16)
@@ -352,8 +363,16 @@ def price_panel(
     )
 
 
+def usable_labels(values: np.ndarray) -> np.ndarray:
+    """`values` with every label beyond MAX_ABS_LABEL in size, or not finite, made missing (NaN):
+    what the features read, in training (label_panel) and serving (the kernel's label history)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(values) <= MAX_ABS_LABEL, values, np.nan)
+
+
 def label_panel(spec: FeatureSpec, date_ids: np.ndarray, values: np.ndarray) -> pl.DataFrame:
-    """Long (target, lag, date_id, value) from a day x target label matrix on consecutive label days."""
+    """Long (target, lag, date_id, value) from a day x target label matrix on consecutive label days;
+    only usable_labels (the kernel keeps only those as they arrive)."""
     n_days, n_t = len(date_ids), len(spec.targets)
     lags = np.array([t.lag for t in spec.targets], dtype=np.int32)
     return pl.DataFrame(
@@ -361,7 +380,7 @@ def label_panel(spec: FeatureSpec, date_ids: np.ndarray, values: np.ndarray) -> 
             "target": np.repeat(np.arange(n_t, dtype=np.uint32), n_days),
             "lag": np.repeat(lags, n_days),
             "date_id": np.tile(np.asarray(date_ids, dtype=np.int64), n_t),
-            "value": np.asarray(values, dtype=np.float64).T.ravel(),
+            "value": usable_labels(np.asarray(values, dtype=np.float64)).T.ravel(),
         },
         schema=LABEL_SCHEMA,
         nan_to_null=True,
@@ -492,8 +511,7 @@ def _log_series(
 
 
 def _log_filled(price: np.ndarray) -> np.ndarray:
-    """_log_series' log price of unpadded (instruments, days) in numpy (a missing price is NaN; the
-    log of a non-positive price is a value, NaN or -inf, and is carried over like one)."""
+    """_log_series' log price of unpadded (instruments, days) in numpy (a missing price is NaN)."""
     missing = np.isnan(price)
     with np.errstate(invalid="ignore", divide="ignore"):
         lp = np.log(price)
@@ -625,7 +643,7 @@ def instrument_features(
         stats[f"rz{k}"] = (rets[k][:, at] - beta[:, at] * bench[k][:, at]) / (vol * k**0.5)
     generic = INST_STATS[: len(INST_STATS) - len(STRUCT_STATS)]
     block = np.stack([stats[c] for c in generic], axis=2)
-    # a zero price (log -inf) makes its returns infinite: unknown, not extreme
+    # every stat finite or NaN, whatever the arithmetic met (an infinite value is unknown, not extreme)
     block[~np.isfinite(block)] = np.nan
     return np.concatenate([block, struct[:, at - start]], axis=2), market[pad:]
 

@@ -32,6 +32,7 @@ from kaggle_kernel.features import (
     FeatureSpec,
     day_features,
     instrument_arrays,
+    usable_labels,
 )
 from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.local import LocalLinear
@@ -70,6 +71,7 @@ class Predictor:
         self.crash_history: History | None = None
         self.crash_prob = float("nan")  # the last computed probability (carried over gaps)
         self.blend: Blend | None = None  # the served blend of the candidates, when packaged
+        self.served_day: int | None = None  # the day of the last batch (a batch without one follows it)
         if forest is not None:
             self._attach(forest, manifest)
 
@@ -176,7 +178,7 @@ class Predictor:
                 self.history.add_prices(d, row)
         else:
             names, idx = batches.label_columns(frame, len(self.names))
-            values = batches.numeric(frame, names)
+            values = usable_labels(batches.numeric(frame, names))
             for d, row in zip(days, values, strict=True):
                 if not np.isnan(d):
                     self.history.add_labels(int(d), idx, row)
@@ -206,7 +208,7 @@ class Predictor:
         days = batches.date_ids(frame)
         rows = batches.numeric(frame, self.columns)
         if days is None or np.isnan(days).all():
-            last = self.history.last_day
+            last = self.history.last_day if self.served_day is None else self.served_day
             days = np.full(len(rows) or 1, (last + 1) if last is not None else 0, dtype=np.float64)
             if not len(rows):
                 rows = np.full((1, len(self.columns)), np.nan)
@@ -214,7 +216,7 @@ class Predictor:
             self._log("batch", "test batch without a usable date_id; assuming the next day")
         for d, row in batches.combine_days(days, rows).items():
             self.history.add_prices(d, row)
-        day = int(np.nanmax(days))
+        day = self.served_day = int(np.nanmax(days))
         if self.crash_history is not None:
             self._guarded("crash", self._add_crash_prices, frame, days, day)
         for lag, lb in enumerate(lag_batches, start=1):
@@ -249,7 +251,7 @@ class Predictor:
         if label_days is None:
             sent = batches.date_ids(frame)
             label_days = (sent if sent is not None else np.full(frame.height, float(day))) - lag - 1
-        values = batches.numeric(frame, names)
+        values = usable_labels(batches.numeric(frame, names))  # a corrupt cell never replaces a held label
         for d, row in zip(label_days, values, strict=True):
             if not np.isnan(d):
                 self.history.add_labels(int(d), idx, row)

@@ -5,6 +5,7 @@ A repeated day replaces itself (idempotent); days may arrive with gaps or out of
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,9 @@ import numpy as np
 # gaps and repeated days; the serving history, the bootstrap snapshot and its reader all use it.
 HISTORY_MARGIN = 16
 _NO_DAY = np.iinfo(np.int64).min  # a ring slot that holds no day
+# History is cut relative to the earliest of the last few served days, so a corrupt date_id far
+# ahead (or two in a row) cannot wipe the days the next normal day needs.
+PRUNE_AFTER = 3
 
 
 class DayRows:
@@ -64,6 +68,7 @@ class History:
         # twice the days kept: a bootstrap snapshot (kept days plus a replayed window) fits without clashes
         self._prices = DayRows(len(self.price_columns), 2 * keep_days)
         self._labels = DayRows(n_targets, 2 * keep_days)
+        self._served: deque[int] = deque(maxlen=PRUNE_AFTER)
 
     @property
     def prices(self) -> dict[int, np.ndarray]:
@@ -90,8 +95,10 @@ class History:
         self._labels.set(int(label_day), row)
 
     def prune(self, day: int) -> None:
-        """Forget days older than keep_days before the served `day` (later days are kept)."""
-        cutoff = day - self.keep_days
+        """Forget days older than keep_days before the served `day` and the PRUNE_AFTER - 1 days
+        served before it, whichever is earliest (later days are kept)."""
+        self._served.append(int(day))
+        cutoff = min(self._served) - self.keep_days
         self._prices.prune(cutoff)
         self._labels.prune(cutoff)
 

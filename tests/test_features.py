@@ -386,3 +386,38 @@ def test_a_flat_price_leaves_its_scaled_returns_unknown_not_infinite():
     assert np.isnan(train[flat, -1, scaled]).all() and np.isnan(served[flat, -1, scaled]).all()
     others = np.delete(np.arange(len(spec.instruments)), flat)
     assert np.isfinite(train[others, -1][:, scaled[:2]]).all()  # other instruments keep theirs
+
+
+def test_a_corrupt_price_or_label_is_a_missing_one_in_training_and_serving():
+    """A price that is not finite and positive (0, -5, inf) or a volume that is not finite and
+    non-negative reads as missing, and a label beyond MAX_ABS_LABEL or not finite likewise, so the
+    features (both paths) equal those of the same data with NaN there."""
+    spec = F.FeatureSpec()
+    rng = np.random.default_rng(5)
+    cols = [*spec.instruments, *[v for c in spec.instruments if (v := F.volume_column(c))]]
+    n_days = F.WINDOW + 20
+    wide = np.exp(rng.normal(0, 0.01, size=(n_days, len(cols))).cumsum(axis=0))
+    wide[:, len(spec.instruments) :] *= 1e6  # volumes
+    bad, clean = wide.copy(), wide.copy()
+    for k, value in enumerate((0.0, -5.0, np.inf, np.nan)):
+        bad[n_days - 3 - k, k] = value
+        clean[n_days - 3 - k, k] = np.nan
+    v = len(spec.instruments)
+    bad[n_days - 2, v : v + 3] = (0.0, -1.0, np.inf)  # a zero volume is a volume, the others are not
+    clean[n_days - 2, v : v + 3] = (0.0, np.nan, np.nan)
+    got = [F.instrument_arrays(spec, cols, m) for m in (bad, clean)]
+    for a, b in zip(*got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    price, volume = got[0]
+    train, _ = F.instrument_features(spec, price, volume)
+    served, _ = F.instrument_features(
+        spec, price[:, -F.WINDOW :], volume[:, -F.WINDOW :], np.array([F.WINDOW - 1])
+    )
+    assert not np.isinf(train).any() and not np.isinf(served).any()
+    labels = rng.normal(0, 0.02, size=(len(spec.targets), 300))
+    corrupt = labels.copy()
+    corrupt[0, -10], corrupt[1, -20], corrupt[2, -30] = 1e6, -np.inf, F.MAX_ABS_LABEL * 1.01
+    missing = labels.copy()
+    missing[0, -10] = missing[1, -20] = missing[2, -30] = np.nan
+    days = np.arange(300)
+    assert F.label_panel(spec, days, corrupt.T).equals(F.label_panel(spec, days, missing.T))

@@ -16,6 +16,7 @@ import pytest
 from kaggle_kernel.blend import Blend, BlendSpec, blend, neutralize
 from kaggle_kernel.features import REGIME_PROB, FeatureSpec, pooled_rows
 from kaggle_kernel.predictor import Predictor
+from kaggle_kernel.state import PRUNE_AFTER, History
 from offline.data.competition import load_competition
 from offline.release.package import build
 from offline.train.engine import TrainConfig, train
@@ -304,6 +305,63 @@ def test_a_long_outage_then_normal_days(warm):
     assert p.errors["predict"] == 0
 
 
+def _prices_as(t: pl.DataFrame, value) -> pl.DataFrame:
+    """Every price cell set to `value` (volumes kept: a zero volume is a volume)."""
+    prices = [c for c in t.columns if c != "date_id" and "volume" not in c.lower()]
+    return t.with_columns(pl.col(prices).cast(pl.Float64) * 0 + value)
+
+
+def _labels_as(lags: list[pl.DataFrame], value) -> list[pl.DataFrame]:
+    return [lb.with_columns(pl.col("^target_.*$").cast(pl.Float64) * 0 + value) for lb in lags]
+
+
+# A corrupt day, and the day it must be worth no more and no less than: the same labels with every
+# price missing, or the same prices with every label missing. These test days replay days the
+# history already holds (as Kaggle's public phase does), so a copy of the day sent far ahead must
+# leave the history as the clean day would.
+POISON = {
+    "a date_id far ahead": (
+        lambda t, lags: (t.with_columns(pl.col("date_id") + 10_000), lags),
+        lambda t, lags: (t, lags),
+    ),
+    "zero prices": (lambda t, lags: (_prices_as(t, 0.0), lags), lambda t, lags: (_prices_as(t, None), lags)),
+    "negative prices": (
+        lambda t, lags: (_prices_as(t, -3.0), lags),
+        lambda t, lags: (_prices_as(t, None), lags),
+    ),
+    "infinite prices": (
+        lambda t, lags: (_prices_as(t, float("inf")), lags),
+        lambda t, lags: (_prices_as(t, None), lags),
+    ),
+    "huge labels": (lambda t, lags: (t, _labels_as(lags, 1e6)), lambda t, lags: (t, _labels_as(lags, None))),
+    "infinite labels": (
+        lambda t, lags: (t, _labels_as(lags, float("-inf"))),
+        lambda t, lags: (t, _labels_as(lags, None)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(POISON))
+def test_a_corrupt_day_does_not_poison_the_days_after_it(warm, trained, case):
+    """After a corrupt day, the next days are served as if that day's prices (or labels) had simply
+    been missing: a corrupt cell is a missing cell, and a far-ahead date_id keeps the history."""
+    p, comp, days = warm
+    q = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # as warm
+    for d in days[:30]:
+        q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
+    corrupt, equivalent = POISON[case]
+    test, lags = corrupt(*_day(comp, days[30]))
+    _check_row(p.predict(test, *lags))
+    test, lags = equivalent(*_day(comp, days[30]))
+    q.predict(test, *lags)
+    for d in days[31:45]:
+        test, lags = _day(comp, d)
+        np.testing.assert_allclose(
+            _check_row(p.predict(test, *lags)), _check_row(q.predict(test, *lags)), rtol=0, atol=1e-9
+        )
+    assert p.errors["predict"] == 0
+
+
 def test_column_order_does_not_matter(warm, trained):
     p, comp, days = warm
     q = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # as warm
@@ -387,10 +445,9 @@ def test_package_is_byte_identical_and_private(trained, tmp_path, synthetic_dir)
 
 def test_history_windows_equal_a_plain_dictionary_of_days():
     """History's ring-backed windows against a dict of days kept by the documented rules (a day
-    replaces itself, labels fill cell by cell, prune forgets days before `day - keep_days`), through
+    replaces itself, labels fill cell by cell, prune forgets days before the earliest of the last
+    PRUNE_AFTER served days less keep_days), through
     days out of order, repeated, far apart (two days in one ring slot) and pruned."""
-    from kaggle_kernel.state import History
-
     rng = np.random.default_rng(4)
     keep, width, n_t = 12, 3, 5
     h = History([f"c{i}" for i in range(width)], n_t, keep_days=keep)
@@ -400,7 +457,7 @@ def test_history_windows_equal_a_plain_dictionary_of_days():
     def window(store, end, n, w):
         return np.array([store.get(d, np.full(w, np.nan)) for d in range(end - n + 1, end + 1)]).reshape(n, w)
 
-    served = 40
+    served, recent = 40, []
     for step in range(600):
         day = int(served + rng.integers(-3 * keep, 3))  # mostly recent days, some a ring length away
         if rng.random() < 0.5:
@@ -417,8 +474,9 @@ def test_history_windows_equal_a_plain_dictionary_of_days():
         if step % 7 == 0:
             served += int(rng.integers(0, 3))
             h.prune(served)
+            recent.append(served)
             for store in (prices, labels):
-                for d in [d for d in store if d < served - keep]:
+                for d in [d for d in store if d < min(recent[-PRUNE_AFTER:]) - keep]:
                     del store[d]
         end, n = served - int(rng.integers(0, 3)), int(rng.integers(0, keep + 1))
         for (days, got), store, w in (
