@@ -14,15 +14,28 @@ _TARGET = re.compile(r"^target_(\d+)$")
 
 
 def as_polars(frame) -> pl.DataFrame:
-    """A polars DataFrame from polars or pandas input (None or anything else -> empty frame)."""
+    """A polars DataFrame from a polars (eager or lazy) or pandas frame or a mapping of columns;
+    None or anything else -> an empty frame."""
     if isinstance(frame, pl.DataFrame):
         return frame
     if frame is None:
         return pl.DataFrame()
-    try:
-        return pl.from_pandas(frame)
-    except Exception:
-        return pl.DataFrame({str(k): list(v) for k, v in dict(frame).items()})
+    for read in (_collect, pl.from_pandas, _from_mapping):
+        try:
+            return read(frame)
+        except Exception:
+            continue
+    return pl.DataFrame()
+
+
+def _collect(frame) -> pl.DataFrame:
+    if not isinstance(frame, pl.LazyFrame):
+        raise TypeError("not a LazyFrame")
+    return frame.collect()
+
+
+def _from_mapping(frame) -> pl.DataFrame:
+    return pl.DataFrame({str(k): list(v) for k, v in dict(frame).items()})
 
 
 def numeric(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -37,7 +50,7 @@ def numeric(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     if present and frame.height:
         block = frame.select(present)
         if not all(schema[c].is_numeric() for c in present):  # casting 250 columns costs ms: only when needed
-            block = block.cast(pl.Float64, strict=False)
+            block = pl.DataFrame([_as_float(block[c]) for c in present])
         values = block.to_numpy()
         if values.dtype != np.float64:
             values = values.astype(np.float64)
@@ -46,6 +59,17 @@ def numeric(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
         pos = {c: i for i, c in enumerate(columns)}
         out[:, [pos[c] for c in present]] = values
     return out
+
+
+def _as_float(column: pl.Series) -> pl.Series:
+    """`column` as Float64: numbers and booleans cast, anything else (text, categorical, dates)
+    through its text; null where that is not a number, and all null when it cannot be read at all."""
+    try:
+        if column.dtype.is_numeric() or column.dtype == pl.Boolean:
+            return column.cast(pl.Float64, strict=False)
+        return column.cast(pl.String, strict=False).cast(pl.Float64, strict=False)
+    except Exception:
+        return pl.Series(column.name, [None] * len(column), dtype=pl.Float64)
 
 
 def _one_row(frame: pl.DataFrame, columns: tuple[str, ...]) -> np.ndarray | None:
@@ -68,7 +92,7 @@ def _positions(have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
 def date_ids(frame: pl.DataFrame, column: str = "date_id") -> np.ndarray | None:
     if column not in frame.columns or frame.height == 0:
         return None
-    return frame[column].cast(pl.Int64, strict=False).to_numpy().astype(np.float64)
+    return _as_float(frame[column]).cast(pl.Int64, strict=False).to_numpy().astype(np.float64)
 
 
 def combine_days(days: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:

@@ -267,6 +267,14 @@ MALFORMED = {
         ),
         lags,
     ),
+    "date, duration and nested cells": lambda t, lags: (
+        t.with_columns(
+            pl.date(2020, 1, 1).alias("LME_CA_Close"),
+            pl.lit([1.0, 2.0]).alias("FX_USDJPY"),
+            pl.col("date_id").cast(pl.Duration),
+        ),
+        [lb.with_columns(pl.date(2020, 1, 1).alias(lb.columns[1])) for lb in lags],
+    ),
     "integer and boolean columns": lambda t, lags: (
         t.with_columns(pl.col("LME_CA_Close").round().cast(pl.Int64), pl.lit(True).alias("FX_EURUSD")),
         lags,
@@ -360,6 +368,37 @@ def test_a_corrupt_day_does_not_poison_the_days_after_it(warm, trained, case):
             _check_row(p.predict(test, *lags)), _check_row(q.predict(test, *lags)), rtol=0, atol=1e-9
         )
     assert p.errors["predict"] == 0
+
+
+READABLE = {
+    "lazy frames": lambda t, lags: (t.lazy(), [lb.lazy() for lb in lags]),
+    "numbers as categorical text, the day sent twice": lambda t, lags: (
+        pl.concat([t, t]).with_columns(
+            pl.col("LME_CA_Close", "FX_USDJPY").cast(pl.String).cast(pl.Categorical)
+        ),
+        [lb.with_columns(pl.col(lb.columns[1]).cast(pl.String).cast(pl.Categorical)) for lb in lags],
+    ),
+    "a categorical date_id": lambda t, lags: (
+        t.with_columns(pl.col("date_id").cast(pl.String).cast(pl.Categorical)),
+        lags,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(READABLE))
+def test_unusual_but_readable_frames_are_read(warm, trained, case):
+    """Frames Kaggle does not send but a careless caller might (lazy, numbers held as categorical
+    text) are read as the numbers they hold: the same row as the clean day, no fallback."""
+    p, comp, days = warm
+    q = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # as warm
+    for d in days[:30]:
+        q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
+    test, lags = _day(comp, days[30])
+    odd_test, odd_lags = READABLE[case](test, lags)
+    np.testing.assert_array_equal(
+        _check_row(p.predict(odd_test, *odd_lags)), _check_row(q.predict(test, *lags))
+    )
+    assert sum(p.errors.values()) == 0
 
 
 def test_column_order_does_not_matter(warm, trained):
