@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 _TARGET = re.compile(r"^target_(\d+)$")
+MAX_DATE_ID = 2**31  # a date_id at least this large in size is no trading-day index: missing
 
 
 def as_polars(frame) -> pl.DataFrame:
@@ -92,7 +93,12 @@ def _positions(have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
 def date_ids(frame: pl.DataFrame, column: str = "date_id") -> np.ndarray | None:
     if column not in frame.columns or frame.height == 0:
         return None
-    return _as_float(frame[column]).cast(pl.Int64, strict=False).to_numpy().astype(np.float64)
+    ids = frame[column]
+    if ids.dtype.is_integer():  # the gateway's batches: read as they are (a null is NaN)
+        days = ids.to_numpy().astype(np.float64)
+    else:
+        days = _as_float(ids).cast(pl.Int64, strict=False).to_numpy().astype(np.float64)
+    return np.where(np.abs(days) < MAX_DATE_ID, days, np.nan)
 
 
 def combine_days(days: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:

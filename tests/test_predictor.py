@@ -287,6 +287,10 @@ MALFORMED = {
         ],
     ),
     "a date_id far ahead": lambda t, lags: (t.with_columns(pl.col("date_id") + 10_000), lags),
+    "a date_id at the end of int64": lambda t, lags: (
+        t.with_columns(pl.lit(2**63 - 1).alias("date_id")),
+        lags,
+    ),
 }
 
 
@@ -296,6 +300,7 @@ def test_malformed_batches_never_raise(warm, case):
     test, lags = _day(comp, days[30])
     bad_test, bad_lags = MALFORMED[case](test, lags)
     _check_row(p.predict(bad_test, *bad_lags))
+    assert p.errors["predict"] == 0  # each part coped; nothing reached the last line of defence
     # and the next normal day is served normally
     test, lags = _day(comp, days[31])
     _check_row(p.predict(test, *lags))
