@@ -308,6 +308,32 @@ def test_csv_errors_name_file_column_and_row(tmp_path):
         load_csv(tmp_path / "missing.csv")
 
 
+def test_csv_in_other_common_layouts_reads_the_same(tmp_path):
+    """Headers in any case with spaces, timestamps with a time zone (pandas' to_csv of a tz-aware
+    index), US dates, thousands separators and a newest-first file read as the plain layout."""
+    rows = [(f"2020-01-{d:02d}", 1000.0 + 17.25 * d) for d in range(1, 21)]
+    layouts = {
+        "plain": "Date,Close\n" + "".join(f"{d},{c}\n" for d, c in rows),
+        "lower, spaced": " date , CLOSE \n" + "".join(f"{d},{c}\n" for d, c in rows),
+        "timestamps": "Date,Close\n" + "".join(f"{d} 00:00:00-05:00,{c}\n" for d, c in rows),
+        "iso T": "Date,Close\n" + "".join(f"{d}T16:00:00Z,{c}\n" for d, c in rows),
+        "us dates": "Date,Close\n" + "".join(f"{d[5:7]}/{d[8:]}/{d[:4]},{c}\n" for d, c in rows),
+        "thousands": "Date,Close\n" + "".join(f'{d},"{c:,.2f}"\n' for d, c in rows),
+        "newest first": "Date,Close\n" + "".join(f"{d},{c}\n" for d, c in reversed(rows)),
+    }
+    frames = {}
+    for name, text in layouts.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        frames[name] = load_csv(path)[0]
+    for name, frame in frames.items():
+        assert frame.equals(frames["plain"]), name
+    path = tmp_path / "both.csv"
+    path.write_text("Date,Close,close\n2020-01-01,1,1\n")
+    with pytest.raises(DataError, match="both read as 'Close'"):
+        load_csv(path)
+
+
 def test_code_hash_covers_the_etf_code(tmp_path):
     import shutil
 

@@ -121,8 +121,39 @@ def _bad_row(path: Path, column: str, mask: pl.Series, message: str) -> None:
         )
 
 
+# A date at the start of the cell (a time or time zone after it, as pandas writes timestamps, is ignored)
+_DATE_TOKEN = r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}/\d{1,2}/\d{4})"
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y")
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"  # 2,506.85 as some exports write it
+
+
+def _number(column: str) -> pl.Expr:
+    """A text column as Float64 (null where it is not a number); 2,506.85 reads as 2506.85."""
+    v = pl.col(column).str.strip_chars()
+    return (
+        pl.when(v.str.contains(_THOUSANDS))
+        .then(v.str.replace_all(",", ""))
+        .otherwise(v)
+        .cast(pl.Float64, strict=False)
+    )
+
+
+def _canonical_columns(path: Path, text: pl.DataFrame) -> pl.DataFrame:
+    """`text` with its CSV_COLUMNS named as CSV_COLUMNS, matched without regard to case or spaces."""
+    names: dict[str, str] = {}
+    for col in text.columns:
+        want = next((c for c in CSV_COLUMNS if c.lower() == col.strip().lower()), None)
+        if want is None:
+            continue
+        if want in names:
+            raise DataError(str(path), f"columns {names[want]!r} and {col!r} both read as {want!r}", want)
+        names[want] = col
+    return text.select(pl.col(col).alias(want) for want, col in names.items())
+
+
 def load_csv(path: Path, min_rows: int = 0) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Daily data from a CSV with Date and Close, optionally Open/High/Low/Volume/VIX; (frame, stand-ins used).
+    """Daily data from a CSV with Date and Close, optionally Open/High/Low/Volume/VIX (any case);
+    (frame, stand-ins used). A date may carry a time after it; a file newest first is read oldest first.
 
     Bad input is a DataError naming the file, column and row: a missing file or column, an unparseable
     date, a missing or non-positive price, dates not increasing, fewer rows than the longest window.
@@ -131,22 +162,16 @@ def load_csv(path: Path, min_rows: int = 0) -> tuple[pl.DataFrame, dict[str, str
     if not path.is_file():
         raise UserError(f"--source {path}: no such CSV file")
     try:
-        text = pl.read_csv(path, infer_schema=False)
+        text = _canonical_columns(path, pl.read_csv(path, infer_schema=False))
     except pl.exceptions.PolarsError as exc:
         raise DataError(str(path), f"not a readable CSV ({exc})") from None
     for need in ("Date", "Close"):
         if need not in text.columns:
             raise DataError(str(path), f"missing required column; has {text.columns}", need)
-    date = pl.coalesce(
-        *(
-            pl.col("Date").str.strip_chars().str.to_date(fmt, strict=False)
-            for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y")
-        )
-    )
+    token = pl.col("Date").str.strip_chars().str.extract(_DATE_TOKEN)
+    date = pl.coalesce(*(token.str.to_date(fmt, strict=False) for fmt in _DATE_FORMATS))
     present = [c for c in CSV_COLUMNS[1:] if c in text.columns]
-    frame = text.select(
-        date.alias("date"), *(pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in present)
-    )
+    frame = text.select(date.alias("date"), *(_number(c) for c in present))
     _bad_row(path, "Date", frame["date"].is_null(), "unparseable date (expected YYYY-MM-DD)")
     for c in present:
         raw_null = text[c].is_null() | (text[c].str.strip_chars() == "")
@@ -155,9 +180,11 @@ def load_csv(path: Path, min_rows: int = 0) -> tuple[pl.DataFrame, dict[str, str
             _bad_row(path, c, frame[c].is_null(), "missing close")
         if c in ("Open", "High", "Low", "Close"):
             _bad_row(path, c, frame[c].fill_null(1.0) <= 0, "non-positive price")
-    _bad_row(
-        path, "Date", (frame["date"].diff().dt.total_days() <= 0).fill_null(False), "dates not increasing"
-    )
+    step = frame["date"].diff().dt.total_days()
+    if frame.height > 1 and (step.drop_nulls() < 0).all():
+        frame = frame.reverse()  # newest first, as some exports write it
+    else:
+        _bad_row(path, "Date", (step <= 0).fill_null(False), "dates not increasing")
     if frame.height < min_rows:
         raise DataError(
             str(path), f"{frame.height} rows; the longest window and the label need at least {min_rows}"
