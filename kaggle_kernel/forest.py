@@ -105,10 +105,11 @@ class Forest:
         )
         self._sigmoid_scale = np.array([self.models[i].sigmoid for i in self._sigmoid_cols], dtype=np.float64)
         self._arrays = {k: np.asarray(arrays[k]) for k in ARRAY_DTYPES if k != "meta"}
-        unknown = sorted(set(shared) - set(self.feature_names))
+        wanted = set(shared)
+        unknown = sorted(wanted - set(self.feature_names))
         if unknown:
             raise ValueError(f"{source}: shared features {unknown[:3]} are not in the feature vector")
-        self.shared: tuple[str, ...] = tuple(f for f in self.feature_names if f in set(shared))
+        self.shared: tuple[str, ...] = tuple(f for f in self.feature_names if f in wanted)
         self._compile()
 
     # ---- construction -------------------------------------------------------------------------
