@@ -457,3 +457,68 @@ def test_cli_profile_and_yardstick(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "informed ridge yardstick" in proc.stdout and (out / "yardstick.json").exists()
+
+
+def test_effects_of_your_own_replace_the_profiles(tmp_path: Path) -> None:
+    """`data synth --effects`: the overrides reach the simulated market and its truth file, and the
+    yardstick regenerates the same market from that file; bad overrides name the field."""
+    from offline.data.synthetic.yardstick import write_yardstick
+
+    own = {"lead_lag": 0, "reversal": -0.5, "momentum_window": 42, "stress_drift": 0.0}
+    cfg = SynthConfig(days=300, test_days=40, seed=0, effects=own)
+    planted = cfg.planted()
+    assert (planted.lead_lag, planted.reversal, planted.momentum_window) == (0.0, -0.5, 42)
+    assert planted.spread_reversal == profile("default").effects.spread_reversal  # not overridden: kept
+    truth = write_synthetic(tmp_path / "own", cfg)
+    assert truth["config"]["effects"] == own and truth["profile"]["effects"]["reversal"] == -0.5
+    plain = generate(SynthConfig(days=300, test_days=40, seed=0))
+    assert not pl.read_csv(tmp_path / "own" / "train_labels.csv").equals(plain.labels)
+    assert {e["effect"] for e in truth["effects"]} == {
+        "residual_reversal",
+        "spread_reversal",
+        "regime_momentum",
+        "persistent_drift",
+    }
+    assert write_yardstick(tmp_path / "own").n_days == 300  # regenerated from the truth file: equal labels
+    for bad, message in (
+        ({"reverse": 1.0}, "unknown effect 'reverse'; choose from lead_lag, "),
+        ({"momentum_window": 3}, "momentum_window must be at least the 5-day"),
+        ({"lead_lag_delay": 0}, "lead_lag_delay must be at least 1 day"),
+        ({"lead_lag_window": 7.5}, "whole number of days"),
+        ({"reversal": "strong"}, "reversal must be a finite number"),
+        ({"persistent_drift": -0.1}, "persistent_drift is a standard deviation"),
+    ):
+        with pytest.raises(UserError, match=message):
+            SynthConfig(effects=bad).validate()
+
+
+def test_cli_effects_inline_or_from_a_file(tmp_path: Path) -> None:
+    run = [sys.executable, "-m", "offline", "data", "synth", "--days", "300", "--test-days", "40"]
+    mix = {"reversal": -0.5, "momentum_calm": 0.0, "momentum_stressed": 0.0}
+    (tmp_path / "mix.json").write_text(json.dumps(mix))
+    for name, given in (("inline", json.dumps(mix)), ("file", str(tmp_path / "mix.json"))):
+        proc = subprocess.run(
+            [*run, str(tmp_path / name), "--effects", given, "--strength", "0.5"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        config = json.loads((tmp_path / name / TRUTH_FILE).read_text())["config"]
+        assert config["effects"] == mix and config["strength"] == 0.5
+    assert (tmp_path / "inline" / "train.csv").read_bytes() == (tmp_path / "file" / "train.csv").read_bytes()
+    for given, message in (
+        ("[1, 2]", "expected a JSON object"),
+        ("{nope", "not valid JSON"),
+        (str(tmp_path / "missing.json"), "neither a JSON object nor a file"),
+    ):
+        proc = subprocess.run(
+            [*run, str(tmp_path / "bad"), "--effects", given],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert not (tmp_path / "bad").exists()  # refused before anything is written

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from offline.errors import UserError
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -49,21 +52,50 @@ def _verify(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from offline.data.synthetic import SynthConfig, write_synthetic
 
-    cfg = SynthConfig(days=args.days, test_days=args.test_days, seed=args.seed, profile=args.profile)
-    write_synthetic(args.out, cfg)
-    print(
-        f"wrote synthetic competition directory {args.out} "
-        f"(profile {args.profile}, {args.days} days, seed {args.seed})"
+    cfg = SynthConfig(
+        days=args.days,
+        test_days=args.test_days,
+        seed=args.seed,
+        strength=args.strength,
+        profile=args.profile,
+        effects=read_effects(args.effects) if args.effects else {},
     )
+    write_synthetic(args.out, cfg)
+    mix = _mix(args.profile, cfg.effects)
+    print(f"wrote synthetic competition directory {args.out} ({mix}, {args.days} days, seed {args.seed})")
     return 0
 
 
+def _mix(profile: str, effects: dict | None) -> str:
+    """How a synthetic market's effect mix is named in console lines."""
+    return f"profile {profile}" + (f" with {json.dumps(effects)}" if effects else "")
+
+
+def read_effects(text: str) -> dict[str, float]:
+    """`--effects`: a JSON object inline, or the path of a .json file holding one."""
+    source = "--effects"
+    if Path(text).is_file():
+        source, text = text, Path(text).read_text()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if source == "--effects" and not text.lstrip().startswith(("{", "[")):
+            raise UserError(f"--effects: {text!r} is neither a JSON object nor a file") from None
+        raise UserError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{source}: expected a JSON object of effect: value, got {type(value).__name__}")
+    return value
+
+
 def _yardstick(args: argparse.Namespace) -> int:
+    from offline.data.synthetic import TRUTH_FILE
     from offline.data.synthetic.yardstick import YARDSTICK_FILE, write_yardstick
 
     y = write_yardstick(args.dir)
+    effects = json.loads((Path(args.dir) / TRUTH_FILE).read_text())["config"].get("effects")
+    mix = _mix(y.profile, effects)
     print(
-        f"{args.dir} (profile {y.profile}, seed {y.seed}), {y.blend_days} blend days of {y.n_days}: "
+        f"{args.dir} ({mix}, seed {y.seed}), {y.blend_days} blend days of {y.n_days}: "
         f"oracle {y.oracle:.3f} (factor-neutral {y.oracle_neutral:.3f})  "
         f"informed ridge yardstick {y.yardstick:.3f} (factor-neutral {y.yardstick_neutral:.3f})  "
         f"mean-rank prior {y.mean_rank:.3f}  naive {y.naive:.3f}  -> {YARDSTICK_FILE}"
@@ -89,6 +121,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--profile",
         default="default",
         help="named market, an effect mix of offline/data/synthetic/profiles.py (an unknown name lists them)",
+    )
+    s.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="multiplier on every planted coefficient, 0..3 (default 1)",
+    )
+    s.add_argument(
+        "--effects",
+        help="a mix of your own: JSON object (or .json file) replacing some of the profile's coefficients, "
+        'windows and delays, e.g. \'{"reversal": -0.5, "momentum_window": 42}\' (an unknown name lists them)',
     )
     s.set_defaults(func=_synth)
 

@@ -15,7 +15,8 @@ The market (see universe, regime, market, observe):
 - Student-t(5) shocks; exchange holidays, late starters, series that end, 1-3 day gaps.
 
 Planted predictability: the profile (profiles.py; `SynthConfig.profile`, `data synth --profile`)
-chooses the effect mix, `SynthConfig.strength` scales it; the exact coefficients and assets used,
+chooses the effect mix, `SynthConfig.effects` replaces some of its coefficients, windows and delays
+(`data synth --effects`: a mix of one's own), `SynthConfig.strength` scales it; the exact coefficients and assets used,
 and what an oracle needs for each effect, are in synthetic_truth.json. Coefficients act on
 standardised returns z = log return / daily vol. A "residual" is an asset's z minus beta x the z of
 its sector proxy (VT for equities, XLE for energy, IEF for bonds, JPX gold for gold/silver, LME
@@ -66,7 +67,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +79,13 @@ from offline.data.synthetic.filter import filter_stressed, propagate
 from offline.data.synthetic.market import (
     HORIZON,
     Dynamics,
+    Effects,
     build_dynamics,
     forecast,
     simulate_returns,
 )
 from offline.data.synthetic.observe import observe, plan_nulls, protected_instruments
-from offline.data.synthetic.profiles import profile
+from offline.data.synthetic.profiles import profile, with_overrides
 from offline.data.synthetic.regime import RegimeParams, simulate_regime
 from offline.data.synthetic.universe import Universe, build_universe, market_stats
 from offline.data.targets import compute_targets, lagged_label_frames
@@ -100,16 +102,22 @@ TRUTH_FILE = "synthetic_truth.json"
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """What to generate. `strength` scales every planted effect (1.0 = the documented defaults)."""
+    """What to generate. `strength` scales every planted effect (1.0 = the documented defaults);
+    `effects` replaces some of the profile's coefficients, windows and delays (profiles.OVERRIDABLE)."""
 
     days: int = 1961
     test_days: int = 134
     seed: int = 0
     strength: float = 1.0
     profile: str = "default"
+    effects: dict[str, float] = field(default_factory=dict)
+
+    def planted(self) -> Effects:
+        """The effect mix this config simulates (an unknown profile or override is a UserError)."""
+        return replace(with_overrides(profile(self.profile).effects, self.effects), strength=self.strength)
 
     def validate(self) -> None:
-        profile(self.profile)  # an unknown name is a UserError
+        self.planted()
         if self.days < 60:
             raise UserError(f"--days must be at least 60 (got {self.days})")
         if not 5 <= self.test_days <= self.days - 30:
@@ -212,7 +220,7 @@ def generate(cfg: SynthConfig) -> SyntheticMarket:
     total = BURN_IN + cfg.days + EXTRA_DAYS
     regime = simulate_regime(total, rng["regime"], params)
     market_profile = profile(cfg.profile)
-    effects = replace(market_profile.effects, strength=cfg.strength)
+    effects = cfg.planted()
     dyn = build_dynamics(universe, effects, params.stationary_stressed(), rng["drift"])
     path = simulate_returns(universe, dyn, regime, rng["returns"])
 

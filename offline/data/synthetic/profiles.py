@@ -8,10 +8,18 @@ oracle, the informed linear yardstick and the simple baselines of a written dire
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
-from offline.data.synthetic.market import WIDE_LEAD_LAG, Effects
+from offline.data.synthetic.market import HORIZON, WIDE_LEAD_LAG, Effects
 from offline.errors import UserError
+
+# Effects fields `data synth --effects` may override: every coefficient, window and delay
+# (the lead-lag pairs stay the profile's; `strength` has its own option).
+WINDOWS = ("lead_lag_window", "momentum_window")
+DELAYS = ("lead_lag_delay",)
+OVERRIDABLE = tuple(f.name for f in fields(Effects) if f.name not in ("lead_lag_pairs", "strength"))
 
 
 @dataclass(frozen=True)
@@ -78,3 +86,28 @@ def profile(name: str) -> Profile:
     if name not in PROFILES:
         raise UserError(f"unknown synthetic profile {name!r}; choose one of {', '.join(PROFILES)}")
     return PROFILES[name]
+
+
+def with_overrides(effects: Effects, overrides: Mapping[str, float]) -> Effects:
+    """`effects` with some fields replaced (`data synth --effects`): a market of the user's own mix.
+    An unknown field or a value the generator cannot simulate is a UserError naming it."""
+    for key, value in overrides.items():
+        if key not in OVERRIDABLE:
+            raise UserError(f"--effects: unknown effect {key!r}; choose from {', '.join(OVERRIDABLE)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise UserError(f"--effects: {key} must be a finite number (got {value!r})")
+        if key in WINDOWS + DELAYS and value != int(value):
+            raise UserError(f"--effects: {key} must be a whole number of days (got {value!r})")
+        if key in WINDOWS and value < HORIZON:
+            raise UserError(
+                f"--effects: {key} must be at least the {HORIZON}-day forecast horizon (got {value!r})"
+            )
+        if key in DELAYS and value < 1:
+            raise UserError(f"--effects: {key} must be at least 1 day (got {value!r})")
+        if key == "persistent_drift" and value < 0:
+            raise UserError(
+                f"--effects: persistent_drift is a standard deviation, at least 0 (got {value!r})"
+            )
+    return replace(
+        effects, **{k: int(v) if k in WINDOWS + DELAYS else float(v) for k, v in overrides.items()}
+    )
