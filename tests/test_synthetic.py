@@ -522,3 +522,31 @@ def test_cli_effects_inline_or_from_a_file(tmp_path: Path) -> None:
         )
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
+def test_yardstick_scores_a_day_without_information_as_zero() -> None:
+    """A forecast that is constant on some day (an effect whose window holds no returns yet) is
+    scored with that day's correlation 0, the engine's rule, where the official metric raises; on
+    other forecasts both rules agree."""
+    from offline.data.synthetic.yardstick import oof_score
+    from offline.metric import rank_correlations
+
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((40, len(target_defs())))
+    Y[3, :100] = np.nan
+    pred = Y + 2.0 * rng.standard_normal(Y.shape)
+    mask = np.ones(40, dtype=bool)
+    mask[:2] = False
+    days = np.flatnonzero(mask)
+    names = [t.name for t in target_defs()]
+
+    def frame(values: np.ndarray) -> pl.DataFrame:
+        return pl.DataFrame({"date_id": days}).hstack(pl.DataFrame(values[mask], schema=names))
+
+    assert oof_score(pred, Y, mask) == pytest.approx(score(frame(Y), frame(pred)), abs=1e-12)
+    pred[10] = 0.5
+    with pytest.raises(ZeroDivisionError):
+        score(frame(Y), frame(pred))
+    corr = np.nan_to_num(rank_correlations(pred[mask], Y[mask]), nan=0.0)
+    assert corr[10 - 2] == 0.0
+    assert oof_score(pred, Y, mask) == pytest.approx(corr.mean() / corr.std(), abs=1e-12)

@@ -27,8 +27,9 @@ import polars as pl
 from kaggle_kernel.schema import target_defs
 from offline.data.competition import load_competition
 from offline.errors import UserError
-from offline.metric import average_ranks, score
+from offline.metric import average_ranks
 from offline.train.cv import blend_days, oof_mask, walk_forward
+from offline.train.evaluate import score_block
 
 N_FOLDS, GAP, MIN_TRAIN = 4, 5, 0.4  # the engine's walk-forward defaults
 RIDGE_ALPHA = 1.0  # on standardised features; hundreds of thousands of rows, a handful of features
@@ -100,17 +101,11 @@ def mean_rank_prior(Y: np.ndarray) -> np.ndarray:
     return delivered_mean(Y, ranks)
 
 
-def _frame(values: np.ndarray, date_ids: np.ndarray) -> pl.DataFrame:
-    names = [t.name for t in target_defs()]
-    return pl.concat(
-        [pl.DataFrame({"date_id": date_ids}), pl.DataFrame(values, schema=names)], how="horizontal"
-    )
-
-
 def oof_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
-    """offline.metric.score of pred against Y (days x targets) on the masked days; NaN predictions -> 0."""
-    days = np.flatnonzero(mask)
-    return score(_frame(Y[mask], days), _frame(np.nan_to_num(pred[mask]), days))
+    """The score of pred against Y (days x targets) on the masked days by the engine's own rule
+    (`score_block`): NaN predictions count as 0 and a constant day as correlation 0, so a forecast
+    with no information on some day (an effect whose window is empty) is scored, not refused."""
+    return score_block(pred, Y, mask)["score"]
 
 
 def neutral_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
