@@ -480,6 +480,19 @@ def test_effects_of_your_own_replace_the_profiles(tmp_path: Path) -> None:
         "persistent_drift",
     }
     assert write_yardstick(tmp_path / "own").n_days == 300  # regenerated from the truth file: equal labels
+    nothing = {
+        k: 0 for k in ("lead_lag", "reversal", "spread_reversal", "momentum_calm", "momentum_stressed")
+    }
+    write_synthetic(
+        tmp_path / "none",
+        SynthConfig(days=300, test_days=40, effects={**nothing, "stress_drift": 0, "persistent_drift": 0}),
+    )
+    empty = write_yardstick(tmp_path / "none")  # a market without effects: nothing to hand the yardstick
+    assert empty.features == [] and (empty.oracle, empty.yardstick, empty.yardstick_neutral) == (
+        0.0,
+        0.0,
+        0.0,
+    )
     for bad, message in (
         ({"reverse": 1.0}, "unknown effect 'reverse'; choose from lead_lag, "),
         ({"momentum_window": 3}, "momentum_window must be at least the 5-day"),

@@ -104,8 +104,10 @@ def mean_rank_prior(Y: np.ndarray) -> np.ndarray:
 def oof_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
     """The score of pred against Y (days x targets) on the masked days by the engine's own rule
     (`score_block`): NaN predictions count as 0 and a constant day as correlation 0, so a forecast
-    with no information on some day (an effect whose window is empty) is scored, not refused."""
-    return score_block(pred, Y, mask)["score"]
+    with no information on some day (an effect whose window is empty) is scored, not refused, and
+    one with none on any day (a market without planted effects) scores 0."""
+    value = score_block(pred, Y, mask)["score"]
+    return 0.0 if np.isnan(value) else value
 
 
 def neutral_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
@@ -168,6 +170,8 @@ def effect_features(market) -> tuple[list[str], np.ndarray]:
         names += ["delivered_mean", "mean_rank"]
         rms = np.sqrt(delivered_mean(Y, Y * Y))  # the prior's rank offset in return units
         feats += [np.nan_to_num(delivered_mean(Y)), np.nan_to_num((mean_rank_prior(Y) - 0.5) * rms)]
+    if not feats:  # nothing planted: the yardstick has nothing to be handed
+        return names, np.zeros((days, lags.size, 0))
     return names, np.stack(feats, axis=2)
 
 
@@ -182,6 +186,8 @@ def ridge_walk_forward(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, list[l
     days, n_targets, n_feat = X.shape
     pred = np.full((days, n_targets), np.nan)
     coefs = []
+    if n_feat == 0:  # no features: no information, the constant forecast
+        return np.zeros((days, n_targets)), coefs
     for fold in walk_forward(days, N_FOLDS, GAP, MIN_TRAIN):
         xtr = X[: fold.train_end].reshape(-1, n_feat)
         ytr = Y[: fold.train_end].ravel()
