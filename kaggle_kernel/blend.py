@@ -4,8 +4,10 @@ neutral to the labels' leading factors.
 Ranking puts members on one scale (the metric only sees ranks). The labels' daily ranks share a few
 common factors (targets that move together); a forecast exposed to one gains or loses with that
 factor's daily sign, which widens the spread of the daily correlations more than it moves their
-mean, so the blend leaves its exposure to the factors training chose (`neutralize`). Training
-scores exactly these functions on out-of-fold predictions and the kernel serves them.
+mean, so the blend leaves its exposure to the factors training chose (`neutralize`). Where the
+forecast's information sits in a few targets, ranking the rest adds only noise, so the share of
+each day's targets nearest its median that training chose is tied (`tie_middle`). Training scores
+exactly these functions on out-of-fold predictions and the kernel serves them.
 """
 
 from __future__ import annotations
@@ -50,16 +52,29 @@ def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return day_ranks(exposure_free(values, factors)) if factors.shape[1] else values
 
 
+def tie_middle(values: np.ndarray, share: float) -> np.ndarray:
+    """Each row's `share` of values nearest its median set to the median. The metric ranks them as
+    one tie, which adds nothing to a day's correlation, where ranking them by a forecast's noise
+    would add noise: a forecast confident on a few targets keeps its edge. share 0: unchanged."""
+    if share <= 0:
+        return values
+    mid = np.median(values, axis=-1, keepdims=True)
+    dist = np.abs(values - mid)
+    return np.where(dist <= np.quantile(dist, share, axis=-1, keepdims=True), mid, values)
+
+
 @dataclass(frozen=True)
 class BlendSpec:
-    """Members (in MEMBERS), their weights, the targets blended, the prior vector (one per target)
-    and the label factors the blend is made neutral to (k vectors over the blended targets)."""
+    """Members (in MEMBERS), their weights, the targets blended, the prior vector (one per target),
+    the label factors the blend is made neutral to (k vectors over the blended targets) and the
+    share of each day's blended targets tied at its median (`tie_middle`)."""
 
     members: tuple[str, ...]
     weights: tuple[float, ...]
     targets: tuple[int, ...]
     prior: tuple[float | None, ...]
     factors: tuple[tuple[float, ...], ...] = ()
+    ties: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -68,6 +83,7 @@ class BlendSpec:
             "targets": list(self.targets),
             "prior": list(self.prior),
             "factors": [list(f) for f in self.factors],
+            "ties": self.ties,
         }
 
     @classmethod
@@ -80,12 +96,16 @@ class BlendSpec:
         factors = tuple(tuple(float(v) for v in f) for f in d.get("factors", ()))
         if any(len(f) != len(targets) for f in factors):
             raise ValueError(f"blend: a factor without one value per blended target ({len(targets)})")
+        ties = float(d.get("ties", 0.0))  # a blend from before the tie step has none
+        if not 0 <= ties < 1:
+            raise ValueError(f"blend: ties must be a share in [0, 1), got {ties!r}")
         return cls(
             members,
             tuple(float(w) for w in d["weights"]),
             targets,
             tuple(None if v is None else float(v) for v in d["prior"]),
             factors,
+            ties,
         )
 
     def prior_vector(self) -> np.ndarray:
@@ -153,5 +173,7 @@ class Blend:
         preds = self.members(x, engine)
         rows = [preds[m][self.targets] for m in self.active]
         out = np.asarray(engine, dtype=np.float64).copy()
-        out[self.targets] = neutralize(blend(rows, self.weights), self.factors)
+        out[self.targets] = tie_middle(
+            neutralize(blend(rows, self.weights), self.factors), self.blend_spec.ties
+        )
         return out

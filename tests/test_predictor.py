@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from kaggle_kernel.blend import Blend, BlendSpec, blend, neutralize
+from kaggle_kernel.blend import Blend, BlendSpec, blend, neutralize, tie_middle
 from kaggle_kernel.features import REGIME_PROB, FeatureSpec, pooled_rows
 from kaggle_kernel.predictor import Predictor
 from kaggle_kernel.state import PRUNE_AFTER, History
@@ -107,8 +107,13 @@ def _equal_weights(p: Predictor) -> Predictor:
     assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "leaders", "recent")
     p.blend = Blend(
         b.spec,
-        BlendSpec(
-            b.blend_spec.members, (1 / 7,) * 7, b.blend_spec.targets, b.blend_spec.prior, b.blend_spec.factors
+        BlendSpec(  # half of each day tied, so the tie step's serving path is checked too
+            b.blend_spec.members,
+            (1 / 7,) * 7,
+            b.blend_spec.targets,
+            b.blend_spec.prior,
+            b.blend_spec.factors,
+            0.5,
         ),
         b.pooled,
         b.ridge,
@@ -145,6 +150,7 @@ def _check_blend(p, comp, offline, members, weights, check):
     blend_json = json.loads((models / "blend.json").read_text())
     prior = np.array([np.nan if v is None else v for v in blend_json["prior"]])
     factors = np.array(blend_json["factors"], dtype=np.float64).reshape(-1, len(TARGETS)).T
+    ties = p.blend.blend_spec.ties
     pooled_model = lgb.Booster(model_file=str(models / "pooled.txt"))
     linear = {}
     for member in ("local", "leaders"):
@@ -182,7 +188,7 @@ def _check_blend(p, comp, offline, members, weights, check):
             "leaders": per_target(linear["leaders"], x),
             "recent": x[[col[f"target_{i}_lrank"] for i in range(424)]],
         }
-        expected = neutralize(blend([preds[m][TARGETS] for m in members], weights), factors)
+        expected = tie_middle(neutralize(blend([preds[m][TARGETS] for m in members], weights), factors), ties)
         np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)
         # a target without a model serves its naive baseline (latest delivered label)
         assert v[100] == pytest.approx(x[col["target_100_lab1"]], abs=1e-6) or np.isnan(

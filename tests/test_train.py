@@ -505,6 +505,53 @@ def test_blend_leaves_a_label_factor_it_cannot_forecast_and_keeps_one_it_can():
     assert [f["factors"] for f in kept["per_fold"]] == [0, 0, 0] and kept["factors"].shape[1] == 0
 
 
+def test_tie_middle_ties_the_share_nearest_the_median():
+    """The share of a row's values nearest its median become the median (one tie); the rest and
+    their order are kept; share 0 changes nothing; rows are independent."""
+    from kaggle_kernel.blend import tie_middle
+
+    rng = np.random.default_rng(5)
+    rows = rng.standard_normal((3, 424))
+    assert tie_middle(rows, 0.0) is rows
+    for share in (0.25, 0.5, 0.9, 0.95):
+        out = tie_middle(rows, share)
+        mid = np.median(rows, axis=1, keepdims=True)
+        tied = out == mid
+        assert np.all(np.abs(tied.sum(axis=1) - share * 424) <= 1)
+        dist = np.abs(rows - mid)
+        assert all(dist[r][tied[r]].max() <= dist[r][~tied[r]].min() for r in range(3))
+        np.testing.assert_array_equal(out[~tied], rows[~tied])
+        assert len(np.unique(out[0])) > 1  # never a constant row
+    np.testing.assert_array_equal(tie_middle(rows, 0.5)[1], tie_middle(rows[1:2], 0.5)[0])
+
+
+def test_blend_ties_where_the_information_is_in_a_few_targets_only():
+    """A member that forecasts 5 of 60 targets well and the rest by noise: the nested blend ties
+    most of each day (share chosen on earlier folds) and scores far above the untied blend. A
+    member with the same information spread over every target keeps every target ranked."""
+    from kaggle_kernel.blend import blend, neutralize, tie_middle
+    from offline.train.blending import nested_blend
+    from offline.train.evaluate import score_block
+
+    rng = np.random.default_rng(6)
+    n_days, n_t = 500, 60
+    signal = np.zeros((n_days, n_t))
+    signal[:, :5] = 2.0 * rng.standard_normal((n_days, 5))
+    Y = signal + rng.standard_normal((n_days, n_t))
+    sparse = signal + 0.3 * rng.standard_normal((n_days, n_t))
+    folds = walk_forward(n_days, 4, 5, 0.4)
+    out = nested_blend({"member": sparse}, Y, folds)
+    assert all(f["ties"] >= 0.75 for f in out["per_fold"]) and out["ties"] >= 0.75
+    mask = np.zeros(n_days, dtype=bool)
+    mask[folds[1].test_start :] = True
+    untied = neutralize(blend([sparse], [1.0]), out["factors"])
+    assert score_block(out["oof"], Y, mask)["score"] > score_block(untied, Y, mask)["score"] + 0.3
+    served = tie_middle(untied[-1:], out["ties"])
+    assert (served == np.median(served)).sum() >= 0.75 * n_t
+    dense = Y + 1.0 * rng.standard_normal((n_days, n_t))
+    assert nested_blend({"member": dense}, Y, folds)["ties"] == 0.0
+
+
 def test_blend_scorer_matches_the_metric():
     """The weight search's fast daily Spearman equals the metric's on blends of day ranks, on exact
     ties (values on a coarse grid), with unlabelled cells and on a day with one label (0). A mix of

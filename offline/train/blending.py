@@ -7,13 +7,16 @@ members' daily correlation series), a closed form rather than a search: a greedy
 from the best single member chased each fold's noise (README: the rules compared). With them, the
 number of the labels' leading factors the blend is made neutral to (`kaggle_kernel.blend.neutralize`)
 is chosen on the same days: each fold's factors come from the labels before its training end only.
+Last, on those days again, the share of each day's targets the blend ties at its median
+(`kaggle_kernel.blend.tie_middle`: where the information sits in a few targets, not ranking the
+rest scores better).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kaggle_kernel.blend import blend, exposure_free, neutralize
+from kaggle_kernel.blend import blend, exposure_free, neutralize, tie_middle
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 from offline.train.evaluate import T_DECISIVE
@@ -22,6 +25,7 @@ RIDGE = 1e-9  # of the mean variance, added to the covariance's diagonal: identi
 MIN_FIT_DAYS = 60  # fewer labelled days to fit weights on (three 20-day blocks): the engine alone
 FALLBACK = "engine"  # the kit's main model, served when the days cannot choose among the members
 FACTOR_CHOICES = (0, 1, 2, 3, 5, 10, 20, 40)  # how many leading label factors the blend may leave
+TIE_CHOICES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)  # shares of a day's targets the blend may tie
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -136,13 +140,34 @@ def _exposure_free(ranked: np.ndarray, factors: list[np.ndarray], folds: list[Fo
     return out
 
 
+def _choose_ties(
+    ranked: list[np.ndarray],
+    factors: list[np.ndarray],
+    folds: list[Fold],
+    scorer: DailySpearman,
+    rows: np.ndarray,
+    k: int,
+    weights: np.ndarray,
+) -> float:
+    """The TIE_CHOICES share whose tied blend (weights, neutral to k factors) scores best on `rows`;
+    the smallest on equal scores."""
+    mix = sum(
+        weights[i] * (_exposure_free(ranked[i], factors, folds, k) if k else ranked[i])[rows]
+        for i in np.flatnonzero(weights)
+    )
+    mix = day_ranks(mix) if k else mix  # as neutralize ranks the exposure-free mix again
+    scores = [_sharpe(scorer(tie_middle(mix, share), rows)) for share in TIE_CHOICES]
+    return TIE_CHOICES[int(np.argmax(scores))]
+
+
 def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:
     """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there.
 
     Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day) takes the
     factor count in FACTOR_CHOICES and the weights whose mix, neutral to that many factors, scores
-    best there. Returns the nested OOF blend, each fold's weights and factor count, and the served
-    weights and factors (the leading factors of every labelled day)."""
+    best there, then the TIE_CHOICES share that scores best with them. Returns the nested OOF blend,
+    each fold's weights, factor count and share, and the served weights, factors (the leading factors
+    of every labelled day) and share."""
     names = list(preds)
     ranked = [np.nan_to_num(day_ranks(preds[n]), nan=0.0) for n in names]
     labelled = (~np.isnan(Y)).any(axis=1)
@@ -164,17 +189,24 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
                 w, score = fit_weights(free, scorer, rows)
                 if best[i] is None or score > best[i][0]:
                     best[i] = (score, k, w)
+    ties = [
+        _choose_ties(ranked, factors, folds, scorer, rows, k, w) if len(rows) >= MIN_FIT_DAYS else 0.0
+        for rows, (_, k, w) in zip(blocks, best, strict=True)
+    ]
     oof = np.full(Y.shape, np.nan)
     per_fold = []
     for j, f in enumerate(folds[1:], start=1):
         _, k, w = best[j - 1]
         te = f.test_idx()
-        oof[te] = neutralize(blend([preds[n][te] for n in names], w), factors[j][:, :k])
+        oof[te] = tie_middle(
+            neutralize(blend([preds[n][te] for n in names], w), factors[j][:, :k]), ties[j - 1]
+        )
         per_fold.append(
             {
                 "fold": j,
                 "weights": dict(zip(names, map(float, w), strict=True)),
                 "factors": k,
+                "ties": ties[j - 1],
                 "fit_days": len(blocks[j - 1]),
             }
         )
@@ -185,4 +217,5 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
         "per_fold": per_fold,
         "weights": dict(zip(names, map(float, final), strict=True)),
         "factors": label_factors(Y, len(Y), k),
+        "ties": ties[-1],
     }

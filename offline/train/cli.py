@@ -102,7 +102,7 @@ def print_summary(report: TrainReport, out: str) -> None:
     print(
         "blend weights: "
         + ", ".join(f"{m} {w:.2f}" for m, w in report.blend.weights.items())
-        + f"; neutral to {report.blend.factors} label factors"
+        + f"; neutral to {report.blend.factors} label factors, {report.blend.ties:.0%} of targets tied"
     )
     g = report.regime
     print(

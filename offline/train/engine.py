@@ -501,6 +501,7 @@ def fit_blend(cands: Candidates, Y: np.ndarray, idx: list[int], folds: list[Fold
         tuple(idx),
         tuple(None if np.isnan(v) else float(v) for v in cands.fits["prior"].final),
         tuple(tuple(map(float, f)) for f in nested["factors"].T),
+        nested["ties"],
     )
     return Blend(P, nested, spec)
 
@@ -540,7 +541,9 @@ def score_blend(
     return BlendScores(
         main,
         scores,
-        BlendReport(blend.nested["weights"], blend.nested["per_fold"], tests, len(blend.spec.factors)),
+        BlendReport(
+            blend.nested["weights"], blend.nested["per_fold"], tests, len(blend.spec.factors), blend.spec.ties
+        ),
     )
 
 

@@ -153,15 +153,19 @@ def write_report_md(path: Path, r: TrainReport) -> None:
             "",
             "Served weights (fit on every OOF day): "
             + ", ".join(f"{m} {w:.2f}" for m, w in bl.weights.items())
-            + f"; neutral to the labels' {bl.factors} leading factors."
-            + " Each fold from 1 on is blended with weights and a factor count fit on the earlier folds only.",
+            + f"; neutral to the labels' {bl.factors} leading factors; {bl.ties:.0%} of each day's targets"
+            + " tied at its median."
+            + " Each fold from 1 on is blended with weights, a factor count and a tied share fit on the"
+            + " earlier folds only.",
             "",
-            "| fold | weights | factors | fit on days |",
-            "| --- | --- | --- | --- |",
+            "| fold | weights | factors | tied | fit on days |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for f in bl.per_fold_weights:
             w = ", ".join(f"{m} {v:.2f}" for m, v in f["weights"].items())
-            lines.append(f"| {f['fold']} | {w} | {f['factors']} | {f['fit_days']} |")
+            lines.append(
+                f"| {f['fold']} | {w} | {f['factors']} | {f.get('ties', 0.0):.0%} | {f['fit_days']} |"
+            )
         lines += [
             "",
             "Paired tests on daily correlations, blend against each member (decided on the score:"

@@ -344,13 +344,14 @@ class CandidateScores:
 
 @dataclass
 class BlendReport:
-    """The served weights and label-factor count, each nested fold's (fit on the folds before it),
-    paired tests vs members."""
+    """The served weights, label-factor count and tied share, each nested fold's (fit on the folds
+    before it), paired tests vs members."""
 
     weights: dict[str, float]
     per_fold_weights: list[dict]
     vs_members: dict[str, dict]
     factors: int = 0  # a run from before the factor-neutral blend has none
+    ties: float = 0.0  # nor one from before the tie step
 
 
 @dataclass
