@@ -96,8 +96,8 @@ def _yardstick(args: argparse.Namespace) -> int:
     mix = _mix(y.profile, effects)
     print(
         f"{args.dir} ({mix}, seed {y.seed}), {y.blend_days} blend days of {y.n_days}: "
-        f"oracle {y.oracle:.3f} (factor-neutral {y.oracle_neutral:.3f})  "
-        f"informed ridge yardstick {y.yardstick:.3f} (factor-neutral {y.yardstick_neutral:.3f})  "
+        f"oracle {y.oracle:.3f} (after the blend's rule {y.oracle_neutral:.3f})  "
+        f"informed ridge yardstick {y.yardstick:.3f} (after the blend's rule {y.yardstick_neutral:.3f})  "
         f"mean-rank prior {y.mean_rank:.3f}  naive {y.naive:.3f}  -> {YARDSTICK_FILE}"
     )
     return 0

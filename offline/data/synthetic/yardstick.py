@@ -8,11 +8,12 @@ effect, the target's sum over its days of the effect's planted mean with the lat
 (times the filtered P(stressed) as well where the coefficient depends on the regime); the stress drift
 times the filtered P(stressed) minus its long-run share; the target's expanding mean of delivered
 labels and its mean daily rank (centred, times the labels' root mean square) for a persistent drift. It is fit by walk-forward on the engine's folds (n_folds=4, gap=5,
-min_train=0.4) and scored with offline.metric on the blend days.
+min_train=0.4) and scored by the engine's rule on the blend days.
 
-The engine's blend is made neutral to the labels' leading factors, which raises its score well above
-the raw conditional mean's; so the oracle and the yardstick are also scored after the same step (the
-blend's nested rule applied to that one forecast), to be compared with the blend like for like.
+The engine's blend is made neutral to the labels' leading factors and ties the middle of each day,
+which raises its score well above the raw conditional mean's; so the oracle and the yardstick are
+also scored after the same steps (the blend's nested rule applied to that one forecast: "neutral"),
+to be compared with the blend like for like.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Yardstick:
     mean_rank: float
     features: list[str]
     coefficients: list[list[float]]  # per fold, on standardised features
-    oracle_neutral: float | None = None  # after the blend's factor-neutral step (None: written before it)
+    oracle_neutral: float | None = None  # after the blend's nested rule (None: written before it)
     yardstick_neutral: float | None = None
 
     def to_json(self) -> str:
@@ -111,8 +112,8 @@ def oof_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
 
 
 def neutral_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
-    """oof_score of pred made neutral to the labels' leading factors by the blend's own nested rule
-    (`nested_blend` with pred as its one member: each fold's factor count chosen on the folds before)."""
+    """oof_score of pred after the blend's own nested rule (`nested_blend` with pred as its one
+    member: each fold's factor count and tied share chosen on the folds before)."""
     from offline.train.blending import nested_blend
 
     folds = walk_forward(Y.shape[0], N_FOLDS, GAP, MIN_TRAIN)
