@@ -20,6 +20,7 @@ import pandas as pd
 import polars as pl
 
 from kaggle_kernel import structure
+from kaggle_kernel.blend import KEEP_PER_GROUP
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     ANNUAL,
@@ -412,9 +413,28 @@ class NaiveKernel:
             for f in factors:
                 resid = resid - float(np.dot(resid.to_numpy(), f)) * pd.Series(f, index=targets)
             total = _rank_rows(resid.to_frame().T).iloc[0]
+        share = float(self.blend.get("ties", 0.0))
+        if share > 0:
+            total = self._tie_middle(total, share)
         out = np.asarray(engine, dtype=np.float64).copy()
         out[targets] = total.to_numpy()
         return out
+
+    def _tie_middle(self, total: pd.Series, share: float) -> pd.Series:
+        """The share of values nearest the median set to it, but the KEEP_PER_GROUP farthest of each
+        (exchanges of the legs, lag) group kept."""
+        mid = float(total.median())
+        dist = (total - mid).abs()
+        tied = dist <= float(dist.quantile(share))
+        groups: dict[tuple, list[int]] = {}
+        for t in total.index:
+            d = self.targets[t]
+            legs = [d.leg_a] + ([d.leg_b] if d.leg_b else [])
+            groups.setdefault((tuple(sorted({leg.split("_")[0] for leg in legs})), d.lag), []).append(t)
+        for members in groups.values():
+            for t in sorted(members, key=lambda t: (-dist[t], t))[:KEEP_PER_GROUP]:
+                tied[t] = False
+        return total.where(~tied, mid)
 
     def _ridge(self, frame: pd.DataFrame) -> np.ndarray:
         r = self.ridge

@@ -20,6 +20,7 @@ import numpy as np
 from kaggle_kernel.features import FeatureSpec, day_ranks, pooled_rows
 from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.local import LocalLinear
+from kaggle_kernel.schema import TargetDef
 
 MEMBERS = ("prior", "pooled", "engine", "ridge", "local", "leaders", "recent")
 PER_TARGET = ("local", "leaders")  # members served as a LocalLinear (one npz each)
@@ -52,15 +53,35 @@ def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return day_ranks(exposure_free(values, factors)) if factors.shape[1] else values
 
 
-def tie_middle(values: np.ndarray, share: float) -> np.ndarray:
+KEEP_PER_GROUP = 3  # values of every tie group that stay untied, whatever the share
+
+
+def tie_groups(targets: Sequence[TargetDef]) -> np.ndarray:
+    """Per target, a code for (the exchanges of its legs, its lag). A day's labels go missing by these
+    groups (an exchange holiday empties every target with a leg there, lag by lag): on the public
+    window some scored days label only the FX-JPX targets."""
+    keys = [(tuple(sorted({leg.split("_")[0] for leg in (t.leg_a, t.leg_b) if leg})), t.lag) for t in targets]
+    codes = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return np.array([codes[k] for k in keys], dtype=np.int64)
+
+
+def tie_middle(values: np.ndarray, share: float, groups: np.ndarray | None = None) -> np.ndarray:
     """Each row's `share` of values nearest its median set to the median. The metric ranks them as
     one tie, which adds nothing to a day's correlation, where ranking them by a forecast's noise
-    would add noise: a forecast confident on a few targets keeps its edge. share 0: unchanged."""
+    would add noise: a forecast confident on a few targets keeps its edge. The KEEP_PER_GROUP values
+    of each group farthest from the median stay untied, so a day that labels only some groups
+    never sees a constant forecast (the metric raises on one). share 0: unchanged."""
     if share <= 0:
         return values
-    mid = np.median(values, axis=-1, keepdims=True)
-    dist = np.abs(values - mid)
-    return np.where(dist <= np.quantile(dist, share, axis=-1, keepdims=True), mid, values)
+    rows = np.atleast_2d(values)
+    mid = np.median(rows, axis=-1, keepdims=True)
+    dist = np.abs(rows - mid)
+    tied = dist <= np.quantile(dist, share, axis=-1, keepdims=True)
+    for g in np.unique(groups) if groups is not None else ():
+        cols = np.flatnonzero(groups == g)
+        far = np.argsort(-dist[:, cols], axis=-1, kind="stable")[:, :KEEP_PER_GROUP]
+        np.put_along_axis(tied, cols[far], False, axis=-1)
+    return np.where(tied, mid, rows).reshape(np.shape(values))
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,7 @@ class Blend:
         self.index = {False: spec.pooled_index(), True: spec.pooled_index(structural=True)}
         self.local_index = spec.local_index() if self.per_target else None
         self.recent_index = recent_index(spec)
+        self.tie_groups = tie_groups([spec.targets[i] for i in self.targets])
 
     def members(self, x: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
         """Each weighted member's predictions for every target (only the weighted ones are computed)."""
@@ -173,7 +195,6 @@ class Blend:
         preds = self.members(x, engine)
         rows = [preds[m][self.targets] for m in self.active]
         out = np.asarray(engine, dtype=np.float64).copy()
-        out[self.targets] = tie_middle(
-            neutralize(blend(rows, self.weights), self.factors), self.blend_spec.ties
-        )
+        mixed = neutralize(blend(rows, self.weights), self.factors)
+        out[self.targets] = tie_middle(mixed, self.blend_spec.ties, self.tie_groups)
         return out

@@ -18,7 +18,7 @@ import polars as pl
 
 from kaggle_kernel import batches
 from kaggle_kernel.artifacts import check_artifacts
-from kaggle_kernel.blend import PER_TARGET, Blend, BlendSpec
+from kaggle_kernel.blend import PER_TARGET, Blend, BlendSpec, tie_groups
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     BOOTSTRAP_DAYS,
@@ -61,6 +61,8 @@ class Predictor:
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None
+        self.groups = tie_groups(self.spec.targets)
+        self.tied_by_blend = False  # the day's values are a blend that ties its middle on purpose
         self.col = {n: i for i, n in enumerate(self.spec.all_features())}
         self.naive_cols = np.array([self.col[f"{n}_lab1"] for n in self.names])
         self.stage1: Forest | None = None
@@ -194,6 +196,7 @@ class Predictor:
     ) -> pl.DataFrame:
         """One row, target_0..target_423 float64, for the newest day in `test`."""
         values = None
+        self.tied_by_blend = False
         try:
             day = self._update(
                 test, (label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch)
@@ -279,6 +282,7 @@ class Predictor:
             blended = self._guarded("blend", self.blend.predict, x, out)
             if blended is not None:
                 out = blended
+                self.tied_by_blend = self.blend.blend_spec.ties > 0
         return out
 
     def _features(self, day: int) -> np.ndarray:
@@ -305,8 +309,11 @@ class Predictor:
             if values is not None and np.isnan(v).any():
                 v = np.where(np.isnan(v), fallback, v)
             v = np.where(np.isfinite(v), v, 0.0)
-            if np.ptp(v) == 0 or len(np.unique(v)) < len(v) // 2:
-                v = v + RAMP * max(1.0, float(np.abs(v).max()))
+            scale = max(1.0, float(np.abs(v).max()))
+            if np.ptp(v) == 0 or (len(np.unique(v)) < len(v) // 2 and not self.tied_by_blend):
+                v = v + RAMP * scale
+            elif self.tied_by_blend:  # keep the blend's ties, but no group may be constant
+                v = v + np.where(self._flat_groups(v), RAMP * scale, 0.0)
             if values is not None:
                 self.last_good = v.copy()
             # one column transposed: ~20x cheaper than building 424 columns one by one
@@ -314,6 +321,15 @@ class Predictor:
         except Exception as exc:  # cannot happen short of memory errors; still never raise
             self._count("output", exc)
             return pl.DataFrame({n: [float(RAMP[i])] for i, n in enumerate(self.names)})
+
+    def _flat_groups(self, v: np.ndarray) -> np.ndarray:
+        """Per target, whether its tie group holds fewer than two distinct values: a day that labels
+        only that group's targets would see a constant forecast, which fails the metric."""
+        order = np.lexsort((v, self.groups))
+        g, sorted_v = self.groups[order], v[order]
+        new = np.r_[True, (g[1:] != g[:-1]) | (sorted_v[1:] != sorted_v[:-1])]
+        distinct = np.bincount(g[new], minlength=int(self.groups.max()) + 1)
+        return (distinct < 2)[self.groups] & (np.bincount(self.groups)[self.groups] > 1)
 
     # ---- error accounting ---------------------------------------------------------------------
     def _guarded(self, part: str, fn, *args):

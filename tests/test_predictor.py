@@ -13,9 +13,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from kaggle_kernel.blend import Blend, BlendSpec, blend, neutralize, tie_middle
+from kaggle_kernel.blend import Blend, BlendSpec, blend, neutralize, tie_groups, tie_middle
 from kaggle_kernel.features import REGIME_PROB, FeatureSpec, pooled_rows
 from kaggle_kernel.predictor import Predictor
+from kaggle_kernel.schema import target_defs
 from kaggle_kernel.state import PRUNE_AFTER, History
 from offline.data.competition import load_competition
 from offline.release.package import build
@@ -68,6 +69,30 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
     offline = _offline(comp, trained)
     for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 7] * 7)):
         _check_blend(kernel, comp, offline, spec_json["members"], weights, range(5))
+
+
+def test_the_blends_ties_reach_the_output_and_no_group_is_constant(trained, synthetic_dir):
+    """A served tied share survives the output step exactly (no tie-breaking ramp on a blend that
+    ties on purpose), every (exchanges, lag) group keeps two or more distinct values, and a group
+    that a degraded blend left constant is spread by the ramp, alone."""
+    comp = load_competition(synthetic_dir)
+    p = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # ties 0.5 on its 24 targets
+    assert p.blend.blend_spec.ties == 0.5
+    for d in comp.test["date_id"].to_list()[:3]:
+        test, lags = _day(comp, d)
+        v = _check_row(p.predict(test, *lags))
+        assert p.tied_by_blend and p.errors["predict"] == 0
+        blended = v[TARGETS]
+        assert (blended == np.median(blended)).sum() >= 2  # ties kept exactly, not broken by 1e-9
+        for g in np.unique(p.groups):
+            members = v[p.groups == g]
+            assert len(members) < 2 or len(np.unique(members)) >= 2
+    flat = np.linspace(0.0, 1.0, 424)
+    one = p.groups == p.groups[TARGETS[0]]
+    flat[one] = 0.25
+    p.tied_by_blend = True
+    out = p._output(flat).to_numpy()[0]
+    assert len(np.unique(out[one])) == one.sum() and np.array_equal(out[~one], flat[~one])
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +213,8 @@ def _check_blend(p, comp, offline, members, weights, check):
             "leaders": per_target(linear["leaders"], x),
             "recent": x[[col[f"target_{i}_lrank"] for i in range(424)]],
         }
-        expected = tie_middle(neutralize(blend([preds[m][TARGETS] for m in members], weights), factors), ties)
+        mixed = neutralize(blend([preds[m][TARGETS] for m in members], weights), factors)
+        expected = tie_middle(mixed, ties, tie_groups([target_defs()[i] for i in TARGETS]))
         np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)
         # a target without a model serves its naive baseline (latest delivered label)
         assert v[100] == pytest.approx(x[col["target_100_lab1"]], abs=1e-6) or np.isnan(

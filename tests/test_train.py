@@ -525,6 +525,39 @@ def test_tie_middle_ties_the_share_nearest_the_median():
     np.testing.assert_array_equal(tie_middle(rows, 0.5)[1], tie_middle(rows[1:2], 0.5)[0])
 
 
+def test_ties_never_make_a_day_constant_on_the_targets_it_labels(public_dir):
+    """Days of the public window label only some exchanges' targets (one labels only the FX-JPX ones):
+    a forecast confident only on other targets, tied at 95%, still varies on every day's labelled
+    targets, because each (exchanges, lag) group keeps its farthest values untied. Without the
+    groups some day would be constant there, which fails a Kaggle submission."""
+    import polars as pl
+
+    from kaggle_kernel.blend import KEEP_PER_GROUP, tie_groups, tie_middle
+    from kaggle_kernel.schema import target_defs
+
+    defs = target_defs()
+    groups = tie_groups(defs)
+    exchanges = [frozenset(leg.split("_")[0] for leg in (t.leg_a, t.leg_b) if leg) for t in defs]
+    assert len(np.unique(groups)) == len(set(zip(exchanges, [t.lag for t in defs], strict=True))) == 28
+    rng = np.random.default_rng(7)
+    row = rng.standard_normal(len(defs))
+    lme_us = np.array(["US" in t.pair and "LME" in t.pair for t in defs])
+    row[lme_us] *= 50.0  # the confident targets: every LME-US pair
+    labelled = []
+    for lag in (1, 2, 3, 4):
+        frame = pl.read_csv(public_dir / "lagged_test_labels" / f"test_labels_lag_{lag}.csv")
+        labelled.append(frame.select(pl.col([t.name for t in defs if t.lag == lag]).is_not_null()).to_numpy())
+    by_lag = {lag: np.array([t.index for t in defs if t.lag == lag]) for lag in (1, 2, 3, 4)}
+    days = np.zeros((labelled[0].shape[0], len(defs)), dtype=bool)
+    for lag, mask in zip((1, 2, 3, 4), labelled, strict=True):
+        days[:, by_lag[lag]] = mask
+    guarded, bare = tie_middle(row, 0.95, groups), tie_middle(row, 0.95)
+    assert all(np.ptp(guarded[d]) > 0 for d in days if d.sum() > 1)
+    assert any(np.ptp(bare[d]) == 0 for d in days if d.sum() > 1)
+    for g in np.unique(groups):
+        assert (guarded[groups == g] != np.median(row)).sum() >= min(KEEP_PER_GROUP, (groups == g).sum())
+
+
 def test_blend_ties_where_the_information_is_in_a_few_targets_only():
     """A member that forecasts 5 of 60 targets well and the rest by noise: the nested blend ties
     most of each day (share chosen on earlier folds) and scores far above the untied blend. A

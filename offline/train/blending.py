@@ -148,6 +148,7 @@ def _choose_ties(
     rows: np.ndarray,
     k: int,
     weights: np.ndarray,
+    groups: np.ndarray | None,
 ) -> float:
     """The TIE_CHOICES share whose tied blend (weights, neutral to k factors) scores best on `rows`;
     the smallest on equal scores."""
@@ -156,12 +157,15 @@ def _choose_ties(
         for i in np.flatnonzero(weights)
     )
     mix = day_ranks(mix) if k else mix  # as neutralize ranks the exposure-free mix again
-    scores = [_sharpe(scorer(tie_middle(mix, share), rows)) for share in TIE_CHOICES]
+    scores = [_sharpe(scorer(tie_middle(mix, share, groups), rows)) for share in TIE_CHOICES]
     return TIE_CHOICES[int(np.argmax(scores))]
 
 
-def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold]) -> dict:
-    """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there.
+def nested_blend(
+    preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold], groups: np.ndarray | None = None
+) -> dict:
+    """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there;
+    groups: the targets' `tie_groups` (None: no group keeps values untied).
 
     Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day) takes the
     factor count in FACTOR_CHOICES and the weights whose mix, neutral to that many factors, scores
@@ -190,7 +194,7 @@ def nested_blend(preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold])
                 if best[i] is None or score > best[i][0]:
                     best[i] = (score, k, w)
     ties = [
-        _choose_ties(ranked, factors, folds, scorer, rows, k, w) if len(rows) >= MIN_FIT_DAYS else 0.0
+        _choose_ties(ranked, factors, folds, scorer, rows, k, w, groups) if len(rows) >= MIN_FIT_DAYS else 0.0
         for rows, (_, k, w) in zip(blocks, best, strict=True)
     ]
     oof = np.full(Y.shape, np.nan)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kaggle_kernel.blend import BlendSpec
+from kaggle_kernel.blend import BlendSpec, tie_groups
 from kaggle_kernel.features import ETF_CRASH_PROB, PROBABILITIES, REGIME_PROB, FeatureSpec
 from kaggle_kernel.schema import TargetDef
 from offline.data.competition import Competition
@@ -490,9 +490,12 @@ class Blend:
     spec: BlendSpec
 
 
-def fit_blend(cands: Candidates, Y: np.ndarray, idx: list[int], folds: list[Fold]) -> Blend:
+def fit_blend(cands: Candidates, Y: np.ndarray, targets: list[TargetDef], folds: list[Fold]) -> Blend:
     """The nested blend of the members on the trained targets, and the spec the kernel serves."""
-    nested = nested_blend({k: v[:, idx] for k, v in cands.oof().items()}, Y[:, idx], folds)
+    idx = [t.index for t in targets]
+    nested = nested_blend(
+        {k: v[:, idx] for k, v in cands.oof().items()}, Y[:, idx], folds, tie_groups(targets)
+    )
     P = np.full(Y.shape, np.nan)
     P[:, idx] = nested["oof"]
     spec = BlendSpec(
@@ -640,7 +643,7 @@ def train(
     clock.lap("regressors")
     cands = fit_candidates(data, Ytrain, idx, folds, cfg, regressors.oof)
     clock.lap("candidates")
-    blend = fit_blend(cands, data.Y, idx, folds)
+    blend = fit_blend(cands, data.Y, targets, folds)
     scored = score_blend(cands, blend, data.Y, idx, mask, folds)
     clock.lap("blend")
     base = None

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from kaggle_kernel.blend import tie_groups
 from offline.data.competition import load_competition
 from offline.train import candidates
 from offline.train.blending import nested_blend
@@ -106,7 +107,8 @@ def objective_factory(
         for name in UNTUNED:
             untuned.setdefault(name, fitters[name]())
         members = {name: (untuned[name] if name in untuned else fit()).oof for name, fit in fitters.items()}
-        blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds)
+        groups = tie_groups([data.spec.targets[i] for i in idx])
+        blended = nested_blend({k: v[:, idx] for k, v in members.items()}, data.Y[:, idx], folds, groups)
         for name, P in members.items():
             trial.set_user_attr(name, score_block(P[:, idx], data.Y[:, idx], mask)["score"])
         trial.set_user_attr("weights", blended["weights"])

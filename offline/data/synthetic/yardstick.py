@@ -114,10 +114,12 @@ def oof_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
 def neutral_score(pred: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> float:
     """oof_score of pred after the blend's own nested rule (`nested_blend` with pred as its one
     member: each fold's factor count and tied share chosen on the folds before)."""
+    from kaggle_kernel.blend import tie_groups
     from offline.train.blending import nested_blend
 
     folds = walk_forward(Y.shape[0], N_FOLDS, GAP, MIN_TRAIN)
-    return oof_score(nested_blend({"forecast": np.nan_to_num(pred)}, Y, folds)["oof"], Y, mask)
+    groups = tie_groups(target_defs())
+    return oof_score(nested_blend({"forecast": np.nan_to_num(pred)}, Y, folds, groups)["oof"], Y, mask)
 
 
 def _target_matrix(leg_cols: list[str]) -> np.ndarray:
