@@ -77,10 +77,17 @@ def tie_middle(values: np.ndarray, share: float, groups: np.ndarray | None = Non
     mid = np.median(rows, axis=-1, keepdims=True)
     dist = np.abs(rows - mid)
     tied = dist <= np.quantile(dist, share, axis=-1, keepdims=True)
-    for g in np.unique(groups) if groups is not None else ():
-        cols = np.flatnonzero(groups == g)
-        far = np.argsort(-dist[:, cols], axis=-1, kind="stable")[:, :KEEP_PER_GROUP]
-        np.put_along_axis(tied, cols[far], False, axis=-1)
+    if groups is not None:
+        # each row's columns by group, then farthest first (the lower column on equal distances)
+        n = rows.shape[-1]
+        order = np.lexsort(
+            (np.broadcast_to(np.arange(n), rows.shape), -dist, np.broadcast_to(groups, rows.shape))
+        )
+        sizes = np.bincount(groups)
+        rank = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # place within its group
+        np.put_along_axis(
+            tied, order, np.take_along_axis(tied, order, axis=-1) & (rank >= KEEP_PER_GROUP), axis=-1
+        )
     return np.where(tied, mid, rows).reshape(np.shape(values))
 
 
