@@ -53,7 +53,7 @@ def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return day_ranks(exposure_free(values, factors)) if factors.shape[1] else values
 
 
-KEEP_PER_GROUP = 3  # values of every tie group that stay untied, whatever the share
+KEEP_PER_GROUP = 1  # values of every tie group that stay untied, whatever the share (README: 1 against 2, 3)
 
 
 def tie_groups(targets: Sequence[TargetDef]) -> np.ndarray:

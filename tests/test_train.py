@@ -585,6 +585,35 @@ def test_blend_ties_where_the_information_is_in_a_few_targets_only():
     assert nested_blend({"member": dense}, Y, folds)["ties"] == 0.0
 
 
+def test_the_nested_blend_scores_the_ties_the_kernel_serves():
+    """With tie groups, each fold's OOF blend is the kernel's formula with those groups: the score
+    training reports is the score of what is served, group guard included."""
+    from kaggle_kernel.blend import blend, neutralize, tie_middle
+    from offline.train.blending import label_factors, nested_blend
+
+    rng = np.random.default_rng(8)
+    n_days, n_t = 500, 60
+    signal = np.zeros((n_days, n_t))
+    signal[:, :6] = 2.0 * rng.standard_normal((n_days, 6))
+    Y = signal + rng.standard_normal((n_days, n_t))
+    members = {
+        "a": signal + 0.3 * rng.standard_normal((n_days, n_t)),
+        "b": signal + rng.standard_normal((n_days, n_t)),
+    }
+    groups = np.arange(n_t) % 6  # every group holds one informed target and nine noisy ones
+    folds = walk_forward(n_days, 4, 5, 0.4)
+    out = nested_blend(members, Y, folds, groups)
+    assert all(f["ties"] >= 0.75 for f in out["per_fold"])
+    for j, f in enumerate(out["per_fold"], start=1):
+        te = folds[j].test_idx()
+        w = [f["weights"][m] for m in members]
+        mixed = neutralize(
+            blend([members[m][te] for m in members], w), label_factors(Y, folds[j].train_end, f["factors"])
+        )
+        np.testing.assert_array_equal(out["oof"][te], tie_middle(mixed, f["ties"], groups))
+        assert not np.array_equal(out["oof"][te], tie_middle(mixed, f["ties"]))  # the groups matter here
+
+
 def test_blend_scorer_matches_the_metric():
     """The weight search's fast daily Spearman equals the metric's on blends of day ranks, on exact
     ties (values on a coarse grid), with unlabelled cells and on a day with one label (0). A mix of

@@ -203,7 +203,7 @@ def nested_blend(
         _, k, w = best[j - 1]
         te = f.test_idx()
         oof[te] = tie_middle(
-            neutralize(blend([preds[n][te] for n in names], w), factors[j][:, :k]), ties[j - 1]
+            neutralize(blend([preds[n][te] for n in names], w), factors[j][:, :k]), ties[j - 1], groups
         )
         per_fold.append(
             {
