@@ -338,6 +338,29 @@ def test_malformed_batches_never_raise(warm, case):
     _check_row(p.predict(test, *lags))
 
 
+def test_hostile_days_in_random_combinations(warm):
+    """Thirty days, each damaged by one to three of the malformed cases at once (seeded draws): every
+    row is well formed, no tie group is constant, and no part's failure reaches the last line."""
+    p, comp, days = warm
+    rng = np.random.default_rng(11)
+    names = sorted(MALFORMED)
+    drawn = []
+    for d in days[30:60]:
+        test, lags = _day(comp, d)
+        for name in rng.choice(names, size=int(rng.integers(1, 4)), replace=False):
+            try:  # a case may not apply to a day another case already damaged (a date where it rounds)
+                test, lags = MALFORMED[name](test, lags)
+            except (pl.exceptions.PolarsError, AttributeError, TypeError):
+                continue
+            drawn.append(name)
+        v = _check_row(p.predict(test, *lags))
+        assert all(
+            len(np.unique(v[p.groups == g])) > 1 for g in np.unique(p.groups) if (p.groups == g).sum() > 1
+        )
+    assert len(set(drawn)) >= len(names) // 2  # the draws reach most cases
+    assert p.errors["predict"] == 0 and p.errors["output"] == 0
+
+
 def test_a_long_outage_then_normal_days(warm):
     """Twenty days with every price missing and no labels, then normal days: every row is finite and
     not constant, and the normal days after the outage are served without an error."""
