@@ -323,6 +323,50 @@ MALFORMED = {
         t.with_columns(pl.lit(2**63 - 1).alias("date_id")),
         lags,
     ),
+    "NaN, not null, in prices and labels": lambda t, lags: (
+        t.with_columns(pl.lit(float("nan")).alias(c) for c in t.columns[1:80]),
+        [lb.with_columns(pl.lit(float("nan")).alias(c) for c in lb.columns[2:20]) for lb in lags],
+    ),
+    "decimal, unsigned and float32 columns": lambda t, lags: (
+        t.with_columns(
+            pl.col("LME_CA_Close").round(2).cast(pl.Decimal(20, 2)),
+            pl.col("FX_USDJPY").round().cast(pl.UInt64),
+            pl.col("FX_EURUSD").cast(pl.Float32),
+        ),
+        lags,
+    ),
+    "a float or text date_id": lambda t, lags: (
+        t.with_columns(pl.col("date_id").cast(pl.Float64)),
+        [lb.with_columns(pl.col("date_id", "label_date_id").cast(pl.String)) for lb in lags],
+    ),
+    "the day sent 200 times": lambda t, lags: (pl.concat([t] * 200), [pl.concat([lb] * 5) for lb in lags]),
+    "lag batches without label_date_id": lambda t, lags: (t, [lb.drop("label_date_id") for lb in lags]),
+    "lag batches with null or future label days": lambda t, lags: (
+        t,
+        [
+            lags[0].with_columns(pl.lit(None, dtype=pl.Int64).alias("label_date_id")),
+            lags[1].with_columns(pl.col("label_date_id") + 50),
+            *lags[2:],
+        ],
+    ),
+    "lag batches in the wrong order, one missing": lambda t, lags: (t, [lags[2], lags[0], lags[1]]),
+    "target columns renamed or out of range": lambda t, lags: (
+        t,
+        [
+            lb.rename({c: c.upper() for c in lb.columns[2:10]}).with_columns(
+                pl.lit(1.0).alias("target_424"), pl.lit(1.0).alias("target_007")
+            )
+            for lb in lags
+        ],
+    ),
+    "arrow-backed pandas, a dict of columns": lambda t, lags: (
+        t.to_pandas(use_pyarrow_extension_array=True),
+        [
+            lags[0].to_dict(as_series=False),
+            *[lb.to_pandas(use_pyarrow_extension_array=True) for lb in lags[1:]],
+        ],
+    ),
+    "an is_scored column": lambda t, lags: (t.with_columns(pl.lit(False).alias("is_scored")), lags),
 }
 
 
