@@ -62,6 +62,7 @@ class Predictor:
         self.problems = dict(problems or {})
         self.last_good: np.ndarray | None = None
         self.groups = tie_groups(self.spec.targets)
+        self.grouped = np.bincount(self.groups)[self.groups] > 1  # targets whose group has others
         self.tied_by_blend = False  # the day's values are a blend that ties its middle on purpose
         self.col = {n: i for i, n in enumerate(self.spec.all_features())}
         self.naive_cols = np.array([self.col[f"{n}_lab1"] for n in self.names])
@@ -328,8 +329,8 @@ class Predictor:
         order = np.lexsort((v, self.groups))
         g, sorted_v = self.groups[order], v[order]
         new = np.r_[True, (g[1:] != g[:-1]) | (sorted_v[1:] != sorted_v[:-1])]
-        distinct = np.bincount(g[new], minlength=int(self.groups.max()) + 1)
-        return (distinct < 2)[self.groups] & (np.bincount(self.groups)[self.groups] > 1)
+        distinct = np.bincount(g[new])  # every group has a target, so every group is counted
+        return (distinct < 2)[self.groups] & self.grouped
 
     # ---- error accounting ---------------------------------------------------------------------
     def _guarded(self, part: str, fn, *args):
