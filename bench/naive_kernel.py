@@ -408,11 +408,14 @@ class NaiveKernel:
                 pred = pd.Series(members[m](), dtype=np.float64)[targets]
                 total += w * _rank_rows(pred.to_frame().T).iloc[0].fillna(0.0)
         factors = self.blend.get("factors", [])
-        if factors:  # one factor at a time: the residual of its projection, then ranked again
+        counts = self.blend.get("counts") or [len(factors)]
+        parts = []
+        for k in counts:  # per count, one factor at a time: the residual of its projection, ranked again
             resid = total - total.mean()
-            for f in factors:
+            for f in factors[:k]:
                 resid = resid - float(np.dot(resid.to_numpy(), f)) * pd.Series(f, index=targets)
-            total = _rank_rows(resid.to_frame().T).iloc[0]
+            parts.append(_rank_rows(resid.to_frame().T).iloc[0] if k else total)
+        total = parts[0] if len(parts) == 1 else _rank_rows(sum(parts).to_frame().T).iloc[0]
         share = float(self.blend.get("ties", 0.0))
         if share > 0:
             total = self._tie_middle(total, share)

@@ -53,6 +53,15 @@ def neutralize(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return day_ranks(exposure_free(values, factors)) if factors.shape[1] else values
 
 
+def neutral_mix(values: np.ndarray, factors: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+    """`neutralize` to the first k factors for each k in counts, the results summed and ranked again
+    (one count: that neutralize alone). Where several counts score alike in training, their average
+    is steadier than any one of them, whose pick is noise (README: averaging the factor counts)."""
+    if len(counts) == 1:
+        return neutralize(values, factors[:, : counts[0]])
+    return day_ranks(sum(neutralize(values, factors[:, :k]) for k in counts))
+
+
 KEEP_PER_GROUP = 1  # values of every tie group that stay untied, whatever the share (README: 1 against 2, 3)
 
 
@@ -94,8 +103,9 @@ def tie_middle(values: np.ndarray, share: float, groups: np.ndarray | None = Non
 @dataclass(frozen=True)
 class BlendSpec:
     """Members (in MEMBERS), their weights, the targets blended, the prior vector (one per target),
-    the label factors the blend is made neutral to (k vectors over the blended targets) and the
-    share of each day's blended targets tied at its median (`tie_middle`)."""
+    the label factors the blend is made neutral to (k vectors over the blended targets), the factor
+    counts whose neutral blends are averaged (`neutral_mix`; none: all k) and the share of each
+    day's blended targets tied at its median (`tie_middle`)."""
 
     members: tuple[str, ...]
     weights: tuple[float, ...]
@@ -103,6 +113,7 @@ class BlendSpec:
     prior: tuple[float | None, ...]
     factors: tuple[tuple[float, ...], ...] = ()
     ties: float = 0.0
+    counts: tuple[int, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -112,6 +123,7 @@ class BlendSpec:
             "prior": list(self.prior),
             "factors": [list(f) for f in self.factors],
             "ties": self.ties,
+            "counts": list(self.counts),
         }
 
     @classmethod
@@ -127,6 +139,11 @@ class BlendSpec:
         ties = float(d.get("ties", 0.0))  # a blend from before the tie step has none
         if not 0 <= ties < 1:
             raise ValueError(f"blend: ties must be a share in [0, 1), got {ties!r}")
+        counts = tuple(int(k) for k in d.get("counts", ()))  # nor one from before the averaged counts
+        if counts and (list(counts) != sorted(set(counts)) or counts[0] < 0 or counts[-1] != len(factors)):
+            raise ValueError(
+                f"blend: counts must increase from 0 or more up to the {len(factors)} factors, got {list(counts)}"
+            )
         return cls(
             members,
             tuple(float(w) for w in d["weights"]),
@@ -134,6 +151,7 @@ class BlendSpec:
             tuple(None if v is None else float(v) for v in d["prior"]),
             factors,
             ties,
+            counts,
         )
 
     def prior_vector(self) -> np.ndarray:
@@ -142,6 +160,10 @@ class BlendSpec:
     def factor_matrix(self) -> np.ndarray:
         """(blended targets, k): the factors as the columns `neutralize` takes."""
         return np.array(self.factors, dtype=np.float64).reshape(len(self.factors), len(self.targets)).T
+
+    def factor_counts(self) -> tuple[int, ...]:
+        """The counts `neutral_mix` averages: a spec without them is neutral to all its factors."""
+        return self.counts or (len(self.factors),)
 
 
 class Blend:
@@ -161,6 +183,7 @@ class Blend:
         self.targets = np.array(blend_spec.targets, dtype=np.int64)
         self.prior = blend_spec.prior_vector()
         self.factors = blend_spec.factor_matrix()
+        self.counts = blend_spec.factor_counts()
         if not np.isfinite(self.factors).all():
             raise ValueError("blend: a factor value is not finite")
         if len(self.prior) != len(spec.targets):
@@ -202,6 +225,6 @@ class Blend:
         preds = self.members(x, engine)
         rows = [preds[m][self.targets] for m in self.active]
         out = np.asarray(engine, dtype=np.float64).copy()
-        mixed = neutralize(blend(rows, self.weights), self.factors)
+        mixed = neutral_mix(blend(rows, self.weights), self.factors, self.counts)
         out[self.targets] = tie_middle(mixed, self.blend_spec.ties, self.tie_groups)
         return out

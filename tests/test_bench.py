@@ -95,6 +95,32 @@ def test_naive_kernel_equals_packed_kernel_on_public_window(public_artifacts, pu
     _assert_same_features(xs)
 
 
+def test_naive_kernel_equals_packed_kernel_with_averaged_factor_counts(
+    synthetic_artifacts, synthetic_dir, tmp_path
+):
+    """A blend that averages several factor counts (0, 1, ... all of its factors) is served alike by
+    both kernels; the counts change the output, so the comparison sees them."""
+    from kaggle_kernel.artifacts import sha256_file
+
+    art = tmp_path / "art"
+    shutil.copytree(synthetic_artifacts, art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    path = art / manifest["blend"]["spec"]
+    spec = json.loads(path.read_text())
+    assert len(spec["factors"]) >= 1
+    spec["counts"] = list(range(len(spec["factors"]) + 1))
+    path.write_text(json.dumps(spec))
+    manifest["files"][path.name].update(sha256=sha256_file(path), bytes=path.stat().st_size)
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    days = load_days(synthetic_dir)[-3:]
+    worst, _ = _serve_and_compare(art, synthetic_dir, days)
+    assert worst <= 1e-6
+    batch, _ = days[-1]
+    averaged = Predictor.from_artifacts(art).predict(*batch).to_numpy()[0]
+    single = Predictor.from_artifacts(synthetic_artifacts).predict(*batch).to_numpy()[0]
+    assert np.max(np.abs(averaged - single)) > 1e-3
+
+
 def test_naive_kernel_sees_a_changed_model(synthetic_artifacts, synthetic_dir, tmp_path):
     """The comparison can fail: one target's leaf values shifted in the naive kernel's copy only."""
     art = tmp_path / "art"

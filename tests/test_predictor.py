@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from kaggle_kernel.blend import Blend, BlendSpec, blend, neutralize, tie_groups, tie_middle
+from kaggle_kernel.blend import Blend, BlendSpec, blend, neutral_mix, tie_groups, tie_middle
 from kaggle_kernel.features import REGIME_PROB, FeatureSpec, pooled_rows
 from kaggle_kernel.predictor import Predictor
 from kaggle_kernel.schema import target_defs
@@ -130,15 +131,18 @@ def test_a_long_forecasting_phase_stays_exact(long_phase):
 def _equal_weights(p: Predictor) -> Predictor:
     b = p.blend
     assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "leaders", "recent")
+    n = len(b.blend_spec.factors)
+    assert n >= 1  # so at least two counts are averaged
     p.blend = Blend(
         b.spec,
-        BlendSpec(  # half of each day tied, so the tie step's serving path is checked too
+        BlendSpec(  # half of each day tied and three factor counts averaged: every serving step checked
             b.blend_spec.members,
             (1 / 7,) * 7,
             b.blend_spec.targets,
             b.blend_spec.prior,
             b.blend_spec.factors,
             0.5,
+            tuple(sorted({0, n // 2, n})),
         ),
         b.pooled,
         b.ridge,
@@ -175,7 +179,7 @@ def _check_blend(p, comp, offline, members, weights, check):
     blend_json = json.loads((models / "blend.json").read_text())
     prior = np.array([np.nan if v is None else v for v in blend_json["prior"]])
     factors = np.array(blend_json["factors"], dtype=np.float64).reshape(-1, len(TARGETS)).T
-    ties = p.blend.blend_spec.ties
+    ties, counts = p.blend.blend_spec.ties, p.blend.blend_spec.factor_counts()
     pooled_model = lgb.Booster(model_file=str(models / "pooled.txt"))
     linear = {}
     for member in ("local", "leaders"):
@@ -213,7 +217,7 @@ def _check_blend(p, comp, offline, members, weights, check):
             "leaders": per_target(linear["leaders"], x),
             "recent": x[[col[f"target_{i}_lrank"] for i in range(424)]],
         }
-        mixed = neutralize(blend([preds[m][TARGETS] for m in members], weights), factors)
+        mixed = neutral_mix(blend([preds[m][TARGETS] for m in members], weights), factors, counts)
         expected = tie_middle(mixed, ties, tie_groups([target_defs()[i] for i in TARGETS]))
         np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)
         # a target without a model serves its naive baseline (latest delivered label)
@@ -630,3 +634,24 @@ def test_history_windows_equal_a_plain_dictionary_of_days():
             np.testing.assert_array_equal(got, window(store, end, n, w))
     assert set(h.prices) == set(prices) and set(h.labels) == set(labels)
     assert h.last_day == max(prices)
+
+
+def test_blend_spec_reads_back_and_names_bad_counts():
+    """A spec round-trips through JSON; one from before the averaged counts is neutral to all its
+    factors; counts that do not increase up to the stored factors are an error naming them."""
+    good = {
+        "members": ["engine", "prior"],
+        "weights": [0.7, 0.3],
+        "targets": [0, 1, 2],
+        "prior": [0.1, None, -0.2],
+        "factors": [[0.5, -0.5, 0.0], [0.4, 0.4, -0.8]],
+        "ties": 0.25,
+        "counts": [0, 2],
+    }
+    spec = BlendSpec.from_json(good)
+    assert BlendSpec.from_json(spec.to_json()) == spec and spec.factor_counts() == (0, 2)
+    old = {k: v for k, v in good.items() if k != "counts"}
+    assert BlendSpec.from_json(old).factor_counts() == (2,)
+    for bad in ([2, 0], [0, 1], [1, 1, 2], [-1, 2], [0, 3]):
+        with pytest.raises(ValueError, match=re.escape(str(bad))):
+            BlendSpec.from_json({**good, "counts": bad})

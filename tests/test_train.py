@@ -477,7 +477,7 @@ def test_blend_leaves_a_label_factor_it_cannot_forecast_and_keeps_one_it_can():
     that forecasts the own moves but also leans on the loadings is made neutral to that factor
     (nested and served), which scores far better; a member whose edge is the factor's daily sign
     keeps it (no factor removed). Each fold's factors come from labels before its training end only."""
-    from kaggle_kernel.blend import blend, neutralize
+    from kaggle_kernel.blend import blend, neutral_mix
     from offline.train.blending import nested_blend
     from offline.train.evaluate import score_block
 
@@ -490,7 +490,7 @@ def test_blend_leaves_a_label_factor_it_cannot_forecast_and_keeps_one_it_can():
     leaning = own + 2.0 * rng.standard_normal((n_days, n_t)) + 4.0 * loading
     folds = walk_forward(n_days, 4, 5, 0.4)
     out = nested_blend({"member": leaning}, Y, folds)
-    assert [f["factors"] for f in out["per_fold"]] != [0, 0, 0] and out["factors"].shape[1] >= 1
+    assert all(0 not in f["factors"] for f in out["per_fold"]) and out["factors"].shape[1] >= 1
     first = out["factors"][:, 0]
     assert abs(np.dot(first, loading)) / np.linalg.norm(loading) > 0.9  # the planted factor (in rank space)
     mask = np.zeros(n_days, dtype=bool)
@@ -498,11 +498,11 @@ def test_blend_leaves_a_label_factor_it_cannot_forecast_and_keeps_one_it_can():
     plain = blend([leaning], [1.0])
     assert score_block(out["oof"], Y, mask)["score"] > score_block(plain, Y, mask)["score"] + 1.0
     # served: the same function on every day gives exposure-free rows
-    served = neutralize(plain[-5:], out["factors"])
+    served = neutral_mix(plain[-5:], out["factors"], out["counts"])
     assert np.abs(served - served.mean(axis=1, keepdims=True)).max() > 0
     timing = 3.0 * np.outer(sign, loading) + 2.0 * rng.standard_normal((n_days, n_t))
     kept = nested_blend({"member": timing}, Y, folds)
-    assert [f["factors"] for f in kept["per_fold"]] == [0, 0, 0] and kept["factors"].shape[1] == 0
+    assert [f["factors"] for f in kept["per_fold"]] == [[0]] * 3 and kept["factors"].shape[1] == 0
 
 
 def test_tie_middle_ties_the_share_nearest_the_median():
@@ -562,7 +562,7 @@ def test_blend_ties_where_the_information_is_in_a_few_targets_only():
     """A member that forecasts 5 of 60 targets well and the rest by noise: the nested blend ties
     most of each day (share chosen on earlier folds) and scores far above the untied blend. A
     member with the same information spread over every target keeps every target ranked."""
-    from kaggle_kernel.blend import blend, neutralize, tie_middle
+    from kaggle_kernel.blend import blend, neutral_mix, tie_middle
     from offline.train.blending import nested_blend
     from offline.train.evaluate import score_block
 
@@ -577,7 +577,7 @@ def test_blend_ties_where_the_information_is_in_a_few_targets_only():
     assert all(f["ties"] >= 0.75 for f in out["per_fold"]) and out["ties"] >= 0.75
     mask = np.zeros(n_days, dtype=bool)
     mask[folds[1].test_start :] = True
-    untied = neutralize(blend([sparse], [1.0]), out["factors"])
+    untied = neutral_mix(blend([sparse], [1.0]), out["factors"], out["counts"])
     assert score_block(out["oof"], Y, mask)["score"] > score_block(untied, Y, mask)["score"] + 0.3
     served = tie_middle(untied[-1:], out["ties"])
     assert (served == np.median(served)).sum() >= 0.75 * n_t
@@ -585,11 +585,29 @@ def test_blend_ties_where_the_information_is_in_a_few_targets_only():
     assert nested_blend({"member": dense}, Y, folds)["ties"] == 0.0
 
 
+def _served_formula(members, Y, folds, groups, out):
+    """Each fold's OOF blend against the kernel's formula with that fold's weights, counts, share."""
+    from kaggle_kernel.blend import blend, neutral_mix, tie_middle
+    from offline.train.blending import label_factors
+
+    for j, f in enumerate(out["per_fold"], start=1):
+        te = folds[j].test_idx()
+        w = [f["weights"][m] for m in members]
+        counts = f["factors"]
+        mixed = neutral_mix(
+            blend([members[m][te] for m in members], w),
+            label_factors(Y, folds[j].train_end, counts[-1]),
+            counts,
+        )
+        np.testing.assert_array_equal(out["oof"][te], tie_middle(mixed, f["ties"], groups))
+        yield mixed, f
+
+
 def test_the_nested_blend_scores_the_ties_the_kernel_serves():
     """With tie groups, each fold's OOF blend is the kernel's formula with those groups: the score
     training reports is the score of what is served, group guard included."""
-    from kaggle_kernel.blend import blend, neutralize, tie_middle
-    from offline.train.blending import label_factors, nested_blend
+    from kaggle_kernel.blend import tie_middle
+    from offline.train.blending import nested_blend
 
     rng = np.random.default_rng(8)
     n_days, n_t = 500, 60
@@ -604,14 +622,37 @@ def test_the_nested_blend_scores_the_ties_the_kernel_serves():
     folds = walk_forward(n_days, 4, 5, 0.4)
     out = nested_blend(members, Y, folds, groups)
     assert all(f["ties"] >= 0.75 for f in out["per_fold"])
-    for j, f in enumerate(out["per_fold"], start=1):
-        te = folds[j].test_idx()
-        w = [f["weights"][m] for m in members]
-        mixed = neutralize(
-            blend([members[m][te] for m in members], w), label_factors(Y, folds[j].train_end, f["factors"])
-        )
-        np.testing.assert_array_equal(out["oof"][te], tie_middle(mixed, f["ties"], groups))
-        assert not np.array_equal(out["oof"][te], tie_middle(mixed, f["ties"]))  # the groups matter here
+    for mixed, f in _served_formula(members, Y, folds, groups, out):
+        assert not np.array_equal(
+            out["oof"][folds[f["fold"]].test_idx()], tie_middle(mixed, f["ties"])
+        )  # the groups matter here
+
+
+def test_factor_counts_that_score_alike_are_averaged_as_the_kernel_serves():
+    """Labels with one common factor that a member leans on a little: removing 1, 2 or 3 factors
+    scores about alike, so the blend averages those counts (each fold's and the served), and each
+    fold's OOF is the kernel's `neutral_mix` of them; the served factors are as many as the
+    largest count. `near_best` keeps the counts within COUNT_TOLERANCE of the best score."""
+    from offline.train.blending import near_best, nested_blend
+
+    rng = np.random.default_rng(0)
+    n_days, n_t = 500, 60
+    loading = rng.standard_normal(n_t)
+    own = rng.standard_normal((n_days, n_t))
+    Y = 2.0 * np.outer(rng.standard_normal(n_days), loading) + own
+    members = {
+        "a": own + 2.0 * rng.standard_normal((n_days, n_t)) + 1.0 * loading,
+        "b": own + 3.0 * rng.standard_normal((n_days, n_t)),
+    }
+    groups = np.arange(n_t) % 6
+    folds = walk_forward(n_days, 4, 5, 0.4)
+    out = nested_blend(members, Y, folds, groups)
+    assert all(len(f["factors"]) > 1 for f in out["per_fold"]) and len(out["counts"]) > 1
+    assert out["factors"].shape[1] == max(out["counts"]) and 0 not in out["counts"]
+    assert len(list(_served_formula(members, Y, folds, groups, out))) == 3
+    assert near_best({0: 1.0, 1: 0.99, 2: 0.97, 5: 0.985}) == (0, 1, 5)
+    assert near_best({0: -0.5, 1: -0.505, 3: -0.6}) == (0, 1)
+    assert near_best({10: 2.0}) == (10,)
 
 
 def test_blend_scorer_matches_the_metric():

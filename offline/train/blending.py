@@ -6,7 +6,8 @@ maximise the Sharpe ratio of the blend's daily correlations (long-only mean-vari
 members' daily correlation series), a closed form rather than a search: a greedy forward search
 from the best single member chased each fold's noise (README: the rules compared). With them, the
 number of the labels' leading factors the blend is made neutral to (`kaggle_kernel.blend.neutralize`)
-is chosen on the same days: each fold's factors come from the labels before its training end only.
+is chosen on the same days, and the counts that score about as well are averaged with it
+(`neutral_mix`): each fold's factors come from the labels before its training end only.
 Last, on those days again, the share of each day's targets the blend ties at its median
 (`kaggle_kernel.blend.tie_middle`: where the information sits in a few targets, not ranking the
 rest scores better).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kaggle_kernel.blend import blend, exposure_free, neutralize, tie_middle
+from kaggle_kernel.blend import blend, exposure_free, neutral_mix, tie_middle
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 from offline.train.evaluate import T_DECISIVE
@@ -26,6 +27,7 @@ MIN_FIT_DAYS = 60  # fewer labelled days to fit weights on (three 20-day blocks)
 FALLBACK = "engine"  # the kit's main model, served when the days cannot choose among the members
 FACTOR_CHOICES = (0, 1, 2, 3, 5, 10, 20, 40)  # how many leading label factors the blend may leave
 TIE_CHOICES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)  # shares of a day's targets the blend may tie
+COUNT_TOLERANCE = 0.02  # factor counts scoring within this share of the best are averaged (README)
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -140,25 +142,37 @@ def _exposure_free(ranked: np.ndarray, factors: list[np.ndarray], folds: list[Fo
     return out
 
 
-def _choose_ties(
+def _fold_mix(
     ranked: list[np.ndarray],
+    weights: np.ndarray,
     factors: list[np.ndarray],
     folds: list[Fold],
-    scorer: DailySpearman,
+    counts: tuple[int, ...],
     rows: np.ndarray,
-    k: int,
-    weights: np.ndarray,
-    groups: np.ndarray | None,
+) -> np.ndarray:
+    """The served `neutral_mix` of the weighted members on `rows`, each day with its own fold's factors."""
+    mixed = sum(weights[i] * ranked[i][rows] for i in np.flatnonzero(weights))
+    out = np.zeros_like(mixed)
+    for f, L in zip(folds, factors, strict=True):
+        inside = (rows >= f.test_start) & (rows < f.test_end)
+        if inside.any():
+            out[inside] = neutral_mix(mixed[inside], L, counts)
+    return out
+
+
+def _choose_ties(
+    mix: np.ndarray, scorer: DailySpearman, rows: np.ndarray, groups: np.ndarray | None
 ) -> float:
-    """The TIE_CHOICES share whose tied blend (weights, neutral to k factors) scores best on `rows`;
-    the smallest on equal scores."""
-    mix = sum(
-        weights[i] * (_exposure_free(ranked[i], factors, folds, k) if k else ranked[i])[rows]
-        for i in np.flatnonzero(weights)
-    )
-    mix = day_ranks(mix) if k else mix  # as neutralize ranks the exposure-free mix again
+    """The TIE_CHOICES share whose tied `mix` (the blend on `rows`) scores best there; the smallest on
+    equal scores."""
     scores = [_sharpe(scorer(tie_middle(mix, share, groups), rows)) for share in TIE_CHOICES]
     return TIE_CHOICES[int(np.argmax(scores))]
+
+
+def near_best(scores: dict[int, float]) -> tuple[int, ...]:
+    """The factor counts (keys) whose score is within COUNT_TOLERANCE of the best one's, in order."""
+    best = max(scores.values())
+    return tuple(k for k in sorted(scores) if scores[k] >= best - COUNT_TOLERANCE * abs(best))
 
 
 def nested_blend(
@@ -167,11 +181,12 @@ def nested_blend(
     """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there;
     groups: the targets' `tie_groups` (None: no group keeps values untied).
 
-    Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day) takes the
-    factor count in FACTOR_CHOICES and the weights whose mix, neutral to that many factors, scores
-    best there, then the TIE_CHOICES share that scores best with them. Returns the nested OOF blend,
-    each fold's weights, factor count and share, and the served weights, factors (the leading factors
-    of every labelled day) and share."""
+    Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day) fits
+    weights for each factor count in FACTOR_CHOICES on the members neutral to that many factors;
+    it takes the best count's weights and averages the counts that score near it (`near_best`,
+    `neutral_mix`), then the TIE_CHOICES share that scores best with them. Returns the nested OOF
+    blend, each fold's weights, factor counts and share, and the served weights, factors (the
+    leading factors of every labelled day), counts and share."""
     names = list(preds)
     ranked = [np.nan_to_num(day_ranks(preds[n]), nan=0.0) for n in names]
     labelled = (~np.isnan(Y)).any(axis=1)
@@ -179,47 +194,48 @@ def nested_blend(
     factors = [label_factors(Y, f.train_end, max(FACTOR_CHOICES)) for f in folds]
     blocks = [np.concatenate([g.test_idx() for g in folds[:k]]) for k in range(1, len(folds) + 1)]
     blocks = [b[labelled[b]] for b in blocks]  # folds 1.. fit on the folds before; served: every fold
-    # a block too short to fit keeps choose_weights' fallback; the others start at k = 0, fit below
-    best: list[tuple[float, int, np.ndarray] | None] = [
-        None if len(b) >= MIN_FIT_DAYS else (-np.inf, 0, choose_weights(names, ranked, scorer, b))
-        for b in blocks
-    ]
+    fitted: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in blocks]  # count -> (weights, score)
     for k in FACTOR_CHOICES:
         if k > min(L.shape[1] for L in factors):
             break
         free = [_exposure_free(r, factors, folds, k) for r in ranked] if k else ranked
         for i, rows in enumerate(blocks):
             if len(rows) >= MIN_FIT_DAYS:
-                w, score = fit_weights(free, scorer, rows)
-                if best[i] is None or score > best[i][0]:
-                    best[i] = (score, k, w)
-    ties = [
-        _choose_ties(ranked, factors, folds, scorer, rows, k, w, groups) if len(rows) >= MIN_FIT_DAYS else 0.0
-        for rows, (_, k, w) in zip(blocks, best, strict=True)
-    ]
+                fitted[i][k] = fit_weights(free, scorer, rows)
+    chosen = []  # per block: (weights, counts, share)
+    for rows, fits in zip(blocks, fitted, strict=True):
+        if not fits:  # too short to fit: choose_weights' fallback, as it is
+            chosen.append((choose_weights(names, ranked, scorer, rows), (0,), 0.0))
+            continue
+        scores = {k: score for k, (_, score) in fits.items()}
+        top = max(scores, key=lambda k: (scores[k], -k))  # the fewest factors on equal scores
+        w, counts = fits[top][0], near_best(scores)
+        share = _choose_ties(_fold_mix(ranked, w, factors, folds, counts, rows), scorer, rows, groups)
+        chosen.append((w, counts, share))
     oof = np.full(Y.shape, np.nan)
     per_fold = []
     for j, f in enumerate(folds[1:], start=1):
-        _, k, w = best[j - 1]
+        w, counts, share = chosen[j - 1]
         te = f.test_idx()
         oof[te] = tie_middle(
-            neutralize(blend([preds[n][te] for n in names], w), factors[j][:, :k]), ties[j - 1], groups
+            neutral_mix(blend([preds[n][te] for n in names], w), factors[j], counts), share, groups
         )
         per_fold.append(
             {
                 "fold": j,
                 "weights": dict(zip(names, map(float, w), strict=True)),
-                "factors": k,
-                "ties": ties[j - 1],
+                "factors": list(counts),
+                "ties": share,
                 "fit_days": len(blocks[j - 1]),
             }
         )
-    _, k, final = best[-1]
+    final, counts, share = chosen[-1]
     return {
         "members": names,
         "oof": oof,
         "per_fold": per_fold,
         "weights": dict(zip(names, map(float, final), strict=True)),
-        "factors": label_factors(Y, len(Y), k),
-        "ties": ties[-1],
+        "factors": label_factors(Y, len(Y), counts[-1]),
+        "counts": counts,
+        "ties": share,
     }

@@ -505,6 +505,7 @@ def fit_blend(cands: Candidates, Y: np.ndarray, targets: list[TargetDef], folds:
         tuple(None if np.isnan(v) else float(v) for v in cands.fits["prior"].final),
         tuple(tuple(map(float, f)) for f in nested["factors"].T),
         nested["ties"],
+        tuple(nested["counts"]),
     )
     return Blend(P, nested, spec)
 
@@ -545,7 +546,12 @@ def score_blend(
         main,
         scores,
         BlendReport(
-            blend.nested["weights"], blend.nested["per_fold"], tests, len(blend.spec.factors), blend.spec.ties
+            blend.nested["weights"],
+            blend.nested["per_fold"],
+            tests,
+            len(blend.spec.factors),
+            blend.spec.ties,
+            list(blend.spec.factor_counts()),
         ),
     )
 

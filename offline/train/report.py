@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from offline.train.run_files import TrainReport  # noqa: E402
+from offline.train.run_files import TrainReport, counts_text  # noqa: E402
 
 
 def write_plots(out: Path, data, regime, report: TrainReport, folds) -> list[Path]:
@@ -153,9 +153,11 @@ def write_report_md(path: Path, r: TrainReport) -> None:
             "",
             "Served weights (fit on every OOF day): "
             + ", ".join(f"{m} {w:.2f}" for m, w in bl.weights.items())
-            + f"; neutral to the labels' {bl.factors} leading factors; {bl.ties:.0%} of each day's targets"
+            + f"; neutral to the labels' {counts_text(bl.factor_counts())} leading factors;"
+            + f" {bl.ties:.0%} of each day's targets"
             + " tied at its median."
-            + " Each fold from 1 on is blended with weights, a factor count and a tied share fit on the"
+            + " Several factor counts: the average of the blends neutral to each. Each fold from 1 on is"
+            + " blended with weights, factor counts and a tied share fit on the"
             + " earlier folds only.",
             "",
             "| fold | weights | factors | tied | fit on days |",
@@ -164,7 +166,7 @@ def write_report_md(path: Path, r: TrainReport) -> None:
         for f in bl.per_fold_weights:
             w = ", ".join(f"{m} {v:.2f}" for m, v in f["weights"].items())
             lines.append(
-                f"| {f['fold']} | {w} | {f['factors']} | {f.get('ties', 0.0):.0%} | {f['fit_days']} |"
+                f"| {f['fold']} | {w} | {counts_text(f['factors'])} | {f.get('ties', 0.0):.0%} | {f['fit_days']} |"
             )
         lines += [
             "",

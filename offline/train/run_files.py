@@ -342,16 +342,29 @@ class CandidateScores:
         )
 
 
+def counts_text(counts: int | list[int]) -> str:
+    """A blend's factor counts for people: "20", or "10 and 20 averaged" (a run from before the
+    averaged counts wrote one int per fold)."""
+    counts = [counts] if isinstance(counts, int) else list(counts)
+    if len(counts) == 1:
+        return str(counts[0])
+    return ", ".join(map(str, counts[:-1])) + f" and {counts[-1]} averaged"
+
+
 @dataclass
 class BlendReport:
-    """The served weights, label-factor count and tied share, each nested fold's (fit on the folds
-    before it), paired tests vs members."""
+    """The served weights, label-factor count, the counts averaged and tied share, each nested fold's
+    (fit on the folds before it), paired tests vs members."""
 
     weights: dict[str, float]
     per_fold_weights: list[dict]
     vs_members: dict[str, dict]
     factors: int = 0  # a run from before the factor-neutral blend has none
     ties: float = 0.0  # nor one from before the tie step
+    counts: list[int] | None = None  # nor one from before the averaged counts: all `factors`
+
+    def factor_counts(self) -> list[int]:
+        return self.counts or [self.factors]
 
 
 @dataclass
