@@ -505,6 +505,39 @@ def test_effects_of_your_own_replace_the_profiles(tmp_path: Path) -> None:
             SynthConfig(effects=bad).validate()
 
 
+def test_lead_lag_pairs_of_your_own(tmp_path: Path) -> None:
+    """`--effects '{"lead_lag_pairs": {...}}'`: leaders the kit's key instruments do not include
+    plant their own lead-lag (in the truth file and in the yardstick's regenerated market, whose
+    lead-lag matrix moves only the followers named), and a misspelt asset or a bad shape names it."""
+    from offline.data.synthetic.yardstick import write_yardstick
+
+    own = {
+        "lead_lag_pairs": {"US_Stock_FCX": ["US_Stock_SCCO", "US_Stock_TECK"], "CCY_AUD": ["US_Stock_NEM"]}
+    }
+    cfg = SynthConfig(days=300, test_days=40, seed=0, profile="leadlag_flight", effects=own)
+    assert cfg.planted().lead_lag_pairs == (
+        ("US_Stock_FCX", ("US_Stock_SCCO", "US_Stock_TECK")),
+        ("CCY_AUD", ("US_Stock_NEM",)),
+    )
+    truth = write_synthetic(tmp_path / "own", cfg)
+    planted = [(e["source"], e["targets"]) for e in truth["effects"] if e["effect"] == "lead_lag"]
+    assert planted == [("US_Stock_FCX", ["US_Stock_SCCO", "US_Stock_TECK"]), ("CCY_AUD", ["US_Stock_NEM"])]
+    market = generate(cfg)
+    (term,) = [t for t in market.dynamics.terms if t.name == "lead_lag"]
+    names = build_universe().names
+    moved = {names[i] for i in np.flatnonzero(np.abs(term.matrix).sum(axis=1))}
+    assert moved == {"US_Stock_SCCO", "US_Stock_TECK", "US_Stock_NEM"}
+    assert write_yardstick(tmp_path / "own").n_days == 300
+    for bad, message in (
+        ({"lead_lag_pairs": {"US_Stock_FXC": ["US_Stock_SCCO"]}}, "unknown asset 'US_Stock_FXC'"),
+        ({"lead_lag_pairs": {"LME_CA": "US_Stock_SCCO"}}, "must be a list of follower assets"),
+        ({"lead_lag_pairs": {"LME_CA": ["LME_CA"]}}, "cannot follow itself"),
+        ({"lead_lag_pairs": [["LME_CA", ["US_Stock_SCCO"]]]}, "must be an object like"),
+    ):
+        with pytest.raises(UserError, match=message):
+            SynthConfig(effects=bad).validate()
+
+
 def test_cli_effects_inline_or_from_a_file(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "offline", "data", "synth", "--days", "300", "--test-days", "40"]
     mix = {"reversal": -0.5, "momentum_calm": 0.0, "momentum_stressed": 0.0}

@@ -71,7 +71,7 @@ def _mix(profile: str, effects: dict | None) -> str:
     return f"profile {profile}" + (f" with {json.dumps(effects)}" if effects else "")
 
 
-def read_effects(text: str) -> dict[str, float]:
+def read_effects(text: str) -> dict:
     """`--effects`: a JSON object inline, or the path of a .json file holding one."""
     source = "--effects"
     if Path(text).is_file():

@@ -85,7 +85,7 @@ from offline.data.synthetic.market import (
     simulate_returns,
 )
 from offline.data.synthetic.observe import observe, plan_nulls, protected_instruments
-from offline.data.synthetic.profiles import profile, with_overrides
+from offline.data.synthetic.profiles import EffectValue, profile, with_overrides
 from offline.data.synthetic.regime import RegimeParams, simulate_regime
 from offline.data.synthetic.universe import Universe, build_universe, market_stats
 from offline.data.targets import compute_targets, lagged_label_frames
@@ -110,7 +110,7 @@ class SynthConfig:
     seed: int = 0
     strength: float = 1.0
     profile: str = "default"
-    effects: dict[str, float] = field(default_factory=dict)
+    effects: dict[str, EffectValue] = field(default_factory=dict)
 
     def planted(self) -> Effects:
         """The effect mix this config simulates (an unknown profile or override is a UserError)."""

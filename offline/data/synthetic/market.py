@@ -253,9 +253,9 @@ def build_dynamics(
                     "coef": k["lead_lag"],
                     "window": win,
                     "delay": lag,
-                    "meaning": f"z[target, u] gains coef * mean(z[source, u-{lag + win - 1}..u-{lag}]): LME "
-                    f"moves reach related US stocks {lag} to {lag + win - 1} days later",
-                    "oracle_needs": f"the LME metal's last {win} returns ending {lag} days before each "
+                    "meaning": f"z[target, u] gains coef * mean(z[source, u-{lag + win - 1}..u-{lag}]): the "
+                    f"source's moves reach its followers {lag} to {lag + win - 1} days later",
+                    "oracle_needs": f"the source's last {win} returns ending {lag} days before each "
                     "target day",
                 }
             )

@@ -15,11 +15,13 @@ from dataclasses import dataclass, fields, replace
 from offline.data.synthetic.market import HORIZON, WIDE_LEAD_LAG, Effects
 from offline.errors import UserError
 
-# Effects fields `data synth --effects` may override: every coefficient, window and delay
-# (the lead-lag pairs stay the profile's; `strength` has its own option).
+# Effects fields `data synth --effects` may override: every coefficient, window and delay, and
+# which assets lead which (`strength` has its own option).
 WINDOWS = ("lead_lag_window", "momentum_window")
 DELAYS = ("lead_lag_delay",)
-OVERRIDABLE = tuple(f.name for f in fields(Effects) if f.name not in ("lead_lag_pairs", "strength"))
+PAIRS = "lead_lag_pairs"  # {"source asset": ["follower", ...], ...}: base asset names of the universe
+EffectValue = float | dict[str, list[str]]  # a number, or the lead-lag pairs
+OVERRIDABLE = tuple(f.name for f in fields(Effects) if f.name != "strength")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,11 @@ def profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def with_overrides(effects: Effects, overrides: Mapping[str, float]) -> Effects:
+def with_overrides(effects: Effects, overrides: Mapping[str, EffectValue]) -> Effects:
     """`effects` with some fields replaced (`data synth --effects`): a market of the user's own mix.
     An unknown field or a value the generator cannot simulate is a UserError naming it."""
+    overrides = dict(overrides)
+    pairs = _lead_lag_pairs(overrides.pop(PAIRS)) if PAIRS in overrides else effects.lead_lag_pairs
     for key, value in overrides.items():
         if key not in OVERRIDABLE:
             raise UserError(f"--effects: unknown effect {key!r}; choose from {', '.join(OVERRIDABLE)}")
@@ -109,5 +113,35 @@ def with_overrides(effects: Effects, overrides: Mapping[str, float]) -> Effects:
                 f"--effects: persistent_drift is a standard deviation, at least 0 (got {value!r})"
             )
     return replace(
-        effects, **{k: int(v) if k in WINDOWS + DELAYS else float(v) for k, v in overrides.items()}
+        effects,
+        lead_lag_pairs=pairs,
+        **{k: int(v) if k in WINDOWS + DELAYS else float(v) for k, v in overrides.items()},
     )
+
+
+def _lead_lag_pairs(value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`lead_lag_pairs` from --effects: an object of source asset -> list of followers, every name
+    an asset of the synthetic universe (a misspelt one is a UserError naming it and listing some)."""
+    from offline.data.synthetic.universe import build_universe
+
+    if not isinstance(value, Mapping) or not value:
+        raise UserError(
+            f'--effects: {PAIRS} must be an object like {{"LME_CA": ["US_Stock_FCX"]}} (got {value!r})'
+        )
+    names = build_universe().names
+    out = []
+    for source, followers in value.items():
+        if isinstance(followers, str) or not isinstance(followers, list | tuple) or not followers:
+            raise UserError(
+                f"--effects: {PAIRS}[{source!r}] must be a list of follower assets (got {followers!r})"
+            )
+        for name in (source, *followers):
+            if name not in names:
+                raise UserError(
+                    f"--effects: {PAIRS}: unknown asset {name!r}; assets are the universe's base names,"
+                    f" e.g. {', '.join(names[:3])}, US_Stock_FCX, CCY_AUD"
+                )
+        if source in followers:
+            raise UserError(f"--effects: {PAIRS}: {source!r} cannot follow itself")
+        out.append((source, tuple(followers)))
+    return tuple(out)
