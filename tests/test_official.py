@@ -301,11 +301,13 @@ def test_preflight_flags_a_kernel_importing_pandas(artifacts, tmp_path):
     assert preflight.check_hashes(copy).status == "PASS"  # not listed; the import check catches it
 
 
-def test_soak_holds_memory_latency_and_rows(artifacts, kaggle_python):
+def test_soak_holds_memory_state_and_rows(artifacts, kaggle_python):
     result = run_soak(artifacts, days=250, python=kaggle_python)
     assert result.days == 250  # one day skipped, one sent twice
     assert result.errors == 0 and result.bad_rows == 0, result.error_parts
-    assert result.rss_growth_mb <= 20 and result.cpu_p99_last_ms <= 1.5 * result.cpu_p99_first_ms
-    assert result.p99_first_ms > 0 and result.p99_last_ms > 0
+    # latency is a benchmark (make soak), not a unit test; what it scales with is asserted here
+    assert result.held_growth_days <= 0
+    assert result.rss_growth_mb <= 20
     assert result.dark_days[1] - result.dark_days[0] == 62 and len(result.dark_columns) == 3
-    assert json.loads(result.to_json())["ok"] in (True, False)
+    grown = dataclasses.replace(result, held_growth_days=1)
+    assert json.loads(grown.to_json())["ok"] is False and any("histories grew" in f for f in grown.failures)

@@ -23,6 +23,12 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def held_days(predictor) -> int:
+    """Price and label days the Predictor's histories hold now: the state a call's work scales with."""
+    histories = [h for h in (predictor.history, predictor.crash_history) if h is not None]
+    return sum(len(h.prices) + len(h.labels) for h in histories)
+
+
 def bad_row(row: pl.DataFrame, n_targets: int) -> bool:
     """Not one row of n_targets finite floats that are not all equal."""
     if row.shape != (1, n_targets) or not all(t == pl.Float64 for t in row.dtypes):
@@ -50,7 +56,7 @@ def main() -> None:
     days = [d for d in test["date_id"].unique(maintain_order=True).to_list() if d != plan["skip_day"]]
     at = days.index(plan["repeat_day"])
     days = days[: at + 1] + [plan["repeat_day"]] + days[at + 1 :]
-    ms, cpu_ms, rss, bad = [], [], [], 0
+    ms, cpu_ms, rss, held, bad = [], [], [], [], 0
     n_targets = sum(1 for b in lags for c in b.columns if c.startswith("target_"))
     for d in days:
         batch = (test.filter(pl.col("date_id") == d), *[f.filter(pl.col("date_id") == d) for f in lags])
@@ -59,12 +65,14 @@ def main() -> None:
         ms.append((time.perf_counter() - start) * 1000)
         cpu_ms.append((time.process_time() - cpu) * 1000)
         rss.append(rss_mb())
+        held.append(held_days(predictor))
         bad += int(bad_row(row, n_targets))
     errors = {part: int(n) for part, n in predictor.errors.items()}
     out = {
         "ms": ms,
         "cpu_ms": cpu_ms,
         "rss_mb": rss,
+        "held_days": held,
         "bad_rows": bad,
         "errors": errors,
         "days": [int(d) for d in days],
