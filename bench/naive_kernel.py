@@ -20,7 +20,7 @@ import pandas as pd
 import polars as pl
 
 from kaggle_kernel import structure
-from kaggle_kernel.blend import KEEP_PER_GROUP
+from kaggle_kernel.blend import KEEP_PER_GROUP, RANK_SD, Z_CLIP
 from kaggle_kernel.crash import CRASH_WINDOW, CrashModel
 from kaggle_kernel.features import (
     ANNUAL,
@@ -99,6 +99,17 @@ def _rank_rows(block: pd.DataFrame) -> pd.DataFrame:
     count = block.notna().sum(axis=1)
     scaled = block.rank(axis=1, method="average").sub(0.5).div(count, axis=0) - 0.5
     return scaled.where(count >= 2, axis=0)
+
+
+def _z_rows(block: pd.DataFrame) -> pd.DataFrame:
+    """Per row, the finite cells' z-scores (population spread) clipped at Z_CLIP, times RANK_SD;
+    NaN elsewhere and in rows with fewer than two, 0 in a row without spread."""
+    block = block.where(np.isfinite(block))
+    count = block.notna().sum(axis=1)
+    centred = block.sub(block.mean(axis=1), axis=0)
+    spread = block.std(axis=1, ddof=0)
+    z = centred.div(spread.where(spread > 0, np.inf), axis=0)  # no spread: 0
+    return (z.clip(-Z_CLIP, Z_CLIP) * RANK_SD).where(count >= 2, axis=0)
 
 
 class NaiveKernel:
@@ -385,7 +396,8 @@ class NaiveKernel:
         return self._output(values)
 
     def _blend(self, f: dict[str, float], engine: np.ndarray) -> np.ndarray:
-        """Each weighted member's predictions ranked across the blend's targets, weighted and summed."""
+        """Each weighted member's predictions ranked (or z-scored) across the blend's targets, weighted
+        and summed."""
         rows = [self._pooled_row(t, f, c) for t, c in zip(self.targets, self.classes, strict=True)]
         frame = pd.DataFrame(rows)
         members = {
@@ -403,10 +415,11 @@ class NaiveKernel:
         }
         targets = list(self.blend["targets"])
         total = pd.Series(0.0, index=targets)
+        scale = _z_rows if self.blend.get("scale", "rank") == "z" else _rank_rows
         for m, w in zip(self.blend["members"], self.blend["weights"], strict=True):
             if w:
                 pred = pd.Series(members[m](), dtype=np.float64)[targets]
-                total += w * _rank_rows(pred.to_frame().T).iloc[0].fillna(0.0)
+                total += w * scale(pred.to_frame().T).iloc[0].fillna(0.0)
         factors = self.blend.get("factors", [])
         counts = self.blend.get("counts") or [len(factors)]
         parts = []

@@ -1,7 +1,9 @@
-"""The served blend: each member's predictions ranked across targets per day, weighted, then made
-neutral to the labels' leading factors.
+"""The served blend: each member's predictions put on one scale across targets per day (ranks, or
+z-scores where training found them better), weighted, then made neutral to the labels' leading factors.
 
-Ranking puts members on one scale (the metric only sees ranks). The labels' daily ranks share a few
+Ranking puts members on one scale (the metric only sees ranks), but it spreads a member that is
+confident on a few targets evenly over all of them; a day's z-scores keep how far each target
+stands out, which is what a sparse signal (a lead-lag that moves a handful of followers) is. The labels' daily ranks share a few
 common factors (targets that move together); a forecast exposed to one gains or loses with that
 factor's daily sign, which widens the spread of the daily correlations more than it moves their
 mean, so the blend leaves its exposure to the factors training chose (`neutralize`). Where the
@@ -32,12 +34,36 @@ def recent_index(spec: FeatureSpec) -> np.ndarray:
     return np.array([spec.positions[f"{t.name}_{RECENT_STAT}"] for t in spec.targets], dtype=np.int64)
 
 
-def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """sum_k w_k * rank_k, ranks across the last axis (targets); a missing prediction contributes 0."""
+SCALES = ("rank", "z")  # how members enter the mix: day ranks, or day z-scores (`day_scores`)
+Z_CLIP = 3.0  # a day's z-scores are clipped here: one target's outlier cannot take the day
+RANK_SD = float(np.sqrt(1 / 12))  # the spread of a day's ranks on [-0.5, 0.5]; z-scores are put on it
+
+
+def day_scores(values: np.ndarray) -> np.ndarray:
+    """Each row centred and divided by its spread over its finite values, clipped at +-Z_CLIP and
+    scaled by RANK_SD (so a mix weighs it as it would ranks); non-finite cells and rows with fewer
+    than two finite values NaN, a row without spread 0."""
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    ok = np.isfinite(v)
+    n = ok.sum(axis=-1, keepdims=True)
+    c = np.where(ok, v, 0.0)
+    c = np.where(ok, c - c.sum(axis=-1, keepdims=True) / np.maximum(n, 1), 0.0)
+    sd = np.sqrt((c**2).sum(axis=-1, keepdims=True) / np.maximum(n, 1))
+    z = np.clip(c / np.where(sd > 0, sd, 1.0), -Z_CLIP, Z_CLIP) * RANK_SD
+    return np.where(ok & (n >= 2), z, np.nan).reshape(np.shape(values))
+
+
+def on_scale(values: np.ndarray, scale: str) -> np.ndarray:
+    """A member's predictions on the blend's scale: `day_ranks` or `day_scores` (NaN stays NaN)."""
+    return day_scores(values) if scale == "z" else day_ranks(values)
+
+
+def blend(preds: Sequence[np.ndarray], weights: Sequence[float], scale: str = "rank") -> np.ndarray:
+    """sum_k w_k * scaled_k across the last axis (targets), `on_scale`; a missing prediction contributes 0."""
     out = np.zeros(np.shape(preds[0]), dtype=np.float64)
     for p, w in zip(preds, weights, strict=True):
         if w:
-            out += w * np.nan_to_num(day_ranks(p), nan=0.0)
+            out += w * np.nan_to_num(on_scale(p, scale), nan=0.0)
     return out
 
 
@@ -104,8 +130,8 @@ def tie_middle(values: np.ndarray, share: float, groups: np.ndarray | None = Non
 class BlendSpec:
     """Members (in MEMBERS), their weights, the targets blended, the prior vector (one per target),
     the label factors the blend is made neutral to (k vectors over the blended targets), the factor
-    counts whose neutral blends are averaged (`neutral_mix`; none: all k) and the share of each
-    day's blended targets tied at its median (`tie_middle`)."""
+    counts whose neutral blends are averaged (`neutral_mix`; none: all k), the share of each
+    day's blended targets tied at its median (`tie_middle`) and the members' scale (SCALES)."""
 
     members: tuple[str, ...]
     weights: tuple[float, ...]
@@ -114,6 +140,7 @@ class BlendSpec:
     factors: tuple[tuple[float, ...], ...] = ()
     ties: float = 0.0
     counts: tuple[int, ...] = ()
+    scale: str = "rank"
 
     def to_json(self) -> dict:
         return {
@@ -124,6 +151,7 @@ class BlendSpec:
             "factors": [list(f) for f in self.factors],
             "ties": self.ties,
             "counts": list(self.counts),
+            "scale": self.scale,
         }
 
     @classmethod
@@ -144,6 +172,9 @@ class BlendSpec:
             raise ValueError(
                 f"blend: counts must increase from 0 or more up to the {len(factors)} factors, got {list(counts)}"
             )
+        scale = d.get("scale", "rank")  # nor one from before the z-scores
+        if scale not in SCALES:
+            raise ValueError(f"blend: scale must be one of {list(SCALES)}, got {scale!r}")
         return cls(
             members,
             tuple(float(w) for w in d["weights"]),
@@ -152,6 +183,7 @@ class BlendSpec:
             factors,
             ties,
             counts,
+            scale,
         )
 
     def prior_vector(self) -> np.ndarray:
@@ -225,6 +257,6 @@ class Blend:
         preds = self.members(x, engine)
         rows = [preds[m][self.targets] for m in self.active]
         out = np.asarray(engine, dtype=np.float64).copy()
-        mixed = neutral_mix(blend(rows, self.weights), self.factors, self.counts)
+        mixed = neutral_mix(blend(rows, self.weights, self.blend_spec.scale), self.factors, self.counts)
         out[self.targets] = tie_middle(mixed, self.blend_spec.ties, self.tie_groups)
         return out

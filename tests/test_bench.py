@@ -95,30 +95,41 @@ def test_naive_kernel_equals_packed_kernel_on_public_window(public_artifacts, pu
     _assert_same_features(xs)
 
 
-def test_naive_kernel_equals_packed_kernel_with_averaged_factor_counts(
-    synthetic_artifacts, synthetic_dir, tmp_path
-):
-    """A blend that averages several factor counts (0, 1, ... all of its factors) is served alike by
-    both kernels; the counts change the output, so the comparison sees them."""
+def _edit_blend(art: Path, edit: str) -> None:
+    """Rewrite the artifacts' blend spec (and its manifest hash): `counts` averages every factor
+    count 0..all; `scale` mixes equally weighted members on the other scale."""
     from kaggle_kernel.artifacts import sha256_file
 
-    art = tmp_path / "art"
-    shutil.copytree(synthetic_artifacts, art)
     manifest = json.loads((art / "manifest.json").read_text())
     path = art / manifest["blend"]["spec"]
     spec = json.loads(path.read_text())
     assert len(spec["factors"]) >= 1
-    spec["counts"] = list(range(len(spec["factors"]) + 1))
+    if edit == "counts":
+        spec["counts"] = list(range(len(spec["factors"]) + 1))
+    else:
+        spec["scale"] = "z" if spec.get("scale", "rank") == "rank" else "rank"
+        spec["weights"] = [round(1 / len(spec["members"]), 6)] * len(spec["members"])
     path.write_text(json.dumps(spec))
     manifest["files"][path.name].update(sha256=sha256_file(path), bytes=path.stat().st_size)
     (art / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("edit", ["counts", "scale"])
+def test_naive_kernel_equals_packed_kernel_on_other_blend_specs(
+    edit, synthetic_artifacts, synthetic_dir, tmp_path
+):
+    """A blend that averages several factor counts, or mixes its members as day z-scores (or ranks),
+    is served alike by both kernels; the edit changes the output, so the comparison sees it."""
+    art = tmp_path / "art"
+    shutil.copytree(synthetic_artifacts, art)
+    _edit_blend(art, edit)
     days = load_days(synthetic_dir)[-3:]
     worst, _ = _serve_and_compare(art, synthetic_dir, days)
     assert worst <= 1e-6
     batch, _ = days[-1]
-    averaged = Predictor.from_artifacts(art).predict(*batch).to_numpy()[0]
+    edited = Predictor.from_artifacts(art).predict(*batch).to_numpy()[0]
     single = Predictor.from_artifacts(synthetic_artifacts).predict(*batch).to_numpy()[0]
-    assert np.max(np.abs(averaged - single)) > 1e-3
+    assert np.max(np.abs(edited - single)) > 1e-3
 
 
 def test_naive_kernel_sees_a_changed_model(synthetic_artifacts, synthetic_dir, tmp_path):

@@ -65,10 +65,13 @@ def test_predictions_equal_offline_lightgbm(trained, synthetic_dir):
         report["blend"]["weights"][m] for m in spec_json["members"]
     ]  # served = scored
     assert p.blend is not None
-    # the served weights, and equal weights so that every member's serving path is checked
-    equal = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))
+    # the served weights, and equal weights on both scales so that every member's serving path is checked
     offline = _offline(comp, trained)
-    for kernel, weights in ((p, spec_json["weights"]), (equal, [1 / 7] * 7)):
+    for kernel, weights in (
+        (p, spec_json["weights"]),
+        (_equal_weights(Predictor.from_artifacts(trained / "artifacts"), "rank"), [1 / 7] * 7),
+        (_equal_weights(Predictor.from_artifacts(trained / "artifacts"), "z"), [1 / 7] * 7),
+    ):
         _check_blend(kernel, comp, offline, spec_json["members"], weights, range(5))
 
 
@@ -77,7 +80,7 @@ def test_the_blends_ties_reach_the_output_and_no_group_is_constant(trained, synt
     ties on purpose), every (exchanges, lag) group keeps two or more distinct values, and a group
     that a degraded blend left constant is spread by the ramp, alone."""
     comp = load_competition(synthetic_dir)
-    p = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))  # ties 0.5 on its 24 targets
+    p = _equal_weights(Predictor.from_artifacts(trained / "artifacts"), "rank")  # ties 0.5 on its 24 targets
     assert p.blend.blend_spec.ties == 0.5
     for d in comp.test["date_id"].to_list()[:3]:
         test, lags = _day(comp, d)
@@ -123,12 +126,14 @@ def test_a_long_forecasting_phase_stays_exact(long_phase):
     offline from the whole history: nothing drifts or is lost as its bounded history rolls on."""
     comp = load_competition(long_phase / "comp")
     assert comp.test["date_id"].min() == 550
-    p = _equal_weights(Predictor.from_artifacts(long_phase / "artifacts"))
+    p = _equal_weights(Predictor.from_artifacts(long_phase / "artifacts"), "z")
     _check_blend(p, comp, _offline(comp, long_phase), p.blend.blend_spec.members, [1 / 7] * 7, (0, 250, 449))
     assert p.errors["predict"] == 0 and not p.problems
 
 
-def _equal_weights(p: Predictor) -> Predictor:
+def _equal_weights(p: Predictor, scale: str = "z") -> Predictor:
+    """Every member weighted alike, on `scale` (default z: the hostile days reach the z-scores),
+    with ties and averaged counts."""
     b = p.blend
     assert b.blend_spec.members == ("prior", "pooled", "engine", "ridge", "local", "leaders", "recent")
     n = len(b.blend_spec.factors)
@@ -143,6 +148,7 @@ def _equal_weights(p: Predictor) -> Predictor:
             b.blend_spec.factors,
             0.5,
             tuple(sorted({0, n // 2, n})),
+            scale,
         ),
         b.pooled,
         b.ridge,
@@ -179,7 +185,11 @@ def _check_blend(p, comp, offline, members, weights, check):
     blend_json = json.loads((models / "blend.json").read_text())
     prior = np.array([np.nan if v is None else v for v in blend_json["prior"]])
     factors = np.array(blend_json["factors"], dtype=np.float64).reshape(-1, len(TARGETS)).T
-    ties, counts = p.blend.blend_spec.ties, p.blend.blend_spec.factor_counts()
+    ties, counts, scale = (
+        p.blend.blend_spec.ties,
+        p.blend.blend_spec.factor_counts(),
+        p.blend.blend_spec.scale,
+    )
     pooled_model = lgb.Booster(model_file=str(models / "pooled.txt"))
     linear = {}
     for member in ("local", "leaders"):
@@ -217,7 +227,7 @@ def _check_blend(p, comp, offline, members, weights, check):
             "leaders": per_target(linear["leaders"], x),
             "recent": x[[col[f"target_{i}_lrank"] for i in range(424)]],
         }
-        mixed = neutral_mix(blend([preds[m][TARGETS] for m in members], weights), factors, counts)
+        mixed = neutral_mix(blend([preds[m][TARGETS] for m in members], weights, scale), factors, counts)
         expected = tie_middle(mixed, ties, tie_groups([target_defs()[i] for i in TARGETS]))
         np.testing.assert_allclose(v[TARGETS], expected, rtol=0, atol=1e-9)
         # a target without a model serves its naive baseline (latest delivered label)
@@ -638,7 +648,8 @@ def test_history_windows_equal_a_plain_dictionary_of_days():
 
 def test_blend_spec_reads_back_and_names_bad_counts():
     """A spec round-trips through JSON; one from before the averaged counts is neutral to all its
-    factors; counts that do not increase up to the stored factors are an error naming them."""
+    factors, one from before the z-scores is on ranks; counts that do not increase up to the stored
+    factors, and an unknown scale, are errors naming them."""
     good = {
         "members": ["engine", "prior"],
         "weights": [0.7, 0.3],
@@ -647,11 +658,14 @@ def test_blend_spec_reads_back_and_names_bad_counts():
         "factors": [[0.5, -0.5, 0.0], [0.4, 0.4, -0.8]],
         "ties": 0.25,
         "counts": [0, 2],
+        "scale": "z",
     }
     spec = BlendSpec.from_json(good)
     assert BlendSpec.from_json(spec.to_json()) == spec and spec.factor_counts() == (0, 2)
-    old = {k: v for k, v in good.items() if k != "counts"}
-    assert BlendSpec.from_json(old).factor_counts() == (2,)
+    old = {k: v for k, v in good.items() if k not in ("counts", "scale")}
+    assert BlendSpec.from_json(old).factor_counts() == (2,) and BlendSpec.from_json(old).scale == "rank"
+    with pytest.raises(ValueError, match="'zscore'"):
+        BlendSpec.from_json({**good, "scale": "zscore"})
     for bad in ([2, 0], [0, 1], [1, 1, 2], [-1, 2], [0, 3]):
         with pytest.raises(ValueError, match=re.escape(str(bad))):
             BlendSpec.from_json({**good, "counts": bad})

@@ -137,11 +137,15 @@ def test_report_round_trips_through_json_text(report, tmp_path):
 
 
 def test_a_report_from_before_the_factor_neutral_blend_reads_as_zero_factors():
-    """`compare` and packaging read older runs: a report.json without blend.factors had none."""
+    """`compare` and packaging read older runs: a report.json without blend.factors had none, one
+    without blend.scale mixed ranks; a scale the kit does not know is named."""
     saved = small_report().to_json()
-    del saved["blend"]["factors"]
+    del saved["blend"]["factors"], saved["blend"]["scale"]
     old = TrainReport.from_json(saved)
     assert old.blend.factors == 0 and old.blend.weights == small_report().blend.weights
+    assert old.blend.scale == "rank"
+    with pytest.raises(UserError, match="blend.scale.*'ranks'"):
+        TrainReport.from_json({**saved, "blend": {**saved["blend"], "scale": "ranks"}})
 
 
 def test_models_file_round_trips_and_omits_a_fallback_target_file(tmp_path):
@@ -228,6 +232,8 @@ def test_demo_table_and_cli_summary_read_the_report(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("EVERY TARGET FELL BACK to the naive baseline (3 of 3)")
     assert lines[1] == "candidates: prior 0.1000; baselines: naive -0.1000, mean 0.1000"
-    assert lines[2] == "blend weights: prior 1.00; neutral to 3 label factors, 0% of targets tied" and lines[
+    assert lines[2] == (
+        "blend weights: prior 1.00; neutral to 3 label factors, 0% of targets tied, members as day ranks"
+    ) and lines[
         3
     ].startswith("regime ROC AUC 0.600")

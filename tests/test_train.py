@@ -586,7 +586,7 @@ def test_blend_ties_where_the_information_is_in_a_few_targets_only():
 
 
 def _served_formula(members, Y, folds, groups, out):
-    """Each fold's OOF blend against the kernel's formula with that fold's weights, counts, share."""
+    """Each fold's OOF blend against the kernel's formula with that fold's weights, counts, share, scale."""
     from kaggle_kernel.blend import blend, neutral_mix, tie_middle
     from offline.train.blending import label_factors
 
@@ -595,7 +595,7 @@ def _served_formula(members, Y, folds, groups, out):
         w = [f["weights"][m] for m in members]
         counts = f["factors"]
         mixed = neutral_mix(
-            blend([members[m][te] for m in members], w),
+            blend([members[m][te] for m in members], w, f["scale"]),
             label_factors(Y, folds[j].train_end, counts[-1]),
             counts,
         )
@@ -653,6 +653,62 @@ def test_factor_counts_that_score_alike_are_averaged_as_the_kernel_serves():
     assert near_best({0: 1.0, 1: 0.99, 2: 0.97, 5: 0.985}) == (0, 1, 5)
     assert near_best({0: -0.5, 1: -0.505, 3: -0.6}) == (0, 1)
     assert near_best({10: 2.0}) == (10,)
+
+
+def test_a_sparse_signal_is_mixed_as_z_scores_as_the_kernel_serves(monkeypatch):
+    """A member that knows 6 of 60 targets (a lead-lag's followers) and predicts ~0 elsewhere, beside
+    a weak member on every target: as day ranks its 54 idle targets are spread as widely as the
+    6, as z-scores they stay near 0, so the blend takes z (each fold's and the served) and scores
+    above the blend kept on ranks. Each fold's OOF is the kernel's formula on z. Two dense members
+    stay on ranks."""
+    import offline.train.blending as blending
+    from offline.train.evaluate import score_block
+
+    rng = np.random.default_rng(11)
+    n_days, n_t = 500, 60
+    signal = np.zeros((n_days, n_t))
+    signal[:, :6] = rng.standard_normal((n_days, 6))
+    common = 0.3 * rng.standard_normal((n_days, n_t))
+    Y = signal + common + rng.standard_normal((n_days, n_t))
+    members = {
+        "leader": signal + 0.05 * rng.standard_normal((n_days, n_t)),
+        "broad": common + 0.5 * rng.standard_normal((n_days, n_t)),
+    }
+    groups = np.arange(n_t) % 6
+    folds = walk_forward(n_days, 4, 5, 0.4)
+    out = blending.nested_blend(members, Y, folds, groups)
+    assert [f["scale"] for f in out["per_fold"]] == ["z"] * 3 and out["scale"] == "z"
+    assert len(list(_served_formula(members, Y, folds, groups, out))) == 3
+    monkeypatch.setattr(blending, "SCALE_MARGIN", np.inf)
+    ranks = blending.nested_blend(members, Y, folds, groups)
+    assert ranks["scale"] == "rank" and all(f["scale"] == "rank" for f in ranks["per_fold"])
+    mask = np.zeros(n_days, dtype=bool)
+    mask[folds[1].test_start :] = True
+    assert score_block(out["oof"], Y, mask)["score"] > score_block(ranks["oof"], Y, mask)["score"] + 0.1
+    monkeypatch.undo()
+    dense = {
+        "a": Y + 2.0 * rng.standard_normal((n_days, n_t)),
+        "b": Y + 3.0 * rng.standard_normal((n_days, n_t)),
+    }
+    assert blending.nested_blend(dense, Y, folds, groups)["scale"] == "rank"
+
+
+def test_day_scores_are_clipped_z_scores_on_the_ranks_scale():
+    """`day_scores`: per row, (x - mean) / population sd over finite cells, clipped at Z_CLIP, times
+    RANK_SD; inf and NaN cells NaN, a row with fewer than two finite values NaN, a flat row 0; a
+    mix of them ranks as the metric would rank the z-scores."""
+    from kaggle_kernel.blend import RANK_SD, Z_CLIP, day_scores
+
+    row = np.array([1.0, 2.0, 3.0, 4.0, np.nan, np.inf, 100.0])
+    finite = row[np.isfinite(row)]
+    want = np.clip((finite - finite.mean()) / finite.std(), -Z_CLIP, Z_CLIP) * RANK_SD
+    got = day_scores(row)
+    np.testing.assert_allclose(got[np.isfinite(row)], want, rtol=1e-12)
+    assert np.isnan(got[4]) and np.isnan(got[5]) and got[6] < Z_CLIP * RANK_SD + 1e-12
+    rows = np.array([[5.0, 5.0, 5.0], [1.0, np.nan, np.nan], [np.nan] * 3])
+    out = day_scores(rows)
+    assert (out[0] == 0).all() and np.isnan(out[1:]).all()
+    assert abs(RANK_SD - np.std(np.arange(1000) / 1000)) < 1e-3  # the spread of a day's ranks
 
 
 def test_blend_scorer_matches_the_metric():

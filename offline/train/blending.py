@@ -8,16 +8,18 @@ from the best single member chased each fold's noise (README: the rules compared
 number of the labels' leading factors the blend is made neutral to (`kaggle_kernel.blend.neutralize`)
 is chosen on the same days, and the counts that score about as well are averaged with it
 (`neutral_mix`): each fold's factors come from the labels before its training end only.
-Last, on those days again, the share of each day's targets the blend ties at its median
+Then, on those days again, the share of each day's targets the blend ties at its median
 (`kaggle_kernel.blend.tie_middle`: where the information sits in a few targets, not ranking the
-rest scores better).
+rest scores better). All of this is done twice, with the members as day ranks and as day z-scores
+(`kaggle_kernel.blend.day_scores`); the z-scores are taken only where they score SCALE_MARGIN
+better on those days (a sparse signal), the ranks otherwise.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kaggle_kernel.blend import blend, exposure_free, neutral_mix, tie_middle
+from kaggle_kernel.blend import SCALES, blend, exposure_free, neutral_mix, on_scale, tie_middle
 from kaggle_kernel.features import day_ranks
 from offline.train.cv import Fold
 from offline.train.evaluate import T_DECISIVE
@@ -28,6 +30,7 @@ FALLBACK = "engine"  # the kit's main model, served when the days cannot choose 
 FACTOR_CHOICES = (0, 1, 2, 3, 5, 10, 20, 40)  # how many leading label factors the blend may leave
 TIE_CHOICES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)  # shares of a day's targets the blend may tie
 COUNT_TOLERANCE = 0.02  # factor counts scoring within this share of the best are averaged (README)
+SCALE_MARGIN = 0.05  # z-scored members replace ranked ones only scoring this share better (README)
 
 
 def _sharpe(corr: np.ndarray) -> float:
@@ -175,26 +178,16 @@ def near_best(scores: dict[int, float]) -> tuple[int, ...]:
     return tuple(k for k in sorted(scores) if scores[k] >= best - COUNT_TOLERANCE * abs(best))
 
 
-def nested_blend(
-    preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold], groups: np.ndarray | None = None
-) -> dict:
-    """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there;
-    groups: the targets' `tie_groups` (None: no group keeps values untied).
-
-    Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day) fits
-    weights for each factor count in FACTOR_CHOICES on the members neutral to that many factors;
-    it takes the best count's weights and averages the counts that score near it (`near_best`,
-    `neutral_mix`), then the TIE_CHOICES share that scores best with them. Returns the nested OOF
-    blend, each fold's weights, factor counts and share, and the served weights, factors (the
-    leading factors of every labelled day), counts and share."""
-    names = list(preds)
-    ranked = [np.nan_to_num(day_ranks(preds[n]), nan=0.0) for n in names]
-    labelled = (~np.isnan(Y)).any(axis=1)
-    scorer = DailySpearman(Y)
-    factors = [label_factors(Y, f.train_end, max(FACTOR_CHOICES)) for f in folds]
-    blocks = [np.concatenate([g.test_idx() for g in folds[:k]]) for k in range(1, len(folds) + 1)]
-    blocks = [b[labelled[b]] for b in blocks]  # folds 1.. fit on the folds before; served: every fold
-    fitted: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in blocks]  # count -> (weights, score)
+def _fit_counts(
+    ranked: list[np.ndarray],
+    scorer: DailySpearman,
+    factors: list[np.ndarray],
+    folds: list[Fold],
+    blocks: list,
+) -> list[dict[int, tuple[np.ndarray, float]]]:
+    """Per block, for each factor count in FACTOR_CHOICES: the weights fit on the members neutral to
+    that many factors, and their score (blocks shorter than MIN_FIT_DAYS: none)."""
+    fitted: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in blocks]
     for k in FACTOR_CHOICES:
         if k > min(L.shape[1] for L in factors):
             break
@@ -202,23 +195,67 @@ def nested_blend(
         for i, rows in enumerate(blocks):
             if len(rows) >= MIN_FIT_DAYS:
                 fitted[i][k] = fit_weights(free, scorer, rows)
-    chosen = []  # per block: (weights, counts, share)
-    for rows, fits in zip(blocks, fitted, strict=True):
-        if not fits:  # too short to fit: choose_weights' fallback, as it is
-            chosen.append((choose_weights(names, ranked, scorer, rows), (0,), 0.0))
+    return fitted
+
+
+def _choose_block(
+    ranked: list[np.ndarray],
+    fits: dict[int, tuple[np.ndarray, float]],
+    factors: list[np.ndarray],
+    folds: list[Fold],
+    rows: np.ndarray,
+    scorer: DailySpearman,
+    groups: np.ndarray | None,
+) -> tuple[float, np.ndarray, tuple[int, ...], float]:
+    """One block's blend on one scale: the best count's weights, the counts near it, the tie share
+    that scores best with them, and that tied blend's score on `rows`."""
+    scores = {k: score for k, (_, score) in fits.items()}
+    top = max(scores, key=lambda k: (scores[k], -k))  # the fewest factors on equal scores
+    w, counts = fits[top][0], near_best(scores)
+    mix = _fold_mix(ranked, w, factors, folds, counts, rows)
+    share = _choose_ties(mix, scorer, rows, groups)
+    return _sharpe(scorer(tie_middle(mix, share, groups), rows)), w, counts, share
+
+
+def nested_blend(
+    preds: dict[str, np.ndarray], Y: np.ndarray, folds: list[Fold], groups: np.ndarray | None = None
+) -> dict:
+    """preds: member -> (days, targets) OOF predictions on the blended targets; Y the labels there;
+    groups: the targets' `tie_groups` (None: no group keeps values untied).
+
+    Each block (fold k >= 1: the OOF days of folds 0..k-1; the served blend: every OOF day), on each
+    of the SCALES, fits weights for each factor count in FACTOR_CHOICES on the members neutral to
+    that many factors; it takes the best count's weights and averages the counts that score near it
+    (`near_best`, `neutral_mix`), then the TIE_CHOICES share that scores best with them. The z scale
+    is taken where its tied blend scores SCALE_MARGIN better than the ranks'. Returns the nested OOF
+    blend, each fold's weights, factor counts, share and scale, and the served weights, factors (the
+    leading factors of every labelled day), counts, share and scale."""
+    names = list(preds)
+    scaled = {s: [np.nan_to_num(on_scale(preds[n], s), nan=0.0) for n in names] for s in SCALES}
+    labelled = (~np.isnan(Y)).any(axis=1)
+    scorer = DailySpearman(Y)
+    factors = [label_factors(Y, f.train_end, max(FACTOR_CHOICES)) for f in folds]
+    blocks = [np.concatenate([g.test_idx() for g in folds[:k]]) for k in range(1, len(folds) + 1)]
+    blocks = [b[labelled[b]] for b in blocks]  # folds 1.. fit on the folds before; served: every fold
+    fitted = {s: _fit_counts(scaled[s], scorer, factors, folds, blocks) for s in SCALES}
+    chosen = []  # per block: (weights, counts, share, scale)
+    for i, rows in enumerate(blocks):
+        if not fitted["rank"][i]:  # too short to fit: choose_weights' fallback, as it is
+            chosen.append((choose_weights(names, scaled["rank"], scorer, rows), (0,), 0.0, "rank"))
             continue
-        scores = {k: score for k, (_, score) in fits.items()}
-        top = max(scores, key=lambda k: (scores[k], -k))  # the fewest factors on equal scores
-        w, counts = fits[top][0], near_best(scores)
-        share = _choose_ties(_fold_mix(ranked, w, factors, folds, counts, rows), scorer, rows, groups)
-        chosen.append((w, counts, share))
+        options = {
+            s: _choose_block(scaled[s], fitted[s][i], factors, folds, rows, scorer, groups) for s in SCALES
+        }
+        rank_score = options["rank"][0]
+        scale = "z" if options["z"][0] > rank_score + SCALE_MARGIN * abs(rank_score) else "rank"
+        chosen.append((*options[scale][1:], scale))
     oof = np.full(Y.shape, np.nan)
     per_fold = []
     for j, f in enumerate(folds[1:], start=1):
-        w, counts, share = chosen[j - 1]
+        w, counts, share, scale = chosen[j - 1]
         te = f.test_idx()
         oof[te] = tie_middle(
-            neutral_mix(blend([preds[n][te] for n in names], w), factors[j], counts), share, groups
+            neutral_mix(blend([preds[n][te] for n in names], w, scale), factors[j], counts), share, groups
         )
         per_fold.append(
             {
@@ -226,10 +263,11 @@ def nested_blend(
                 "weights": dict(zip(names, map(float, w), strict=True)),
                 "factors": list(counts),
                 "ties": share,
+                "scale": scale,
                 "fit_days": len(blocks[j - 1]),
             }
         )
-    final, counts, share = chosen[-1]
+    final, counts, share, scale = chosen[-1]
     return {
         "members": names,
         "oof": oof,
@@ -238,4 +276,5 @@ def nested_blend(
         "factors": label_factors(Y, len(Y), counts[-1]),
         "counts": counts,
         "ties": share,
+        "scale": scale,
     }

@@ -92,7 +92,7 @@ def _train(args: argparse.Namespace) -> int:
 def print_summary(report: TrainReport, out: str) -> None:
     """The console summary of a finished run (read back from its report.json): the headline first."""
     from offline.train.report import headline
-    from offline.train.run_files import counts_text
+    from offline.train.run_files import SCALE_TEXT, counts_text
 
     print(headline(report))
     cands = ", ".join(f"{n} {c.score:.4f}" for n, c in report.candidates.items())
@@ -104,7 +104,7 @@ def print_summary(report: TrainReport, out: str) -> None:
         "blend weights: "
         + ", ".join(f"{m} {w:.2f}" for m, w in report.blend.weights.items())
         + f"; neutral to {counts_text(report.blend.factor_counts())} label factors,"
-        + f" {report.blend.ties:.0%} of targets tied"
+        + f" {report.blend.ties:.0%} of targets tied, members as {SCALE_TEXT[report.blend.scale]}"
     )
     g = report.regime
     print(

@@ -506,6 +506,7 @@ def fit_blend(cands: Candidates, Y: np.ndarray, targets: list[TargetDef], folds:
         tuple(tuple(map(float, f)) for f in nested["factors"].T),
         nested["ties"],
         tuple(nested["counts"]),
+        nested["scale"],
     )
     return Blend(P, nested, spec)
 
@@ -552,6 +553,7 @@ def score_blend(
             len(blend.spec.factors),
             blend.spec.ties,
             list(blend.spec.factor_counts()),
+            blend.spec.scale,
         ),
     )
 

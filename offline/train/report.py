@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from offline.train.run_files import TrainReport, counts_text  # noqa: E402
+from offline.train.run_files import SCALE_TEXT, TrainReport, counts_text  # noqa: E402
 
 
 def write_plots(out: Path, data, regime, report: TrainReport, folds) -> list[Path]:
@@ -155,18 +155,19 @@ def write_report_md(path: Path, r: TrainReport) -> None:
             + ", ".join(f"{m} {w:.2f}" for m, w in bl.weights.items())
             + f"; neutral to the labels' {counts_text(bl.factor_counts())} leading factors;"
             + f" {bl.ties:.0%} of each day's targets"
-            + " tied at its median."
+            + f" tied at its median; members mixed as {SCALE_TEXT[bl.scale]}."
             + " Several factor counts: the average of the blends neutral to each. Each fold from 1 on is"
-            + " blended with weights, factor counts and a tied share fit on the"
+            + " blended with weights, factor counts, a tied share and a scale fit on the"
             + " earlier folds only.",
             "",
-            "| fold | weights | factors | tied | fit on days |",
-            "| --- | --- | --- | --- | --- |",
+            "| fold | weights | factors | tied | scale | fit on days |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for f in bl.per_fold_weights:
             w = ", ".join(f"{m} {v:.2f}" for m, v in f["weights"].items())
             lines.append(
-                f"| {f['fold']} | {w} | {counts_text(f['factors'])} | {f.get('ties', 0.0):.0%} | {f['fit_days']} |"
+                f"| {f['fold']} | {w} | {counts_text(f['factors'])} | {f.get('ties', 0.0):.0%}"
+                f" | {SCALE_TEXT[f.get('scale', 'rank')]} | {f['fit_days']} |"
             )
         lines += [
             "",

@@ -351,10 +351,13 @@ def counts_text(counts: int | list[int]) -> str:
     return ", ".join(map(str, counts[:-1])) + f" and {counts[-1]} averaged"
 
 
+SCALE_TEXT = {"rank": "day ranks", "z": "day z-scores"}  # kaggle_kernel.blend.SCALES for people
+
+
 @dataclass
 class BlendReport:
-    """The served weights, label-factor count, the counts averaged and tied share, each nested fold's
-    (fit on the folds before it), paired tests vs members."""
+    """The served weights, label-factor count, the counts averaged, tied share and members' scale,
+    each nested fold's (fit on the folds before it), paired tests vs members."""
 
     weights: dict[str, float]
     per_fold_weights: list[dict]
@@ -362,6 +365,11 @@ class BlendReport:
     factors: int = 0  # a run from before the factor-neutral blend has none
     ties: float = 0.0  # nor one from before the tie step
     counts: list[int] | None = None  # nor one from before the averaged counts: all `factors`
+    scale: str = "rank"  # nor one from before the z-scores
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALE_TEXT:
+            raise UserError(f"blend.scale: must be one of {list(SCALE_TEXT)}, got {self.scale!r}")
 
     def factor_counts(self) -> list[int]:
         return self.counts or [self.factors]
