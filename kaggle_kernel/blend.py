@@ -3,8 +3,8 @@ z-scores where training found them better), weighted, then made neutral to the l
 
 Ranking puts members on one scale (the metric only sees ranks), but it spreads a member that is
 confident on a few targets evenly over all of them; a day's z-scores keep how far each target
-stands out, which is what a sparse signal (a lead-lag that moves a handful of followers) is. The labels' daily ranks share a few
-common factors (targets that move together); a forecast exposed to one gains or loses with that
+stands out, which is what a sparse signal (a lead-lag that moves a handful of followers) is.
+The labels' daily ranks share a few common factors (targets that move together); a forecast exposed to one gains or loses with that
 factor's daily sign, which widens the spread of the daily correlations more than it moves their
 mean, so the blend leaves its exposure to the factors training chose (`neutralize`). Where the
 forecast's information sits in a few targets, ranking the rest adds only noise, so the share of

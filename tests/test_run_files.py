@@ -234,6 +234,4 @@ def test_demo_table_and_cli_summary_read_the_report(capsys):
     assert lines[1] == "candidates: prior 0.1000; baselines: naive -0.1000, mean 0.1000"
     assert lines[2] == (
         "blend weights: prior 1.00; neutral to 3 label factors, 0% of targets tied, members as day ranks"
-    ) and lines[
-        3
-    ].startswith("regime ROC AUC 0.600")
+    ) and lines[3].startswith("regime ROC AUC 0.600")

@@ -43,8 +43,8 @@ GRID_BITS = 40  # a blend is ranked on a grid of 2^-40: values closer than 1e-12
 
 class DailySpearman:
     """Daily Spearman correlations of many candidate blends against fixed labels, fast: the labels'
-    ranks are computed once; each blend (a mix of day ranks, so within [-0.5, 0.5]) is ranked on the
-    labelled cells only, as the metric does, by a row sort of int64 keys (value on the grid, column)
+    ranks are computed once; each blend (a mix of day ranks or z-scores, brought into [-0.5, 0.5])
+    is ranked on the labelled cells only, as the metric does, by a row sort of int64 keys (value on the grid, column)
     instead of an argsort, which is what dominates the weight search. Values closer than the grid
     tie, as mixes of ranks that differ only by rounding should."""
 
@@ -137,8 +137,8 @@ def label_factors(Y: np.ndarray, end: int, k: int) -> np.ndarray:
 
 
 def _exposure_free(ranked: np.ndarray, factors: list[np.ndarray], folds: list[Fold], k: int) -> np.ndarray:
-    """A member's day ranks on each fold's days, centred and without their exposure to the first k
-    of that fold's factors (the linear part of `neutralize`: the scorer ranks the mix itself)."""
+    """A member's day ranks or z-scores on each fold's days, centred and without their exposure to
+    the first k of that fold's factors (the linear part of `neutralize`: the scorer ranks the mix)."""
     out = np.zeros_like(ranked)
     for f, L in zip(folds, factors, strict=True):
         out[f.test_idx()] = exposure_free(ranked[f.test_idx()], L[:, :k])
@@ -179,19 +179,19 @@ def near_best(scores: dict[int, float]) -> tuple[int, ...]:
 
 
 def _fit_counts(
-    ranked: list[np.ndarray],
+    scaled: list[np.ndarray],
     scorer: DailySpearman,
     factors: list[np.ndarray],
     folds: list[Fold],
     blocks: list,
 ) -> list[dict[int, tuple[np.ndarray, float]]]:
-    """Per block, for each factor count in FACTOR_CHOICES: the weights fit on the members neutral to
-    that many factors, and their score (blocks shorter than MIN_FIT_DAYS: none)."""
+    """Per block, for each factor count in FACTOR_CHOICES: the weights fit on the scaled members
+    neutral to that many factors, and their score (blocks shorter than MIN_FIT_DAYS: none)."""
     fitted: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in blocks]
     for k in FACTOR_CHOICES:
         if k > min(L.shape[1] for L in factors):
             break
-        free = [_exposure_free(r, factors, folds, k) for r in ranked] if k else ranked
+        free = [_exposure_free(r, factors, folds, k) for r in scaled] if k else scaled
         for i, rows in enumerate(blocks):
             if len(rows) >= MIN_FIT_DAYS:
                 fitted[i][k] = fit_weights(free, scorer, rows)
@@ -199,7 +199,7 @@ def _fit_counts(
 
 
 def _choose_block(
-    ranked: list[np.ndarray],
+    scaled: list[np.ndarray],
     fits: dict[int, tuple[np.ndarray, float]],
     factors: list[np.ndarray],
     folds: list[Fold],
@@ -212,7 +212,7 @@ def _choose_block(
     scores = {k: score for k, (_, score) in fits.items()}
     top = max(scores, key=lambda k: (scores[k], -k))  # the fewest factors on equal scores
     w, counts = fits[top][0], near_best(scores)
-    mix = _fold_mix(ranked, w, factors, folds, counts, rows)
+    mix = _fold_mix(scaled, w, factors, folds, counts, rows)
     share = _choose_ties(mix, scorer, rows, groups)
     return _sharpe(scorer(tie_middle(mix, share, groups), rows)), w, counts, share
 
