@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kaggle_kernel.blend import SCALES
 from offline.errors import UserError
 from offline.train.checkpoint import atomic_write
 from offline.train.config import MODES, TrainConfig
@@ -351,7 +352,7 @@ def counts_text(counts: int | list[int]) -> str:
     return ", ".join(map(str, counts[:-1])) + f" and {counts[-1]} averaged"
 
 
-SCALE_TEXT = {"rank": "day ranks", "z": "day z-scores"}  # kaggle_kernel.blend.SCALES for people
+SCALE_TEXT = dict(zip(SCALES, ("day ranks", "day z-scores"), strict=True))  # the blend's scales for people
 
 
 @dataclass
@@ -368,8 +369,8 @@ class BlendReport:
     scale: str = "rank"  # nor one from before the z-scores
 
     def __post_init__(self) -> None:
-        if self.scale not in SCALE_TEXT:
-            raise UserError(f"blend.scale: must be one of {list(SCALE_TEXT)}, got {self.scale!r}")
+        if self.scale not in SCALES:
+            raise UserError(f"blend.scale: must be one of {list(SCALES)}, got {self.scale!r}")
 
     def factor_counts(self) -> list[int]:
         return self.counts or [self.factors]
