@@ -9,8 +9,8 @@
   market's volatility (`FeatureSpec.local_layout`): target-specific lead-lag and volatility slopes
   that a pooled model shares across targets. Its penalty is chosen per fold on the competition score
   of the fold's last training days (an inner walk-forward split), so it adapts to the market;
-- leaders (offline/train/leaders.py): the same key windows with slopes per leg and one lag profile,
-  pooled over the targets that share a leg.
+- leaders (offline/train/leaders.py): the same key windows with sparse slopes per leg (a reweighted
+  ridge) and one lag profile, pooled over the targets that share a leg.
 
 Lag and asset class enter the pooled rows as integer codes (the packed forest has no categorical
 splits; a tree isolates a code with two splits).
