@@ -30,10 +30,8 @@ LEADER_WINDOWS = (
     *KEY_LAGGED,
 )  # the key windows of local_layout: the last 5 days, then blocks back to 63
 LEADER_ALPHAS = (0.1, 1.0, 10.0)  # slope penalty per labelled row, on standardized windows
-ADAPTIVE_ROUNDS = 3  # reweighted solves after the plain ridge (the sparse pattern settles in two or three)
-ADAPTIVE_FLOOR = (
-    0.05  # of the mean slope size: a slope near 0 gets 1/0.05 = 20x the mean penalty, not infinity
-)
+ADAPTIVE_ROUNDS = 3  # reweighted solves after the plain ridge
+ADAPTIVE_FLOOR = 0.05  # of the mean slope size: a slope near 0 gets 20x the mean penalty, not infinity
 PROFILE_ALPHA = 1e-6  # the window weights: six numbers from every target's rows, barely penalized
 ITERATIONS = 3  # alternating steps (the profile settles in two or three)
 MIN_ROWS = 100  # a target with fewer labelled training days takes no part and gets no prediction
