@@ -9,24 +9,38 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
+from polars.exceptions import PanicException
 
+# What the kernel catches: a polars panic on an odd input (a dtype numpy lacks, ...) derives from
+# BaseException, not Exception, and would otherwise escape `predict` and fail the submission.
+FAILURES = (Exception, PanicException)
+# numeric dtypes numpy holds as they are (128-bit integers and decimals it does not)
+_TO_NUMPY = frozenset(
+    (pl.Float64, pl.Float32, pl.Int64, pl.Int32, pl.Int16, pl.Int8, pl.UInt64, pl.UInt32, pl.UInt16, pl.UInt8)
+)
 _TARGET = re.compile(r"^target_(\d+)$")
 MAX_DATE_ID = 2**31  # a date_id at least this large in size is no trading-day index: missing
 
 
 def as_polars(frame) -> pl.DataFrame:
-    """A polars DataFrame from a polars (eager or lazy) or pandas frame or a mapping of columns;
-    None or anything else -> an empty frame."""
+    """A polars DataFrame in one chunk from a polars (eager or lazy) or pandas frame or a mapping of
+    columns; None or anything else -> an empty frame."""
     if isinstance(frame, pl.DataFrame):
-        return frame
+        return _one_chunk(frame)
     if frame is None:
         return pl.DataFrame()
     for read in (_collect, pl.from_pandas, _from_mapping):
         try:
-            return read(frame)
-        except Exception:
+            return _one_chunk(read(frame))
+        except FAILURES:
             continue
     return pl.DataFrame()
+
+
+def _one_chunk(frame: pl.DataFrame) -> pl.DataFrame:
+    """A frame glued from many pieces (pl.concat of rows) is read column by column piece by piece,
+    seconds for thousands of rows: rechunked once, it is read in one pass."""
+    return frame.rechunk() if frame.width and frame.n_chunks() > 1 else frame
 
 
 def _collect(frame) -> pl.DataFrame:
@@ -50,7 +64,7 @@ def numeric(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     out = np.full((frame.height, len(columns)), np.nan)
     if present and frame.height:
         block = frame.select(present)
-        if not all(schema[c].is_numeric() for c in present):  # casting 250 columns costs ms: only when needed
+        if not all(schema[c] in _TO_NUMPY for c in present):  # casting 250 columns costs ms: only when needed
             block = pl.DataFrame([_as_float(block[c]) for c in present])
         values = block.to_numpy()
         if values.dtype != np.float64:
@@ -69,7 +83,7 @@ def _as_float(column: pl.Series) -> pl.Series:
         if column.dtype.is_numeric() or column.dtype == pl.Boolean:
             return column.cast(pl.Float64, strict=False)
         return column.cast(pl.String, strict=False).cast(pl.Float64, strict=False)
-    except Exception:
+    except FAILURES:
         return pl.Series(column.name, [None] * len(column), dtype=pl.Float64)
 
 
@@ -80,7 +94,7 @@ def _one_row(frame: pl.DataFrame, columns: tuple[str, ...]) -> np.ndarray | None
     row[np.equal(row, None)] = np.nan
     try:
         return row.astype(np.float64)[None, :]
-    except (TypeError, ValueError):
+    except FAILURES:  # a cell that is no number (or whose float() fails in its own way)
         return None
 
 
@@ -94,7 +108,7 @@ def date_ids(frame: pl.DataFrame, column: str = "date_id") -> np.ndarray | None:
     if column not in frame.columns or frame.height == 0:
         return None
     ids = frame[column]
-    if ids.dtype.is_integer():  # the gateway's batches: read as they are (a null is NaN)
+    if ids.dtype in _TO_NUMPY and ids.dtype.is_integer():  # the gateway's: read as they are (null: NaN)
         days = ids.to_numpy().astype(np.float64)
     else:
         days = _as_float(ids).cast(pl.Int64, strict=False).to_numpy().astype(np.float64)

@@ -325,10 +325,25 @@ def instrument_arrays(
     values = np.asarray(values, dtype=np.float64)
     rows = np.concatenate([values.T, np.full((1, len(values)), np.nan)])  # position -1: the NaN row
     price, volume = rows[price_at], rows[volume_at]
+    return _usable(price, volume)
+
+
+def _usable(price: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prices and volumes with every cell instrument_arrays reads as missing made NaN (in place)."""
     with np.errstate(invalid="ignore"):
         price[~((price > 0) & (price < np.inf))] = np.nan
         volume[~((volume >= 0) & (volume < np.inf))] = np.nan
     return price, volume
+
+
+def usable_prices(spec: FeatureSpec, columns: Sequence[str], values: np.ndarray) -> np.ndarray:
+    """A day x column matrix of `columns` with the cells instrument_arrays reads as missing made NaN:
+    what the kernel stores, so a corrupt cell sent for a day it holds never replaces a good one."""
+    price_at, volume_at = (a[a >= 0] for a in _instrument_positions(spec.instruments, tuple(columns)))
+    out = np.array(values, dtype=np.float64)
+    price, volume = _usable(out[:, price_at], out[:, volume_at])
+    out[:, price_at], out[:, volume_at] = price, volume
+    return out
 
 
 @lru_cache(maxsize=16)

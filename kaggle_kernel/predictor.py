@@ -33,6 +33,7 @@ from kaggle_kernel.features import (
     day_features,
     instrument_arrays,
     usable_labels,
+    usable_prices,
 )
 from kaggle_kernel.forest import Forest, Linear
 from kaggle_kernel.local import LocalLinear
@@ -56,7 +57,7 @@ class Predictor:
         self.spec = spec or FeatureSpec()
         self.names = [t.name for t in self.spec.targets]
         self.columns = self.spec.price_columns(feature_columns())
-        self.history = History(self.columns, len(self.names), keep_days=HISTORY_DAYS)
+        self.history = History(self.columns, len(self.names), keep_days=HISTORY_DAYS, ahead_days=REPLAY_DAYS)
         self.bootstrap_days = BOOTSTRAP_DAYS
         self.errors: Counter[str] = Counter()
         self.problems = dict(problems or {})
@@ -88,7 +89,7 @@ class Predictor:
         if manifest is not None and "forest.npz" not in problems:
             try:
                 forest = Forest.load(path / "forest.npz")
-            except Exception as exc:
+            except batches.FAILURES as exc:
                 problems["forest.npz"] = f"cannot load: {exc}"
         self = cls(forest=forest, manifest=manifest, problems=problems)
         for name, problem in sorted(self.problems.items()):
@@ -123,7 +124,9 @@ class Predictor:
         if list(forest.feature_names) != crash.features:
             raise ValueError("crash.npz and crash.json disagree on the model's inputs")
         self.crash, self.crash_forest = crash, forest
-        self.crash_history = History(crash.columns, 0, keep_days=CRASH_WINDOW + HISTORY_MARGIN)
+        self.crash_history = History(
+            crash.columns, 0, keep_days=CRASH_WINDOW + HISTORY_MARGIN, ahead_days=REPLAY_DAYS
+        )
 
     def _attach_blend(self, path: Path, entry: dict, problems: dict[str, str]) -> None:
         bad = [f for f in entry.values() if f in problems]
@@ -156,7 +159,7 @@ class Predictor:
             if pairs:
                 self.stage2 = forest.select([m for m, _ in pairs])
                 self.stage2_targets = np.array([i for _, i in pairs], dtype=np.int64)
-        except Exception as exc:
+        except batches.FAILURES as exc:
             self.problems["forest.npz"] = str(exc)
             self._log("artifacts", f"forest.npz: {exc}")
 
@@ -203,14 +206,14 @@ class Predictor:
                 test, (label_lags_1_batch, label_lags_2_batch, label_lags_3_batch, label_lags_4_batch)
             )
             values = self._forecast(day)
-        except Exception as exc:  # last line of defence; the parts below have their own
+        except batches.FAILURES as exc:  # last line of defence; the parts below have their own
             self._count("predict", exc)
         return self._output(values)
 
     def _update(self, test, lag_batches) -> int:
         frame = batches.as_polars(test)
         days = batches.date_ids(frame)
-        rows = batches.numeric(frame, self.columns)
+        rows = usable_prices(self.spec, self.columns, batches.numeric(frame, self.columns))
         if days is None or np.isnan(days).all():
             last = self.history.last_day if self.served_day is None else self.served_day
             days = np.full(len(rows) or 1, (last + 1) if last is not None else 0, dtype=np.float64)
@@ -319,7 +322,7 @@ class Predictor:
                 self.last_good = v.copy()
             # one column transposed: ~20x cheaper than building 424 columns one by one
             return pl.DataFrame({"v": v.astype(np.float64)}).transpose(column_names=self.names)
-        except Exception as exc:  # cannot happen short of memory errors; still never raise
+        except batches.FAILURES as exc:  # cannot happen short of memory errors; still never raise
             self._count("output", exc)
             return pl.DataFrame({n: [float(RAMP[i])] for i, n in enumerate(self.names)})
 
@@ -336,7 +339,7 @@ class Predictor:
     def _guarded(self, part: str, fn, *args):
         try:
             return fn(*args)
-        except Exception as exc:
+        except batches.FAILURES as exc:
             self._count(part, exc)
             return None
 

@@ -1,6 +1,7 @@
 """The kernel's memory across calls: prices by day and labels by label day, bounded in size.
 
-A repeated day replaces itself (idempotent); days may arrive with gaps or out of order.
+A day sent again fills or corrects what is held for it, a missing cell never erases a held one (the
+same day twice is idempotent); days may arrive with gaps or out of order.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import numpy as np
 # gaps and repeated days; the serving history, the bootstrap snapshot and its reader all use it.
 HISTORY_MARGIN = 16
 _NO_DAY = np.iinfo(np.int64).min  # a ring slot that holds no day
-# History is cut relative to the earliest of the last few served days, so a corrupt date_id far
-# ahead (or two in a row) cannot wipe the days the next normal day needs.
-PRUNE_AFTER = 3
+# A day is kept while one of the last PRUNE_AFTER served days can read it (keep_days before it to
+# ahead_days after it): a run of corrupt date_ids far ahead, shorter than this, cannot wipe the
+# days the next normal day needs, and rows dated far from every served day cannot pile up.
+PRUNE_AFTER = 20
 
 
 class DayRows:
@@ -40,11 +42,12 @@ class DayRows:
         self._ring[:, slot] = row
         self._day[slot] = day
 
-    def prune(self, cutoff: int) -> None:
-        """Forget the days before `cutoff`."""
-        for d in [d for d in self.rows if d < cutoff]:
+    def prune(self, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Forget the days outside every interval [starts[i], ends[i]]."""
+        held = np.fromiter(self.rows, dtype=np.int64, count=len(self.rows))
+        for d in held[~_inside(held, starts, ends)].tolist():
             del self.rows[d]
-        self._day[self._day < cutoff] = _NO_DAY
+        self._day[~_inside(self._day, starts, ends)] = _NO_DAY
 
     def window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
         """(date_ids, days x width) for the n_days consecutive days ending at `end`; unknown days NaN.
@@ -58,13 +61,18 @@ class DayRows:
         return days, out.T
 
 
+def _inside(days: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return ((days[:, None] >= starts) & (days[:, None] <= ends)).any(axis=1)
+
+
 class History:
     """Price rows (the feature columns) keyed by date_id and label rows (all targets) keyed by label day."""
 
-    def __init__(self, price_columns: Sequence[str], n_targets: int, keep_days: int):
+    def __init__(self, price_columns: Sequence[str], n_targets: int, keep_days: int, ahead_days: int = 0):
         self.price_columns = list(price_columns)
         self.n_targets = n_targets
         self.keep_days = keep_days
+        self.ahead_days = ahead_days  # days after the served ones kept (a bootstrap the gateway replays)
         # twice the days kept: a bootstrap snapshot (kept days plus a replayed window) fits without clashes
         self._prices = DayRows(len(self.price_columns), 2 * keep_days)
         self._labels = DayRows(n_targets, 2 * keep_days)
@@ -83,7 +91,10 @@ class History:
         return max(self.prices) if self.prices else None
 
     def add_prices(self, date_id: int, row: np.ndarray) -> None:
-        self._prices.set(int(date_id), np.asarray(row, dtype=np.float64))
+        """Set the known (non-NaN) price cells of one day; the others keep what is held."""
+        row = np.asarray(row, dtype=np.float64)
+        held = self._prices.get(int(date_id))
+        self._prices.set(int(date_id), row.copy() if held is None else np.where(np.isnan(row), held, row))
 
     def add_labels(self, label_day: int, targets: np.ndarray, values: np.ndarray) -> None:
         """Set the delivered (non-null) label cells of one label day."""
@@ -95,12 +106,13 @@ class History:
         self._labels.set(int(label_day), row)
 
     def prune(self, day: int) -> None:
-        """Forget days older than keep_days before the served `day` and the PRUNE_AFTER - 1 days
-        served before it, whichever is earliest (later days are kept)."""
+        """Forget the days no served day among `day` and the PRUNE_AFTER - 1 served before it can
+        read: those more than keep_days before it or more than ahead_days after it."""
         self._served.append(int(day))
-        cutoff = min(self._served) - self.keep_days
-        self._prices.prune(cutoff)
-        self._labels.prune(cutoff)
+        served = np.array(self._served, dtype=np.int64)
+        starts, ends = served - self.keep_days, served + self.ahead_days
+        self._prices.prune(starts, ends)
+        self._labels.prune(starts, ends)
 
     def price_window(self, end: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
         """(date_ids, days x columns) for the n_days consecutive days ending at `end`; unknown days NaN."""

@@ -49,6 +49,7 @@ if ARTIFACTS is not None and (ARTIFACTS / "kaggle_kernel").is_dir():
 if COMPETITION_DIR.is_dir() and str(COMPETITION_DIR) not in sys.path:
     sys.path.append(str(COMPETITION_DIR))  # Kaggle's kaggle_evaluation package lives there
 
+from kaggle_kernel.batches import FAILURES  # noqa: E402
 from kaggle_kernel.predictor import Predictor  # noqa: E402
 
 if ARTIFACTS is None:
@@ -59,7 +60,7 @@ else:
         predictor = Predictor.from_artifacts(
             ARTIFACTS, data_dir=COMPETITION_DIR if COMPETITION_DIR.is_dir() else None
         )
-    except Exception as exc:  # from_artifacts degrades by itself; this is the last guard
+    except FAILURES as exc:  # from_artifacts degrades by itself; this is the last guard
         log(
             f"could not build the predictor from {ARTIFACTS}: {type(exc).__name__}: {exc}; serving the naive baseline"
         )

@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from kaggle_kernel import batches
 from kaggle_kernel.blend import Blend, BlendSpec, blend, neutral_mix, tie_groups, tie_middle
-from kaggle_kernel.features import REGIME_PROB, FeatureSpec, pooled_rows
+from kaggle_kernel.features import HISTORY_DAYS, REGIME_PROB, REPLAY_DAYS, FeatureSpec, pooled_rows
 from kaggle_kernel.predictor import Predictor
 from kaggle_kernel.schema import target_defs
 from kaggle_kernel.state import PRUNE_AFTER, History
@@ -381,6 +382,10 @@ MALFORMED = {
         ],
     ),
     "an is_scored column": lambda t, lags: (t.with_columns(pl.lit(False).alias("is_scored")), lags),
+    "128-bit integer prices in two rows": lambda t, lags: (
+        pl.concat([t, t]).with_columns(pl.exclude("date_id").cast(pl.Float64).round().cast(pl.Int128)),
+        [lb.with_columns(pl.col("^target_.*$").cast(pl.Int128)) for lb in lags],
+    ),
 }
 
 
@@ -488,6 +493,90 @@ def test_a_corrupt_day_does_not_poison_the_days_after_it(warm, trained, case):
     assert p.errors["predict"] == 0
 
 
+def _clean_twin(trained, comp, days, n: int = 30) -> Predictor:
+    """A predictor that has served the first n test days cleanly, as `warm` does."""
+    q = _equal_weights(Predictor.from_artifacts(trained / "artifacts"))
+    for d in days[:n]:
+        q.predict(*_day(comp, d)[0:1], *_day(comp, d)[1])
+    return q
+
+
+def _same_days_after(p: Predictor, q: Predictor, comp, days) -> None:
+    for d in days:
+        test, lags = _day(comp, d)
+        np.testing.assert_allclose(
+            _check_row(p.predict(test, *lags)), _check_row(q.predict(test, *lags)), rtol=0, atol=1e-9
+        )
+
+
+def test_a_run_of_date_ids_far_ahead_keeps_the_history(warm, trained):
+    """Three days in a row sent 10,000 days ahead leave the days after them as the clean days would
+    (the test days replay days the history holds)."""
+    p, comp, days = warm
+    q = _clean_twin(trained, comp, days)
+    for d in days[30:33]:
+        test, lags = _day(comp, d)
+        _check_row(p.predict(test.with_columns(pl.col("date_id") + 10_000), *lags))
+        q.predict(test, *lags)
+    _same_days_after(p, q, comp, days[33:45])
+    assert p.errors["predict"] == 0
+
+
+def test_a_day_sent_again_without_prices_keeps_the_prices_held(warm, trained):
+    """An earlier day sent again with every price missing (or a duplicate row of nulls) fills
+    nothing and erases nothing: the days after it are served as if it had not come."""
+    p, comp, days = warm
+    q = _clean_twin(trained, comp, days)
+    test, lags = _day(comp, days[25])
+    _check_row(p.predict(MALFORMED["all-null row"](test, lags)[0], *[lb.head(0) for lb in lags]))
+    _same_days_after(p, q, comp, days[30:40])
+
+
+def test_rows_dated_far_in_the_future_do_not_pile_up(warm):
+    """A lag batch of 3,000 label rows on distinct future days, and days alternating with far-ahead
+    date_ids, leave the history bounded by the days a served day can need."""
+    p, comp, days = warm
+    test, lags = _day(comp, days[30])
+    future = pl.concat([lags[0]] * 3000).with_columns(pl.col("label_date_id") + pl.int_range(1, 3001) * 7)
+    _check_row(p.predict(test, future, *lags[1:]))
+    for i, d in enumerate(days[31:60]):
+        test, lags = _day(comp, d)
+        _check_row(
+            p.predict(test.with_columns(pl.col("date_id") + 100_000 * (i + 1)) if i % 2 else test, *lags)
+        )
+    bound = HISTORY_DAYS + REPLAY_DAYS + 2 * PRUNE_AFTER  # days around the normal days, and the far rows
+    assert len(p.history.labels) <= bound and len(p.history.prices) <= bound
+    assert p.errors["predict"] == 0
+
+
+def test_a_polars_panic_in_any_part_degrades(warm, monkeypatch):
+    """A polars panic derives from BaseException, not Exception: one in the features, or in reading
+    the batch itself, is still caught, logged and counted, and the row is served."""
+    from polars.exceptions import PanicException
+
+    p, comp, days = warm
+
+    def panic(*args):
+        raise PanicException("not implemented for dtype Int128")
+
+    test, lags = _day(comp, days[30])
+    monkeypatch.setattr(p, "_features", panic)
+    _check_row(p.predict(test, *lags))
+    assert p.errors["features"] == 1
+    monkeypatch.setattr(batches, "as_polars", panic)
+    _check_row(p.predict(test, *lags))
+    assert p.errors["predict"] == 1
+
+
+def test_a_batch_glued_from_many_rows_is_read_in_one_chunk(warm):
+    """Polars 1.x keeps the pieces of a concat as chunks (reading 3,000 of them took seconds): the
+    kernel's tests also run under Kaggle's polars, where this glued frame has 50."""
+    p, comp, days = warm
+    test, _ = _day(comp, days[30])
+    glued = pl.concat([test] * 50, rechunk=False)
+    assert batches.as_polars(glued).n_chunks("all") == [1] * test.width
+
+
 READABLE = {
     "lazy frames": lambda t, lags: (t.lazy(), [lb.lazy() for lb in lags]),
     "numbers as categorical text, the day sent twice": lambda t, lags: (
@@ -499,6 +588,14 @@ READABLE = {
     "a categorical date_id": lambda t, lags: (
         t.with_columns(pl.col("date_id").cast(pl.String).cast(pl.Categorical)),
         lags,
+    ),
+    # numpy has no 128-bit integers: polars 1.x panics converting them (a BaseException)
+    "128-bit integer date ids": lambda t, lags: (
+        t.with_columns(pl.col("date_id").cast(pl.Int128)),
+        [
+            lb.with_columns(pl.col("date_id").cast(pl.UInt128), pl.col("label_date_id").cast(pl.Int128))
+            for lb in lags
+        ],
     ),
 }
 
@@ -601,39 +698,46 @@ def test_package_is_byte_identical_and_private(trained, tmp_path, synthetic_dir)
 
 
 def test_history_windows_equal_a_plain_dictionary_of_days():
-    """History's ring-backed windows against a dict of days kept by the documented rules (a day
-    replaces itself, labels fill cell by cell, prune forgets days before the earliest of the last
-    PRUNE_AFTER served days less keep_days), through
-    days out of order, repeated, far apart (two days in one ring slot) and pruned."""
+    """History's ring-backed windows against a dict of days kept by the documented rules (a day's
+    prices and labels fill cell by cell, a missing cell erasing nothing; prune forgets the days no
+    one of the last PRUNE_AFTER served days can read: more than keep_days before it or ahead_days
+    after it), through days out of order, repeated, far apart (two days in one ring slot), far
+    ahead, and pruned."""
     rng = np.random.default_rng(4)
-    keep, width, n_t = 12, 3, 5
-    h = History([f"c{i}" for i in range(width)], n_t, keep_days=keep)
+    keep, width, n_t, ahead = 12, 3, 5, 4
+    h = History([f"c{i}" for i in range(width)], n_t, keep_days=keep, ahead_days=ahead)
     prices: dict[int, np.ndarray] = {}
     labels: dict[int, np.ndarray] = {}
 
     def window(store, end, n, w):
         return np.array([store.get(d, np.full(w, np.nan)) for d in range(end - n + 1, end + 1)]).reshape(n, w)
 
-    served, recent = 40, []
-    for step in range(600):
-        day = int(served + rng.integers(-3 * keep, 3))  # mostly recent days, some a ring length away
+    def fill(store, day, cells, values, w):
+        row = store.setdefault(day, np.full(w, np.nan))
+        row[cells[~np.isnan(values)]] = values[~np.isnan(values)]
+
+    served, recent, n_far = 40, [], 0
+    for step in range(900):
+        far = rng.random() < 0.02  # now and then a day far ahead, as a corrupt date_id
+        n_far += far
+        day = int(served + (rng.integers(ahead, 60) if far else rng.integers(-3 * keep, 3)))
         if rng.random() < 0.5:
-            row = rng.normal(size=width)
+            row = np.where(rng.random(width) < 0.3, np.nan, rng.normal(size=width))
             h.add_prices(day, row)
-            prices[day] = row
+            fill(prices, day, np.arange(width), row, width)
         else:
             targets = rng.choice(n_t, size=3, replace=False)
             values = np.where(rng.random(3) < 0.3, np.nan, rng.normal(size=3))
             h.add_labels(day, targets, values)
-            labels.setdefault(day, np.full(n_t, np.nan))[targets[~np.isnan(values)]] = values[
-                ~np.isnan(values)
-            ]
+            fill(labels, day, targets, values, n_t)
         if step % 7 == 0:
             served += int(rng.integers(0, 3))
             h.prune(served)
             recent.append(served)
             for store in (prices, labels):
-                for d in [d for d in store if d < min(recent[-PRUNE_AFTER:]) - keep]:
+                for d in [
+                    d for d in store if not any(s - keep <= d <= s + ahead for s in recent[-PRUNE_AFTER:])
+                ]:
                     del store[d]
         end, n = served - int(rng.integers(0, 3)), int(rng.integers(0, keep + 1))
         for (days, got), store, w in (
@@ -644,6 +748,7 @@ def test_history_windows_equal_a_plain_dictionary_of_days():
             np.testing.assert_array_equal(got, window(store, end, n, w))
     assert set(h.prices) == set(prices) and set(h.labels) == set(labels)
     assert h.last_day == max(prices)
+    assert n_far >= 10  # the far days were exercised
 
 
 def test_blend_spec_reads_back_and_names_bad_counts():
