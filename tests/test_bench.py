@@ -97,15 +97,16 @@ def test_naive_kernel_equals_packed_kernel_on_public_window(public_artifacts, pu
 
 def _edit_blend(art: Path, edit: str) -> None:
     """Rewrite the artifacts' blend spec (and its manifest hash): `counts` averages every factor
-    count 0..all; `scale` mixes equally weighted members on the other scale."""
+    count 0..all (or, where training chose that, takes all factors alone); `scale` mixes equally weighted members on the other scale."""
     from kaggle_kernel.artifacts import sha256_file
 
     manifest = json.loads((art / "manifest.json").read_text())
     path = art / manifest["blend"]["spec"]
     spec = json.loads(path.read_text())
     assert len(spec["factors"]) >= 1
-    if edit == "counts":
-        spec["counts"] = list(range(len(spec["factors"]) + 1))
+    if edit == "counts":  # every count 0..all, or all alone where training chose every count
+        every = list(range(len(spec["factors"]) + 1))
+        spec["counts"] = every if spec.get("counts") != every else every[-1:]
     else:
         spec["scale"] = "z" if spec.get("scale", "rank") == "rank" else "rank"
         spec["weights"] = [round(1 / len(spec["members"]), 6)] * len(spec["members"])
